@@ -1,0 +1,47 @@
+# approvalbot — the targets the README names.
+GO        ?= go
+FUZZTIME  ?= 30s
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+DYNALITE  := tools/node_modules/.bin/dynalite
+
+.PHONY: run build test tools lint bench fuzz clean
+
+## run: start the bot on the embedded store with the example configuration
+run:
+	$(GO) run ./cmd/approvalbot serve --config approvalbot.example.yaml
+
+## build: a static binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/approvalbot ./cmd/approvalbot
+
+## tools: install the pinned test tools (dynalite) into tools/node_modules
+tools: $(DYNALITE)
+$(DYNALITE): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund
+	@touch $(DYNALITE)
+
+## test: every test, with the race detector; the DynamoDB tests start dynalite themselves
+test: tools
+	$(GO) test -race -count=1 ./...
+
+## lint: formatting and vet
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+## bench: Go benchmarks of the hot paths
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,139 @@
+package approvals
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+)
+
+// Policy says who may decide which tasks, how many approvals they need and
+// for how long they stay open.
+type Policy struct {
+	Name string
+	// Match holds glob patterns (case-insensitive) on the task's context:
+	// keys environment, project, release, pipeline, stage, source. All must
+	// match; an empty Match matches every task.
+	Match               map[string]string
+	Channel             string
+	Approvers           Approvers
+	RequiredApprovals   int
+	AllowSelfApproval   bool
+	RequireRejectReason bool
+	TTL                 time.Duration
+	OnExpiry            OnExpiry
+	// RemindBefore is how long before expiry a reminder is posted in the
+	// message's thread; 0 posts none.
+	RemindBefore time.Duration
+}
+
+// Approvers names who may decide: Slack user ids, user-group ids, emails.
+type Approvers struct {
+	Users  []string
+	Groups []string
+	Emails []string
+}
+
+// Empty reports whether nobody is named.
+func (a Approvers) Empty() bool {
+	return len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0
+}
+
+// MatchKeys are the context fields a policy may match on.
+var MatchKeys = []string{"environment", "project", "release", "pipeline", "stage", "source"}
+
+func matchField(t *Task, key string) string {
+	switch key {
+	case "environment":
+		return t.Environment
+	case "project":
+		return t.Project
+	case "release":
+		return t.Release
+	case "pipeline":
+		return t.Pipeline
+	case "stage":
+		return t.Stage
+	case "source":
+		return t.Source
+	}
+	return ""
+}
+
+// ValidGlob reports whether pattern is a well-formed glob.
+func ValidGlob(pattern string) error {
+	_, err := path.Match(strings.ToLower(pattern), "")
+	return err
+}
+
+// Matches reports whether every pattern of the policy matches the task.
+func (p *Policy) Matches(t *Task) bool {
+	for key, pattern := range p.Match {
+		ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(matchField(t, key)))
+		if err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// MatchPolicy returns the first policy that matches the task, or nil.
+func MatchPolicy(policies []Policy, t *Task) *Policy {
+	for i := range policies {
+		if policies[i].Matches(t) {
+			return &policies[i]
+		}
+	}
+	return nil
+}
+
+// FindPolicy returns the policy with the name, or nil.
+func FindPolicy(policies []Policy, name string) *Policy {
+	if name == "" {
+		return nil
+	}
+	for i := range policies {
+		if policies[i].Name == name {
+			return &policies[i]
+		}
+	}
+	return nil
+}
+
+// IsApprover reports whether the user is named by the approvers, directly,
+// through a user group or through an email.
+func (a Approvers) IsApprover(ctx context.Context, dir Directory, userID string) (bool, error) {
+	for _, u := range a.Users {
+		if u == userID {
+			return true, nil
+		}
+	}
+	if dir == nil {
+		return false, nil
+	}
+	for _, g := range a.Groups {
+		members, err := dir.GroupMembers(ctx, g)
+		if err != nil {
+			return false, fmt.Errorf("user group %s: %w", g, err)
+		}
+		for _, m := range members {
+			if m == userID {
+				return true, nil
+			}
+		}
+	}
+	for _, e := range a.Emails {
+		id, err := dir.UserIDByEmail(ctx, e)
+		if err != nil {
+			if isNotFound(err) {
+				continue
+			}
+			return false, fmt.Errorf("look up approver email: %w", err)
+		}
+		if id == userID {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,542 @@
+package approvals
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Rules are the parts of the configuration that may change while the bot
+// runs (hot reload): the policies and the default time to decide.
+type Rules struct {
+	Policies   []Policy
+	DefaultTTL time.Duration
+}
+
+// Enricher fills in context a deployment tool's webhook left out.
+type Enricher interface {
+	Enrich(ctx context.Context, sub *Submission) error
+}
+
+// Event is something the service reports to its Observer (logs, metrics).
+type Event struct {
+	Type     EventType
+	TaskID   string
+	Source   string
+	Job      JobKind
+	Attempt  int
+	Err      error
+	Duration time.Duration
+	Detail   string
+}
+
+// EventType names an Event.
+type EventType string
+
+const (
+	EventReceived         EventType = "received"
+	EventDuplicate        EventType = "duplicate"
+	EventVoted            EventType = "voted"
+	EventDecided          EventType = "decided"
+	EventRefused          EventType = "refused"
+	EventExpired          EventType = "expired"
+	EventJobDone          EventType = "job_done"
+	EventJobRetry         EventType = "job_retry"
+	EventJobFailed        EventType = "job_failed"
+	EventDecidedElsewhere EventType = "decided_elsewhere"
+	EventError            EventType = "error"
+)
+
+// Observer receives the service's events. It must not block.
+type Observer interface {
+	Observe(ctx context.Context, e Event)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(ctx context.Context, e Event)
+
+func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
+
+// Config wires a Service.
+type Config struct {
+	Store  Store
+	Tokens TokenIssuer
+	// Notifier may be nil (no chat credentials yet): post jobs then wait in
+	// the outbox, retried, until a notifier is set with SetNotifier.
+	Notifier  Notifier
+	Directory Directory
+	Deployers map[string]Deployer
+	Checkers  map[string]StatusChecker
+	Enrichers map[string]Enricher
+	// Rules returns the rules in force; it is called on every intake and
+	// decision so that a reloaded configuration applies at once.
+	Rules func() Rules
+
+	Owner             string        // lease owner id; random when empty
+	Lease             time.Duration // default 15s
+	SweepInterval     time.Duration // default 15s
+	ReconcileInterval time.Duration // default 1m; negative disables
+	Workers           int           // concurrent outbox workers, default 8
+	RetryMin          time.Duration // first outbox retry within this, default 1s
+	RetryMax          time.Duration // longest wait between retries, default 30s
+	Clock             Clock
+	Observer          Observer
+}
+
+// Service runs the task lifecycle: intake, decisions, the outbox, expiry and
+// reconciliation with the deployment tools.
+type Service struct {
+	cfg      Config
+	now      Clock
+	notifier struct {
+		sync.RWMutex
+		n Notifier
+	}
+
+	kicks    chan string
+	mu       sync.Mutex
+	inFlight map[string]bool // task ids a worker is on
+	again    map[string]bool // kicked while in flight
+	timers   map[string]*time.Timer
+	running  bool
+	stopped  bool
+}
+
+// NewService checks the wiring and fills in defaults.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Tokens == nil || cfg.Rules == nil {
+		return nil, errors.New("approvals: store, tokens and rules are required")
+	}
+	if cfg.Owner == "" {
+		b := make([]byte, 8)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("approvals: owner id: %w", err)
+		}
+		cfg.Owner = hex.EncodeToString(b)
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 15 * time.Second
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 15 * time.Second
+	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = time.Minute
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(30*time.Second, cfg.RetryMin)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = ObserverFunc(func(context.Context, Event) {})
+	}
+	s := &Service{
+		cfg:      cfg,
+		now:      cfg.Clock,
+		kicks:    make(chan string, 4096),
+		inFlight: map[string]bool{},
+		again:    map[string]bool{},
+		timers:   map[string]*time.Timer{},
+	}
+	s.notifier.n = cfg.Notifier
+	return s, nil
+}
+
+// SetNotifier installs (or replaces) the chat notifier, for example when
+// chat credentials arrive by a configuration reload. Waiting posts are
+// retried at once.
+func (s *Service) SetNotifier(n Notifier) {
+	s.notifier.Lock()
+	s.notifier.n = n
+	s.notifier.Unlock()
+}
+
+func (s *Service) getNotifier() Notifier {
+	s.notifier.RLock()
+	defer s.notifier.RUnlock()
+	return s.notifier.n
+}
+
+// Owner is this process's lease owner id.
+func (s *Service) Owner() string { return s.cfg.Owner }
+
+func (s *Service) observe(ctx context.Context, e Event) { s.cfg.Observer.Observe(ctx, e) }
+
+// Submit records a deployment tool's task and queues its chat message. A task
+// the store holds already (the deployment tool resent it) is answered as it
+// is, with created false, and nothing new is posted.
+func (s *Service) Submit(ctx context.Context, sub Submission) (*Task, bool, error) {
+	sub.Source, sub.TaskID = strings.TrimSpace(sub.Source), strings.TrimSpace(sub.TaskID)
+	if sub.Source == "" {
+		return nil, false, Invalidf("source is required")
+	}
+	if sub.TaskID == "" {
+		return nil, false, Invalidf("taskId is required")
+	}
+	id := TaskRecordID(sub.Source, sub.TaskID)
+	existing, err := s.cfg.Store.Get(ctx, id)
+	switch {
+	case err == nil:
+		s.observe(ctx, Event{Type: EventDuplicate, TaskID: id, Source: sub.Source})
+		return s.expireOnRead(ctx, existing), false, nil
+	case !errors.Is(err, ErrNotFound):
+		return nil, false, fmt.Errorf("submit task: %w", err)
+	}
+	if e := s.cfg.Enrichers[sub.Source]; e != nil {
+		if err := e.Enrich(ctx, &sub); err != nil {
+			// The webhook's own fields still make a usable message.
+			s.observe(ctx, Event{Type: EventError, TaskID: id, Source: sub.Source, Err: err, Detail: "enrich"})
+		}
+	}
+	t, err := s.newTask(id, sub)
+	if err != nil {
+		return nil, false, err
+	}
+	stored, created, err := s.cfg.Store.Create(ctx, t)
+	if err != nil {
+		return nil, false, fmt.Errorf("submit task: %w", err)
+	}
+	if created {
+		s.observe(ctx, Event{Type: EventReceived, TaskID: id, Source: sub.Source, Detail: stored.Policy})
+		s.Kick(stored.ID)
+	}
+	return stored, created, nil
+}
+
+func (s *Service) newTask(id string, sub Submission) (*Task, error) {
+	now := s.now().UTC()
+	rules := s.cfg.Rules()
+	t := &Task{
+		ID:                id,
+		Source:            sub.Source,
+		TaskID:            sub.TaskID,
+		Context:           sub.Context,
+		Status:            StatusPending,
+		RequiredApprovals: 1,
+		OnExpiry:          ExpiryIgnore,
+		Delivery:          Delivery{State: DeliveryPending},
+		CreatedAt:         now,
+		Secret:            sub.Secret,
+		Extra:             sub.Extra,
+	}
+	ttl := rules.DefaultTTL
+	var remind time.Duration
+	if p := MatchPolicy(rules.Policies, t); p != nil {
+		t.Policy = p.Name
+		t.Message.Channel = p.Channel
+		if p.TTL > 0 {
+			ttl = p.TTL
+		}
+		if p.RequiredApprovals > 0 {
+			t.RequiredApprovals = p.RequiredApprovals
+		}
+		if p.OnExpiry != "" {
+			t.OnExpiry = p.OnExpiry
+		}
+		remind = p.RemindBefore
+	}
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	// Token expiry is in whole seconds; the task expires with its token.
+	t.ExpiresAt = now.Add(ttl).Truncate(time.Second)
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("submit task: nonce: %w", err)
+	}
+	t.Nonce = nonce
+	token, err := s.cfg.Tokens.Mint(t)
+	if err != nil {
+		return nil, fmt.Errorf("submit task: mint token: %w", err)
+	}
+	t.TokenHash = HashToken(token)
+	t.Enqueue(JobPost, now)
+	if remind > 0 && now.Before(t.ExpiresAt.Add(-remind)) {
+		t.Enqueue(JobRemind, t.ExpiresAt.Add(-remind))
+	}
+	// The intaking process holds the lease it needs to post the message
+	// at once: no separate claim write.
+	t.Lease = Lease{Owner: s.cfg.Owner, Until: now.Add(s.cfg.Lease)}
+	t.Audit = append(t.Audit, AuditRecord{At: now, Event: "received", Detail: policyDetail(t.Policy)})
+	return t, nil
+}
+
+func policyDetail(name string) string {
+	if name == "" {
+		return "no policy matched"
+	}
+	return "policy " + name
+}
+
+// Get returns a task by its id; a task whose time ran out is expired on the
+// way (expiry never waits for the sweeper).
+func (s *Service) Get(ctx context.Context, id string) (*Task, error) {
+	t, err := s.cfg.Store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.expireOnRead(ctx, t), nil
+}
+
+func (s *Service) expireOnRead(ctx context.Context, t *Task) *Task {
+	if t.Status != StatusPending || !t.Expired(s.now()) {
+		return t
+	}
+	updated, err := s.cfg.Store.Update(ctx, t.ID, func(t *Task) error {
+		if !s.expire(t, s.now().UTC()) {
+			return ErrNothingToDo
+		}
+		return nil
+	})
+	if err != nil {
+		if fresh, gerr := s.cfg.Store.Get(ctx, t.ID); gerr == nil {
+			return fresh
+		}
+		return t
+	}
+	s.observe(ctx, Event{Type: EventExpired, TaskID: t.ID, Source: t.Source})
+	s.Kick(t.ID)
+	return updated
+}
+
+// expire moves a pending task past its time to expired and queues what
+// follows. It reports whether it changed anything.
+func (s *Service) expire(t *Task, now time.Time) bool {
+	if t.Status != StatusPending || !t.Expired(now) {
+		return false
+	}
+	t.Status = StatusExpired
+	at := t.ExpiresAt
+	t.DecidedAt = &at
+	t.Audit = append(t.Audit, AuditRecord{At: now, Event: "expired", Detail: "on_expiry " + string(t.OnExpiry)})
+	s.queueOutcome(t, now)
+	return true
+}
+
+// queueOutcome queues what a final status needs: the deployment tool told
+// (if anything is to be told) and the message updated; reminders dropped.
+func (s *Service) queueOutcome(t *Task, now time.Time) {
+	kept := t.Outbox[:0]
+	for _, j := range t.Outbox {
+		if j.Kind != JobRemind {
+			kept = append(kept, j)
+		}
+	}
+	t.Outbox = kept
+	if _, ok := t.Outcome(); ok {
+		t.Delivery = Delivery{State: DeliveryPending}
+		t.Enqueue(JobDeliver, now)
+	} else {
+		t.Delivery = Delivery{State: DeliveryNotNeeded}
+	}
+	s.queueUpdate(t, now)
+}
+
+// queueUpdate queues a message update unless one is waiting already.
+func (s *Service) queueUpdate(t *Task, now time.Time) {
+	for _, j := range t.Outbox {
+		if j.Kind == JobUpdate && j.Attempts == 0 {
+			return
+		}
+	}
+	t.Enqueue(JobUpdate, now)
+	s.takeLease(t, now)
+}
+
+// takeLease makes this process the one to do the task's outbox work now,
+// unless another live process holds it (which then does the work).
+func (s *Service) takeLease(t *Task, now time.Time) {
+	if !t.Lease.HeldByOther(s.cfg.Owner, now) {
+		t.Lease = Lease{Owner: s.cfg.Owner, Until: now.Add(s.cfg.Lease)}
+	}
+}
+
+// maxAudit bounds a task's audit trail so that a clicking frenzy cannot grow
+// a record without end; decisions are always kept.
+const maxAudit = 200
+
+// Decide handles one chat user's approve or reject. The token is checked
+// (signature, expiry, stored hash), then the user's right to decide, and
+// the vote or decision is one conditional write: of any number of
+// concurrent clicks exactly one decides. Refusals return a sentinel error
+// (ErrNotApprover, ErrSelfApproval, ErrAlreadyDecided, ErrExpired,
+// ErrAlreadyVoted, ErrReasonRequired, ErrNoPolicy, ErrBadToken) and change
+// nothing but the audit trail.
+func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) {
+	if req.Action != ActionApprove && req.Action != ActionReject {
+		return nil, Invalidf("unknown action %q", req.Action)
+	}
+	if req.User.ID == "" {
+		return nil, Invalidf("user is required")
+	}
+	now := s.now().UTC()
+	id, err := s.cfg.Tokens.Verify(req.Token, now)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.cfg.Store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decide: %w", err)
+	}
+	if !t.TokenMatches(req.Token) {
+		return nil, ErrBadToken
+	}
+	if err := s.checkDecider(ctx, t, req, now); err != nil {
+		s.refuse(ctx, t, req, err, now)
+		return t, err
+	}
+	decided := false
+	updated, err := s.cfg.Store.Update(ctx, id, func(t *Task) error {
+		decided = false
+		if err := checkOpen(t, req.Token, now); err != nil {
+			return err
+		}
+		switch req.Action {
+		case ActionApprove:
+			if t.HasVoted(req.User.ID) {
+				return ErrAlreadyVoted
+			}
+			t.Approvals = append(t.Approvals, Vote{Person: req.User, At: now})
+			t.Audit = append(t.Audit, AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "approved"})
+			if len(t.Approvals) < t.RequiredApprovals {
+				s.queueUpdate(t, now) // show the progress
+				return nil
+			}
+			t.Status = StatusApproved
+		case ActionReject:
+			t.Status = StatusRejected
+			t.Reason = strings.TrimSpace(req.Reason)
+			t.Audit = append(t.Audit, AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "rejected", Detail: t.Reason})
+		}
+		decided = true
+		by := req.User
+		t.DecidedBy, t.DecidedAt = &by, &now
+		s.queueOutcome(t, now)
+		return nil
+	})
+	if err != nil {
+		if isRefusal(err) {
+			s.refuse(ctx, t, req, err, now)
+			return t, err
+		}
+		return nil, fmt.Errorf("decide: %w", err)
+	}
+	if decided {
+		s.observe(ctx, Event{Type: EventDecided, TaskID: id, Source: updated.Source, Detail: string(updated.Status)})
+	} else {
+		s.observe(ctx, Event{Type: EventVoted, TaskID: id, Source: updated.Source})
+	}
+	s.Kick(id)
+	return updated, nil
+}
+
+// checkOpen is the part of a decision's checks that must hold at the
+// conditional write itself.
+func checkOpen(t *Task, token string, now time.Time) error {
+	if !t.TokenMatches(token) {
+		return ErrBadToken
+	}
+	if t.Status.Final() {
+		return ErrAlreadyDecided
+	}
+	if t.Expired(now) {
+		return ErrExpired
+	}
+	return nil
+}
+
+// checkDecider checks, before any write, whether the user may take the
+// action on the task under its policy as now in force.
+func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, now time.Time) error {
+	if err := checkOpen(t, req.Token, now); err != nil {
+		return err
+	}
+	p := FindPolicy(s.cfg.Rules().Policies, t.Policy)
+	if p == nil {
+		return ErrNoPolicy
+	}
+	ok, err := p.Approvers.IsApprover(ctx, s.cfg.Directory, req.User.ID)
+	if err != nil {
+		return fmt.Errorf("check approver: %w", err)
+	}
+	if !ok {
+		return ErrNotApprover
+	}
+	if req.Action == ActionApprove {
+		if !p.AllowSelfApproval && s.isRequester(ctx, t, req.User) {
+			return ErrSelfApproval
+		}
+		if t.HasVoted(req.User.ID) {
+			return ErrAlreadyVoted
+		}
+	}
+	if req.Action == ActionReject && p.RequireRejectReason && strings.TrimSpace(req.Reason) == "" {
+		return ErrReasonRequired
+	}
+	return nil
+}
+
+// isRequester reports whether the user asked for the deployment: the task's
+// requestedBy is their user id, their name, or an email that resolves to
+// their user id.
+func (s *Service) isRequester(ctx context.Context, t *Task, u Person) bool {
+	by := strings.TrimSpace(t.RequestedBy)
+	if by == "" {
+		return false
+	}
+	if by == u.ID || (u.Name != "" && strings.EqualFold(by, u.Name)) {
+		return true
+	}
+	if strings.Contains(by, "@") && s.cfg.Directory != nil {
+		id, err := s.cfg.Directory.UserIDByEmail(ctx, by)
+		return err == nil && id == u.ID
+	}
+	return false
+}
+
+func isRefusal(err error) bool {
+	for _, e := range []error{ErrBadToken, ErrExpired, ErrAlreadyDecided, ErrNotApprover, ErrSelfApproval, ErrAlreadyVoted, ErrReasonRequired, ErrNoPolicy} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuse records a refusal in the audit trail (best effort: the refusal
+// itself is the answer) and reports it.
+func (s *Service) refuse(ctx context.Context, t *Task, req DecideRequest, reason error, now time.Time) {
+	if !isRefusal(reason) {
+		return
+	}
+	s.observe(ctx, Event{Type: EventRefused, TaskID: t.ID, Source: t.Source, Err: reason})
+	if errors.Is(reason, ErrBadToken) || errors.Is(reason, ErrReasonRequired) {
+		return // not a decision attempt worth a write
+	}
+	_, err := s.cfg.Store.Update(ctx, t.ID, func(t *Task) error {
+		if len(t.Audit) >= maxAudit {
+			return ErrNothingToDo
+		}
+		t.Audit = append(t.Audit, AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "refused", Detail: string(req.Action) + ": " + reason.Error()})
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNothingToDo) {
+		s.observe(ctx, Event{Type: EventError, TaskID: t.ID, Source: t.Source, Err: err, Detail: "audit refusal"})
+	}
+}

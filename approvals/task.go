@@ -1,0 +1,297 @@
+// Package approvals is the domain of approvalbot: a deployment tool's pending
+// human task, who may decide it, the decision, and the durable outbox that
+// hands the decision on. It imports only the standard library; Slack, the
+// deployment tools and the stores are adapters around it.
+package approvals
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"regexp"
+	"time"
+)
+
+// Status is where a task is in its lifecycle. Every status but pending is
+// final.
+type Status string
+
+const (
+	StatusPending  Status = "pending"
+	StatusApproved Status = "approved"
+	StatusRejected Status = "rejected"
+	StatusExpired  Status = "expired"
+)
+
+// Final reports whether no further decision can change the status.
+func (s Status) Final() bool { return s != StatusPending }
+
+// Action is what an approver asks for.
+type Action string
+
+const (
+	ActionApprove Action = "approve"
+	ActionReject  Action = "reject"
+)
+
+// OnExpiry says what the deployment tool is told when a task expires.
+type OnExpiry string
+
+const (
+	// ExpiryIgnore marks the task expired and tells the deployment tool
+	// nothing: the task stays open in its own UI.
+	ExpiryIgnore OnExpiry = "ignore"
+	// ExpiryReject rejects the task in the deployment tool.
+	ExpiryReject OnExpiry = "reject"
+)
+
+// DeliveryState is how far handing the outcome to the deployment tool got.
+type DeliveryState string
+
+const (
+	DeliveryPending   DeliveryState = "pending"
+	DeliveryDelivered DeliveryState = "delivered"
+	DeliveryFailed    DeliveryState = "failed"
+	// DeliveryNotNeeded is for outcomes the deployment tool is not told
+	// about (an expiry with on_expiry: ignore, a decision made in the
+	// deployment tool's own UI).
+	DeliveryNotNeeded DeliveryState = "not_needed"
+)
+
+// Person is a chat user: the Slack user id and display name.
+type Person struct {
+	ID   string `json:"user"`
+	Name string `json:"userName,omitempty"`
+}
+
+// Vote is one person's approval.
+type Vote struct {
+	Person
+	At time.Time `json:"at"`
+}
+
+// Delivery records handing the outcome to the deployment tool.
+type Delivery struct {
+	State       DeliveryState `json:"state"`
+	Attempts    int           `json:"attempts"`
+	LastError   string        `json:"lastError,omitempty"`
+	DeliveredAt *time.Time    `json:"deliveredAt,omitempty"`
+}
+
+// AuditRecord is one thing that happened to a task: a vote, a decision, a
+// refusal, an expiry, a delivery.
+type AuditRecord struct {
+	At     time.Time `json:"at"`
+	User   string    `json:"user,omitempty"`
+	Name   string    `json:"userName,omitempty"`
+	Event  string    `json:"event"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Context is what the deployment tool tells about a task. Every field is
+// optional; policies match on them and the Slack message shows them.
+type Context struct {
+	Description string `json:"description,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	Project     string `json:"project,omitempty"`
+	Release     string `json:"release,omitempty"`
+	Pipeline    string `json:"pipeline,omitempty"`
+	Stage       string `json:"stage,omitempty"`
+	RequestedBy string `json:"requestedBy,omitempty"`
+	URL         string `json:"url,omitempty"`
+}
+
+// MessageRef names a posted chat message.
+type MessageRef struct {
+	Channel string `json:"channel,omitempty"`
+	TS      string `json:"ts,omitempty"`
+}
+
+// Task is one pending human task of a deployment tool and everything the bot
+// knows about it. It is the unit the Store keeps: the whole record, token
+// hash and outbox included, is written in one conditional write. Its JSON
+// form is the storage form; the HTTP API renders its own view and never
+// shows the token hash, the nonce or the outbox.
+type Task struct {
+	ID     string `json:"id"`
+	Source string `json:"source"`
+	TaskID string `json:"taskId"`
+	Context
+
+	Status            Status        `json:"status"`
+	Approvals         []Vote        `json:"approvals,omitempty"`
+	RequiredApprovals int           `json:"requiredApprovals"`
+	DecidedBy         *Person       `json:"decidedBy,omitempty"`
+	DecidedAt         *time.Time    `json:"decidedAt,omitempty"`
+	Reason            string        `json:"reason,omitempty"`
+	Delivery          Delivery      `json:"delivery"`
+	CreatedAt         time.Time     `json:"createdAt"`
+	ExpiresAt         time.Time     `json:"expiresAt"`
+	Audit             []AuditRecord `json:"audit,omitempty"`
+
+	// Policy is the name of the policy that matched at intake ("" when none
+	// did: then nobody may decide from chat). OnExpiry is its on_expiry.
+	Policy   string     `json:"policy,omitempty"`
+	OnExpiry OnExpiry   `json:"onExpiry,omitempty"`
+	Message  MessageRef `json:"message"`
+
+	// TokenHash is the SHA-256 of the task's one-time token; the token
+	// itself is never stored. Nonce and KeyID let the signing-key holder
+	// mint the very same token again (to post it after a restart).
+	TokenHash []byte `json:"tokenHash,omitempty"`
+	Nonce     []byte `json:"nonce,omitempty"`
+	KeyID     string `json:"keyId,omitempty"`
+
+	// Secret is a source-specific credential needed to deliver the outcome
+	// (for example Azure DevOps' job token), sealed by the adapter that
+	// owns it and dropped once delivered. Extra holds a source's other
+	// routing fields.
+	Secret []byte            `json:"secret,omitempty"`
+	Extra  map[string]string `json:"extra,omitempty"`
+
+	// Outbox is the side effects still to be done, in order; Lease says
+	// which process may do them now. NextSeq numbers new jobs.
+	Outbox  []Job `json:"outbox,omitempty"`
+	NextSeq int   `json:"nextSeq,omitempty"`
+	Lease   Lease `json:"lease,omitempty"`
+
+	// Version counts the writes of the record; stores use it for
+	// optimistic concurrency. Only stores set it.
+	Version int64 `json:"version"`
+}
+
+// Key is the task's identity at its source: one record per source and task id.
+func (t *Task) Key() string { return t.Source + "/" + t.TaskID }
+
+// Expired reports whether the task's time has run out at now. It is checked on
+// every read and write; stores' TTL deletion lags far behind and is never
+// trusted.
+func (t *Task) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt) }
+
+// Outcome is what the deployment tool must be told, if anything.
+func (t *Task) Outcome() (Action, bool) {
+	switch t.Status {
+	case StatusApproved:
+		return ActionApprove, true
+	case StatusRejected:
+		return ActionReject, true
+	case StatusExpired:
+		if t.OnExpiry == ExpiryReject {
+			return ActionReject, true
+		}
+	}
+	return "", false
+}
+
+// HasVoted reports whether the person has approved already.
+func (t *Task) HasVoted(userID string) bool {
+	for _, v := range t.Approvals {
+		if v.ID == userID {
+			return true
+		}
+	}
+	return false
+}
+
+// JobKind names a side effect.
+type JobKind string
+
+const (
+	// JobPost posts the chat message with the buttons.
+	JobPost JobKind = "post"
+	// JobUpdate renders the task's current state into its chat message.
+	JobUpdate JobKind = "update"
+	// JobDeliver hands the outcome to the deployment tool.
+	JobDeliver JobKind = "deliver"
+	// JobRemind posts a reminder in the message's thread.
+	JobRemind JobKind = "remind"
+)
+
+// Job is one outbox entry.
+type Job struct {
+	Seq       int       `json:"seq"`
+	Kind      JobKind   `json:"kind"`
+	Attempts  int       `json:"attempts,omitempty"`
+	NotBefore time.Time `json:"notBefore"`
+	LastError string    `json:"lastError,omitempty"`
+}
+
+// Lease says which process may work the task's outbox, until when.
+type Lease struct {
+	Owner string    `json:"owner,omitempty"`
+	Until time.Time `json:"until,omitempty"`
+}
+
+// HeldByOther reports whether a process other than owner holds the lease at now.
+func (l Lease) HeldByOther(owner string, now time.Time) bool {
+	return l.Owner != "" && l.Owner != owner && now.Before(l.Until)
+}
+
+// Enqueue adds a job due at notBefore.
+func (t *Task) Enqueue(kind JobKind, notBefore time.Time) {
+	t.NextSeq++
+	t.Outbox = append(t.Outbox, Job{Seq: t.NextSeq, Kind: kind, NotBefore: notBefore})
+}
+
+// HasJob reports whether a job of the kind is waiting.
+func (t *Task) HasJob(kind JobKind) bool {
+	for _, j := range t.Outbox {
+		if j.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// DueAt is when the task next needs attention from a worker: its earliest
+// outbox job (or, while another process holds the lease, the lease's end,
+// when the work may be taken over) or, while pending, its expiry. ok is false
+// when the task needs nothing ever again; stores index only tasks that are
+// due some time, so that finding work needs no scan.
+func (t *Task) DueAt() (due time.Time, ok bool) {
+	for _, j := range t.Outbox {
+		if !ok || j.NotBefore.Before(due) {
+			due, ok = j.NotBefore, true
+		}
+	}
+	if ok && t.Lease.Owner != "" && t.Lease.Until.After(due) {
+		due = t.Lease.Until
+	}
+	if t.Status == StatusPending && (!ok || t.ExpiresAt.Before(due)) {
+		due, ok = t.ExpiresAt, true
+	}
+	return due, ok
+}
+
+// idPattern is what a source's task id may look like to be used in a task's
+// id as it is; anything else is hashed.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+
+// TaskRecordID derives the stable, URL-safe id of the task a source knows as
+// taskID: "flexdeploy-8900" for FlexDeploy's task 8900.
+func TaskRecordID(source, taskID string) string {
+	if idPattern.MatchString(taskID) {
+		return source + "-" + taskID
+	}
+	sum := sha256.Sum256([]byte(taskID))
+	return source + "-h" + hexString(sum[:12])
+}
+
+func hexString(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, len(b)*2)
+	for i, c := range b {
+		out[i*2], out[i*2+1] = digits[c>>4], digits[c&0xf]
+	}
+	return string(out)
+}
+
+// HashToken is what the store keeps of a token.
+func HashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// TokenMatches compares a presented token with the stored hash in constant time.
+func (t *Task) TokenMatches(token string) bool {
+	return len(t.TokenHash) == sha256.Size && subtle.ConstantTimeCompare(HashToken(token), t.TokenHash) == 1
+}

@@ -1,0 +1,170 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/approvalbot/approvalbot/approvals"
+)
+
+// pendingRetryAfter is the Retry-After the status endpoint gives while a
+// task waits for its decision.
+const pendingRetryAfter = 30 * time.Second
+
+// intake answers a deployment tool's task: 202 with the task and its
+// Location when recorded; a repeat answers the recorded task as the status
+// endpoint would.
+func (s *Server) intake(parse Parser) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isJSON(r.Header.Get("Content-Type")) {
+			writeError(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+			return
+		}
+		body, ok := s.readBody(w, r)
+		if !ok {
+			return
+		}
+		sub, err := parse(body)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		t, created, err := s.cfg.Tasks.Submit(r.Context(), sub)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Location", taskLocation(t))
+		status := http.StatusAccepted
+		if !created {
+			status = s.statusOf(w, t)
+		}
+		writeJSON(w, status, viewOf(t))
+	})
+}
+
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	t, err := s.cfg.Tasks.Get(r.Context(), id)
+	if errors.Is(err, approvals.ErrNotFound) {
+		// A FlexDeploy task can be read at its own task id too.
+		t, err = s.cfg.Tasks.Get(r.Context(), approvals.TaskRecordID("flexdeploy", id))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", taskLocation(t))
+	writeJSON(w, s.statusOf(w, t), viewOf(t))
+}
+
+// statusOf is the status endpoint's answer for a task: 202 with Retry-After
+// while pending, 200 once final.
+func (s *Server) statusOf(w http.ResponseWriter, t *approvals.Task) int {
+	if t.Status.Final() {
+		return http.StatusOK
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(pendingRetryAfter/time.Second)))
+	return http.StatusAccepted
+}
+
+func taskLocation(t *approvals.Task) string { return "/v1/tasks/" + url.PathEscape(t.ID) }
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || (len(mt) > 5 && mt[len(mt)-5:] == "+json"))
+}
+
+// readBody reads the whole body within the configured limit; on failure it
+// has answered already.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, r, http.StatusRequestEntityTooLarge, "request body is larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
+		return nil, false
+	case err != nil:
+		writeError(w, r, http.StatusBadRequest, "could not read request body")
+		return nil, false
+	}
+	return body, true
+}
+
+// fail maps an error to its HTTP answer, in one place. Only errors that are
+// none of the domain's are logged as errors, and their text is not shown.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, approvals.ErrInvalid):
+		writeError(w, r, http.StatusBadRequest, err.Error())
+	case errors.Is(err, approvals.ErrNotFound):
+		writeError(w, r, http.StatusNotFound, "task not found")
+	case errors.Is(err, approvals.ErrUnavailable):
+		hlog.FromRequest(r).Warn().Err(err).Msg("store unavailable")
+		w.Header().Set("Retry-After", "5")
+		writeError(w, r, http.StatusServiceUnavailable, "store unavailable, retry later")
+	default:
+		hlog.FromRequest(r).Error().Err(err).Msg("internal error")
+		writeError(w, r, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// TaskView is a task as the API shows it: never a token, its hash, the
+// nonce, a delivery secret or the outbox.
+type TaskView struct {
+	ID     string `json:"id"`
+	Source string `json:"source"`
+	TaskID string `json:"taskId"`
+	approvals.Context
+	Status            approvals.Status        `json:"status"`
+	Approvals         []approvals.Vote        `json:"approvals"`
+	RequiredApprovals int                     `json:"requiredApprovals"`
+	DecidedBy         *approvals.Person       `json:"decidedBy"`
+	DecidedAt         *time.Time              `json:"decidedAt"`
+	Reason            string                  `json:"reason,omitempty"`
+	Delivery          approvals.Delivery      `json:"delivery"`
+	CreatedAt         time.Time               `json:"createdAt"`
+	ExpiresAt         time.Time               `json:"expiresAt"`
+	Policy            string                  `json:"policy,omitempty"`
+	Message           *approvals.MessageRef   `json:"message,omitempty"`
+	Audit             []approvals.AuditRecord `json:"audit"`
+}
+
+func viewOf(t *approvals.Task) TaskView {
+	v := TaskView{
+		ID: t.ID, Source: t.Source, TaskID: t.TaskID, Context: t.Context,
+		Status: t.Status, Approvals: t.Approvals, RequiredApprovals: t.RequiredApprovals,
+		DecidedBy: t.DecidedBy, DecidedAt: t.DecidedAt, Reason: t.Reason, Delivery: t.Delivery,
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Policy: t.Policy, Audit: t.Audit,
+	}
+	if v.Approvals == nil {
+		v.Approvals = []approvals.Vote{}
+	}
+	if v.Audit == nil {
+		v.Audit = []approvals.AuditRecord{}
+	}
+	if t.Message.TS != "" {
+		m := t.Message
+		v.Message = &m
+	}
+	return v
+}
