@@ -401,7 +401,9 @@ func (s *Service) deliver(ctx context.Context, t *Task, j Job, resumed bool) (fu
 	}
 	d := s.cfg.Deployers[t.Source]
 	if d == nil {
-		err := Permanent(fmt.Errorf("no %s connection is configured", t.Source))
+		// Nothing is lost: the decision waits in the outbox until the
+		// bot is started with the connection configured.
+		err := fmt.Errorf("no %s connection is configured; the decision waits in the outbox", displaySource(t.Source))
 		return deliveryEffect(err), err
 	}
 	if c := s.cfg.Checkers[t.Source]; c != nil && (resumed || j.Attempts > 0) {

@@ -27,8 +27,20 @@ type Tasks interface {
 	Get(ctx context.Context, id string) (*approvals.Task, error)
 }
 
-// Parser turns a deployment tool's request body into a submission.
-type Parser func(body []byte) (approvals.Submission, error)
+// Intake is one deployment tool's intake endpoint.
+type Intake struct {
+	// Parse turns the request's headers and body into a submission.
+	Parse func(h http.Header, body []byte) (approvals.Submission, error)
+	// CreatedStatus answers a newly recorded task (default 202 Accepted).
+	CreatedStatus int
+	// BodyOptional accepts an empty body whatever its content type.
+	BodyOptional bool
+}
+
+// BodyParser adapts a parser that needs only the body.
+func BodyParser(parse func(body []byte) (approvals.Submission, error)) Intake {
+	return Intake{Parse: func(_ http.Header, body []byte) (approvals.Submission, error) { return parse(body) }}
+}
 
 // APIKey is one key allowed on /v1; Name is what logs show instead of the key.
 type APIKey struct {
@@ -53,9 +65,9 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// APIKeys returns the keys in force (they may be rotated by a reload).
 	APIKeys func() []APIKey
-	// Intake maps a path under /v1/ (e.g. "tasks") to its body parser; the
+	// Intake maps a path under /v1/ (e.g. "tasks") to its endpoint; the
 	// source of the submission is the parser's.
-	Intake map[string]Parser
+	Intake map[string]Intake
 	// Extra routes (e.g. "POST /slack/interactions", "GET /metrics"),
 	// without the API key check.
 	Routes map[string]http.Handler
@@ -105,8 +117,8 @@ func New(cfg Config) (*Server, error) {
 	route("GET /healthz", http.HandlerFunc(s.healthz), false)
 	route("GET /readyz", http.HandlerFunc(s.readyz), false)
 	route("GET /v1/tasks/{id}", s.authenticate(http.HandlerFunc(s.getTask)), true)
-	for path, parse := range cfg.Intake {
-		route("POST /v1/"+path, s.authenticate(s.intake(parse)), true)
+	for path, in := range cfg.Intake {
+		route("POST /v1/"+path, s.authenticate(s.intake(in)), true)
 	}
 	for pattern, h := range cfg.Routes {
 		route(pattern, h, !strings.HasSuffix(pattern, "/metrics"))

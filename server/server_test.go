@@ -64,9 +64,11 @@ func newTestServer(t *testing.T, tasks Tasks, mutate func(*Config)) *httptest.Se
 	cfg := Config{
 		MaxBodyBytes: 1024,
 		Tasks:        tasks,
-		APIKeys:      func() []APIKey { return []APIKey{{Name: "flexdeploy", Key: testKey}, {Name: "old", Key: "old-key-0123456789abcdef"}} },
-		Intake:       map[string]Parser{"tasks": parseJSONTask},
-		Logger:       zerolog.Nop(),
+		APIKeys: func() []APIKey {
+			return []APIKey{{Name: "flexdeploy", Key: testKey}, {Name: "old", Key: "old-key-0123456789abcdef"}}
+		},
+		Intake: map[string]Intake{"tasks": BodyParser(parseJSONTask)},
+		Logger: zerolog.Nop(),
 	}
 	if mutate != nil {
 		mutate(&cfg)

@@ -19,32 +19,36 @@ import (
 // task waits for its decision.
 const pendingRetryAfter = 30 * time.Second
 
-// intake answers a deployment tool's task: 202 with the task and its
-// Location when recorded; a repeat answers the recorded task as the status
-// endpoint would.
-func (s *Server) intake(parse Parser) http.Handler {
+// intake answers a deployment tool's task: 202 (or the endpoint's own
+// status) with the task and its Location when recorded; a repeat answers
+// the recorded task as the status endpoint would.
+func (s *Server) intake(in Intake) http.Handler {
+	created := in.CreatedStatus
+	if created == 0 {
+		created = http.StatusAccepted
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isJSON(r.Header.Get("Content-Type")) {
-			writeError(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
-			return
-		}
 		body, ok := s.readBody(w, r)
 		if !ok {
 			return
 		}
-		sub, err := parse(body)
+		if !isJSON(r.Header.Get("Content-Type")) && !(in.BodyOptional && len(body) == 0) {
+			writeError(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+			return
+		}
+		sub, err := in.Parse(r.Header, body)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		t, created, err := s.cfg.Tasks.Submit(r.Context(), sub)
+		t, isNew, err := s.cfg.Tasks.Submit(r.Context(), sub)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		w.Header().Set("Location", taskLocation(t))
-		status := http.StatusAccepted
-		if !created {
+		status := created
+		if !isNew {
 			status = s.statusOf(w, t)
 		}
 		writeJSON(w, status, viewOf(t))
