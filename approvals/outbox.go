@@ -365,7 +365,30 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 		if err != nil {
 			return nil, err
 		}
-		return func(t *Task, _ time.Time) { t.Message = ref }, nil
+		_, announces := s.cfg.Deployers[t.Source].(Announcer)
+		return func(t *Task, now time.Time) {
+			t.Message = ref
+			if announces && !t.HasJob(JobAnnounce) {
+				t.Enqueue(JobAnnounce, now)
+			}
+		}, nil
+	case JobAnnounce:
+		a, ok := s.cfg.Deployers[t.Source].(Announcer)
+		if !ok {
+			return nil, nil
+		}
+		extra, err := a.Announce(ctx, t)
+		if err != nil || len(extra) == 0 {
+			return nil, err
+		}
+		return func(t *Task, _ time.Time) {
+			if t.Extra == nil {
+				t.Extra = map[string]string{}
+			}
+			for k, v := range extra {
+				t.Extra[k] = v
+			}
+		}, nil
 	case JobUpdate:
 		n := s.getNotifier()
 		if t.Message.TS == "" {
@@ -436,16 +459,16 @@ func deliveryEffect(err error) func(*Task, time.Time) {
 			t.Delivery.State, t.Delivery.LastError, t.Delivery.DeliveredAt = DeliveryDelivered, "", &at
 			t.Secret = nil // a delivery credential is needed no longer
 			t.Audit = append(t.Audit, AuditRecord{At: now, Event: "delivered", Detail: t.Source})
-			t.Enqueue(JobUpdate, now)
+			t.EnsureUpdate(now)
 		case IsPermanent(err):
 			t.Delivery.State, t.Delivery.LastError = DeliveryFailed, err.Error()
 			t.Secret = nil
 			t.Audit = append(t.Audit, AuditRecord{At: now, Event: "delivery_failed", Detail: err.Error()})
-			t.Enqueue(JobUpdate, now)
+			t.EnsureUpdate(now)
 		default:
 			t.Delivery.LastError = err.Error()
 			if t.Delivery.Attempts == 1 {
-				t.Enqueue(JobUpdate, now) // show "retrying" once
+				t.EnsureUpdate(now) // show "retrying" once
 			}
 		}
 	}

@@ -57,6 +57,14 @@ type Deployer interface {
 	Deliver(ctx context.Context, t *Task, action Action, notes string) error
 }
 
+// Announcer is a Deployer that also shows its own users what is happening
+// (Azure DevOps' task log: "Waiting for approval in Slack"). Announce is
+// called once the chat message is posted; the values it returns are kept in
+// the task's Extra (for example the id of a log it created).
+type Announcer interface {
+	Announce(ctx context.Context, t *Task) (extra map[string]string, err error)
+}
+
 // StatusChecker asks a deployment tool whether a task was decided in its own UI.
 type StatusChecker interface {
 	// RemoteStatus returns the task's status at the deployment tool:

@@ -345,14 +345,9 @@ func (s *Service) queueOutcome(t *Task, now time.Time) {
 	s.queueUpdate(t, now)
 }
 
-// queueUpdate queues a message update unless one is waiting already.
+// queueUpdate queues a message update and takes the lease to do it.
 func (s *Service) queueUpdate(t *Task, now time.Time) {
-	for _, j := range t.Outbox {
-		if j.Kind == JobUpdate && j.Attempts == 0 {
-			return
-		}
-	}
-	t.Enqueue(JobUpdate, now)
+	t.EnsureUpdate(now)
 	s.takeLease(t, now)
 }
 

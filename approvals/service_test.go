@@ -352,6 +352,10 @@ func TestApproveDeliversOnce(t *testing.T) {
 	if u := h.notifier.lastUpdate(); u == nil || u.Status != approvals.StatusApproved || u.Delivery.State != approvals.DeliveryDelivered {
 		t.Fatalf("last message update: %+v", u)
 	}
+	// One update shows both the decision and the delivery.
+	if _, updates := h.notifier.counts(); updates != 1 {
+		t.Fatalf("%d message updates, want 1", updates)
+	}
 	if _, err := h.svc.Decide(context.Background(), approvals.DecideRequest{Token: token, Action: approvals.ActionReject, User: bob()}); !errors.Is(err, approvals.ErrAlreadyDecided) {
 		t.Fatalf("second decision: %v", err)
 	}

@@ -204,6 +204,9 @@ const (
 	JobDeliver JobKind = "deliver"
 	// JobRemind posts a reminder in the message's thread.
 	JobRemind JobKind = "remind"
+	// JobAnnounce tells the deployment tool's users where the task waits
+	// (for deployment tools that are Announcers).
+	JobAnnounce JobKind = "announce"
 )
 
 // Job is one outbox entry.
@@ -230,6 +233,18 @@ func (l Lease) HeldByOther(owner string, now time.Time) bool {
 func (t *Task) Enqueue(kind JobKind, notBefore time.Time) {
 	t.NextSeq++
 	t.Outbox = append(t.Outbox, Job{Seq: t.NextSeq, Kind: kind, NotBefore: notBefore})
+}
+
+// EnsureUpdate queues a message update unless one that has not been tried
+// yet is waiting: an update renders the task's state when it runs, so one
+// waiting update shows every change made before it.
+func (t *Task) EnsureUpdate(now time.Time) {
+	for _, j := range t.Outbox {
+		if j.Kind == JobUpdate && j.Attempts == 0 {
+			return
+		}
+	}
+	t.Enqueue(JobUpdate, now)
 }
 
 // HasJob reports whether a job of the kind is waiting.
