@@ -1,0 +1,541 @@
+// Package bolt is the embedded task store: one bbolt file, one process. It is
+// the default backend and needs nothing but a writable path.
+//
+// Layout, one bucket each:
+//
+//	tasks   id → JSON of approvals.Task (its JSON tags are the storage form)
+//	due     8-byte big-endian due time + id → empty: every task that needs
+//	        attention some time, by approvals.Task.DueAt, so Due is a cursor
+//	        seek and never a scan
+//	leased  id → empty: tasks whose outbox lease is held, so Open can clear
+//	        them without reading every task
+//
+// The indexes are written in the same transaction as the task, so they
+// never disagree with it.
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/approvalbot/approvalbot/approvals"
+)
+
+const (
+	bucketTasks  = "tasks"
+	bucketDue    = "due"
+	bucketLeased = "leased"
+)
+
+// DefaultLockTimeout is how long Open waits for the file lock before it
+// says the file is in use.
+const DefaultLockTimeout = time.Second
+
+// maxBatch bounds how many writes share one transaction, so that one
+// commit stays short.
+const maxBatch = 256
+
+// Store is an approvals.Store in a bbolt file.
+//
+// Writes go through one committer goroutine that runs every write waiting
+// at that moment in one read-write transaction: one fsync for all of them
+// instead of one each. A lone write waits for nothing; under load the
+// writes that arrive during a commit form the next one. fsync costs
+// milliseconds, so without this intake would top out at a few hundred
+// tasks a second.
+type Store struct {
+	db        *bbolt.DB
+	ops       chan *op
+	closing   chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// op is one write. run does the write in tx and keeps its outcome in its
+// own variables; it returns an error only when it may have written part of
+// its change, which fails the whole transaction. It may run more than once.
+type op struct {
+	run  func(tx *bbolt.Tx) error
+	done chan error
+}
+
+var _ approvals.Store = (*Store)(nil)
+
+type options struct {
+	lockTimeout time.Duration
+}
+
+// Option tunes Open.
+type Option func(*options)
+
+// WithLockTimeout sets how long Open waits for another process to release
+// the file (default DefaultLockTimeout).
+func WithLockTimeout(d time.Duration) Option {
+	return func(o *options) { o.lockTimeout = d }
+}
+
+// Open opens or creates the store file at path (mode 0600). The file is
+// locked: a second process opening it gets an error saying it is in use.
+func Open(path string, opts ...Option) (*Store, error) {
+	o := options{lockTimeout: DefaultLockTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.lockTimeout <= 0 {
+		// bbolt waits forever on a zero timeout; a start-up must not hang.
+		o.lockTimeout = DefaultLockTimeout
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: o.lockTimeout,
+		// The freelist is rebuilt by a scan after a crash instead of being
+		// written on every commit: fewer pages per write. Commits still
+		// fsync (NoSync stays false): an approval acknowledged to Slack
+		// must survive a crash.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("bolt: open %s: store file is in use by another process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range []string{bucketTasks, bucketDue, bucketLeased} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return clearLeases(tx)
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	s := &Store{
+		db:      db,
+		ops:     make(chan *op),
+		closing: make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// clearLeases drops every outbox lease. The file lock makes this process
+// the only one using the store, so any lease in it belongs to a process
+// that has stopped: waiting for it to run out (up to a lease's length)
+// would only delay the work the dead process left half done. Clearing it
+// makes that work due at once.
+func clearLeases(tx *bbolt.Tx) error {
+	var ids [][]byte
+	// Collect first: a bucket must not change under its cursor.
+	if err := tx.Bucket([]byte(bucketLeased)).ForEach(func(k, _ []byte) error {
+		ids = append(ids, append([]byte(nil), k...))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		t, err := get(tx, string(id))
+		if errors.Is(err, approvals.ErrNotFound) {
+			if err := tx.Bucket([]byte(bucketLeased)).Delete(id); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		before := indexOf(t)
+		t.Lease = approvals.Lease{}
+		t.Version++
+		if _, err := put(tx, before, t); err != nil {
+			return fmt.Errorf("clear lease of task %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// Close waits for the write in progress, closes the file and releases its
+// lock. Later calls fail with approvals.ErrUnavailable.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.stopped
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("bolt: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+var errClosed = errors.New("store closed")
+
+// write runs run in the next group commit and returns once it is durable.
+func (s *Store) write(ctx context.Context, run func(tx *bbolt.Tx) error) error {
+	o := &op{run: run, done: make(chan error, 1)}
+	select {
+	case s.ops <- o:
+	case <-s.closing:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Taken: the outcome is waited for even if ctx ends now, so that the
+	// caller never hears "failed" of a write that was made.
+	return <-o.done
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	for {
+		var batch []*op
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		case <-s.closing:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs the batch in one transaction. When that fails (an op's write
+// or the commit itself), nothing of it was written and each op runs again
+// in a transaction of its own, so that a failure is only its own op's.
+func (s *Store) commit(batch []*op) {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, o := range batch {
+			if err := o.run(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		for _, o := range batch {
+			o.done <- s.db.Update(o.run)
+		}
+		return
+	}
+	for _, o := range batch {
+		o.done <- err
+	}
+}
+
+// maxIDLen keeps ids well inside bbolt's key size; approvals.TaskRecordID
+// makes ids of at most a few hundred bytes.
+const maxIDLen = 1024
+
+// Create writes t with Version 1 unless a task with its id exists, in which
+// case it returns that task untouched.
+func (s *Store) Create(ctx context.Context, t *approvals.Task) (*approvals.Task, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if t.ID == "" || len(t.ID) > maxIDLen {
+		return nil, false, approvals.Invalidf("task id must have 1 to %d bytes", maxIDLen)
+	}
+	var (
+		existing *approvals.Task
+		written  []byte
+		failed   error // an outcome that wrote nothing
+	)
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
+		existing, written, failed = nil, nil, nil
+		var err error
+		if existing, err = get(tx, t.ID); !errors.Is(err, approvals.ErrNotFound) {
+			failed = err // nil when the task exists: idempotent intake, it stands
+			return nil
+		}
+		c := *t
+		c.Version = 1
+		written, err = put(tx, index{}, &c)
+		if errors.Is(err, errEncode) {
+			failed = err
+			return nil
+		}
+		return err
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return nil, false, storeError("create task "+t.ID, err)
+	}
+	if existing != nil {
+		return existing, false, nil
+	}
+	// Decode what was written rather than hand back t's copy, which
+	// shares slices and maps with the caller's task.
+	var stored approvals.Task
+	if err := json.Unmarshal(written, &stored); err != nil {
+		return nil, false, storeError("create task "+t.ID, fmt.Errorf("%w: %w", errCorrupt, err))
+	}
+	return &stored, true, nil
+}
+
+// Get returns the task, or approvals.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*approvals.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var t *approvals.Task
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		t, err = get(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, storeError("get task "+id, err)
+	}
+	return t, nil
+}
+
+// Update runs fn on a fresh copy of the task inside one read-write
+// transaction. bbolt runs one writer at a time, so nothing can come in
+// between the read and the write: no retry loop. fn runs again only if the
+// group commit it was part of failed.
+func (s *Store) Update(ctx context.Context, id string, fn func(*approvals.Task) error) (*approvals.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var (
+		t        *approvals.Task
+		failed   error // the store's outcome that wrote nothing
+		fnErr    error
+		panicked any
+	)
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
+		t, failed, fnErr, panicked = nil, nil, nil, nil
+		cur, err := get(tx, id)
+		if err != nil {
+			failed = err
+			return nil
+		}
+		// Taken before fn runs: fn may change the outbox in place.
+		before, version := indexOf(cur), cur.Version
+		if panicked, fnErr = call(fn, cur); fnErr != nil || panicked != nil {
+			return nil // fn changed only cur, which is dropped
+		}
+		cur.ID, cur.Version = id, version+1
+		if _, err := put(tx, before, cur); err != nil {
+			if errors.Is(err, errEncode) {
+				failed = err
+				return nil
+			}
+			return err
+		}
+		t = cur
+		return nil
+	})
+	switch {
+	case panicked != nil:
+		panic(panicked) // in the caller's goroutine, as without group commit
+	case fnErr != nil:
+		return nil, fnErr
+	case err == nil && failed != nil:
+		err = failed
+	}
+	if err != nil {
+		return nil, storeError("update task "+id, err)
+	}
+	return t, nil
+}
+
+// call runs fn on t, turning a panic into a value: fn runs on the
+// committer goroutine, which must survive it.
+func call(fn func(*approvals.Task) error, t *approvals.Task) (panicked any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = r
+		}
+	}()
+	return nil, fn(t)
+}
+
+// Due returns up to limit tasks due at or before before, earliest first,
+// walking the due index from its start.
+func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]*approvals.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	end := dueTime(before)
+	var out []*approvals.Task
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket([]byte(bucketDue)).Cursor()
+		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+			if len(k) <= 8 {
+				return fmt.Errorf("%w: due index key of %d bytes", errCorrupt, len(k))
+			}
+			if binary.BigEndian.Uint64(k) > end {
+				break
+			}
+			t, err := get(tx, string(k[8:]))
+			if errors.Is(err, approvals.ErrNotFound) {
+				continue // cannot happen while writes keep the index; never hand out a ghost
+			}
+			if err != nil {
+				return err
+			}
+			if key, ok := dueKey(t); !ok || string(key) != string(k) {
+				continue // stale entry: the task is listed under its real due time
+			}
+			out = append(out, t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeError("due tasks", err)
+	}
+	return out, nil
+}
+
+// Ping opens a read transaction: it fails once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte(bucketTasks)) == nil {
+			return fmt.Errorf("%w: no tasks bucket", errCorrupt)
+		}
+		return nil
+	}); err != nil {
+		return storeError("ping", err)
+	}
+	return nil
+}
+
+var (
+	// errCorrupt marks a file whose content this code did not write.
+	errCorrupt = errors.New("store file corrupt")
+	// errEncode marks a task that has no JSON form (a time past year
+	// 9999): the caller's mistake, so it is approvals.ErrInvalid.
+	errEncode = fmt.Errorf("%w: cannot encode task", approvals.ErrInvalid)
+)
+
+// storeError wraps err with the operation. Errors of bbolt itself (closed
+// store, disk) are approvals.ErrUnavailable; not found, invalid input,
+// corrupt records and the caller's own cancellation are not.
+func storeError(op string, err error) error {
+	if errors.Is(err, approvals.ErrNotFound) || errors.Is(err, errCorrupt) || errors.Is(err, approvals.ErrInvalid) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	return fmt.Errorf("bolt: %s: %w: %w", op, approvals.ErrUnavailable, err)
+}
+
+// get reads and decodes one task; the result shares no memory with the
+// transaction.
+func get(tx *bbolt.Tx, id string) (*approvals.Task, error) {
+	data := tx.Bucket([]byte(bucketTasks)).Get([]byte(id))
+	if data == nil {
+		return nil, approvals.ErrNotFound
+	}
+	var t approvals.Task
+	if err := json.Unmarshal(data, &t); err != nil {
+		return nil, fmt.Errorf("%w: task %s: %w", errCorrupt, id, err)
+	}
+	return &t, nil
+}
+
+// index is where a task stands in the indexes.
+type index struct {
+	due    []byte // nil when never due
+	leased bool
+}
+
+func indexOf(t *approvals.Task) index {
+	k, _ := dueKey(t)
+	return index{due: k, leased: t.Lease.Owner != ""}
+}
+
+// put writes t and moves its index entries from before (the zero index for
+// a new task) to where t now stands. It returns the encoded task.
+func put(tx *bbolt.Tx, before index, t *approvals.Task) ([]byte, error) {
+	data, err := json.Marshal(t)
+	if err != nil {
+		// Before any write: the transaction is untouched.
+		return nil, fmt.Errorf("%w: task %s: %w", errEncode, t.ID, err)
+	}
+	if err := tx.Bucket([]byte(bucketTasks)).Put([]byte(t.ID), data); err != nil {
+		return nil, err
+	}
+	after := indexOf(t)
+	if string(before.due) != string(after.due) {
+		due := tx.Bucket([]byte(bucketDue))
+		if before.due != nil {
+			if err := due.Delete(before.due); err != nil {
+				return nil, err
+			}
+		}
+		if after.due != nil {
+			if err := due.Put(after.due, []byte{}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if before.leased != after.leased {
+		leased := tx.Bucket([]byte(bucketLeased))
+		if after.leased {
+			err = leased.Put([]byte(t.ID), []byte{})
+		} else {
+			err = leased.Delete([]byte(t.ID))
+		}
+	}
+	return data, err
+}
+
+// dueKey is the task's key in the due index, if it is due some time.
+func dueKey(t *approvals.Task) ([]byte, bool) {
+	at, ok := t.DueAt()
+	if !ok {
+		return nil, false
+	}
+	k := make([]byte, 8+len(t.ID))
+	binary.BigEndian.PutUint64(k, dueTime(at))
+	copy(k[8:], t.ID)
+	return k, true
+}
+
+// maxNanoSec is the last second unix nanoseconds can hold (the year 2262).
+const maxNanoSec = math.MaxInt64 / int64(time.Second)
+
+// dueTime orders times as unsigned integers: unix nanoseconds with the sign
+// bit flipped, so that times before 1970 sort first. A time outside what
+// unix nanoseconds can hold (the zero time of a task without expiry) is
+// clamped to the nearest end.
+func dueTime(at time.Time) uint64 {
+	var n int64
+	switch sec := at.Unix(); {
+	case sec < -maxNanoSec:
+		n = math.MinInt64
+	case sec >= maxNanoSec:
+		n = math.MaxInt64
+	default:
+		n = at.UnixNano()
+	}
+	return uint64(n) ^ (1 << 63)
+}
