@@ -438,7 +438,7 @@ func (s *Service) deliver(ctx context.Context, t *Task, j Job, resumed bool) (fu
 			return deliveryEffect(err), err
 		}
 	}
-	err := d.Deliver(ctx, t, action, Notes(t, action))
+	err := d.Deliver(ctx, t, action, Notes(t, action, s.now()))
 	return deliveryEffect(err), err
 }
 

@@ -1,0 +1,551 @@
+package flexdeploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/approvalbot/approvalbot/approvals"
+)
+
+// Defaults of Config.
+const (
+	DefaultTimeout    = 10 * time.Second
+	DefaultRetries    = 4
+	DefaultMinBackoff = 200 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+)
+
+const (
+	// maxErrorBody is how much of a failed answer is read to quote from it.
+	maxErrorBody = 64 << 10
+	// maxDetailsBody bounds a task's details; they are a few hundred bytes.
+	maxDetailsBody = 1 << 20
+	// maxExcerptRunes is how much of FlexDeploy's answer an error quotes.
+	maxExcerptRunes = 200
+	// maxRetryAfter bounds a Retry-After handed up to the outbox.
+	maxRetryAfter = time.Hour
+)
+
+// Config configures a Client. Zero values take the defaults.
+type Config struct {
+	// BaseURL is FlexDeploy's REST root, e.g.
+	// http://fd.internal:8000/flexdeploy/rest/v1.
+	BaseURL string
+	// Username and Password authenticate with HTTP Basic; Password may be a
+	// FlexDeploy API token.
+	Username string
+	Password string
+	// Timeout bounds each request, answer body included (default 10s).
+	Timeout time.Duration
+	// Retries is how many times a request is retried after a 5xx, a 429, a
+	// timeout or a connection error (default 4; negative: never).
+	Retries int
+	// MinBackoff and MaxBackoff bound the wait between tries (defaults 200ms
+	// and 5s); the wait doubles per try with full jitter.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// HTTPClient replaces the client New builds (for tests). Timeout still
+	// bounds every request through its context.
+	HTTPClient *http.Client
+	// Sleep waits between tries (for tests); it must return early with
+	// ctx.Err() when ctx ends. Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock for Retry-After dates (default time.Now).
+	Now func() time.Time
+}
+
+// String keeps the password out of logs that print the config.
+func (c Config) String() string {
+	return fmt.Sprintf("flexdeploy.Config{BaseURL: %q, Username: %q, Password: [redacted], Timeout: %s, Retries: %d}",
+		c.BaseURL, c.Username, c.Timeout, c.Retries)
+}
+
+// GoString keeps the password out of %#v too.
+func (c Config) GoString() string { return c.String() }
+
+// Client talks to FlexDeploy's REST API (v1 approval tasks). It is safe for
+// concurrent use.
+type Client struct {
+	base       string
+	username   string
+	password   string
+	authHeader string
+	timeout    time.Duration
+	retries    int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	http       *http.Client
+	sleep      func(ctx context.Context, d time.Duration) error
+	now        func() time.Time
+}
+
+var (
+	_ approvals.Deployer      = (*Client)(nil)
+	_ approvals.StatusChecker = (*Client)(nil)
+)
+
+// New checks cfg and returns a client.
+func New(cfg Config) (*Client, error) {
+	base, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Username == "" || cfg.Password == "" {
+		return nil, errors.New("flexdeploy: username and password are required")
+	}
+	if cfg.Timeout < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 {
+		return nil, errors.New("flexdeploy: timeout and backoffs must not be negative")
+	}
+	c := &Client{
+		base:       base,
+		username:   cfg.Username,
+		password:   cfg.Password,
+		authHeader: "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password)),
+		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
+		retries:    cfg.Retries,
+		minBackoff: orDefault(cfg.MinBackoff, DefaultMinBackoff),
+		maxBackoff: orDefault(cfg.MaxBackoff, DefaultMaxBackoff),
+		http:       cfg.HTTPClient,
+		sleep:      cfg.Sleep,
+		now:        cfg.Now,
+	}
+	switch {
+	case c.retries == 0:
+		c.retries = DefaultRetries
+	case c.retries < 0:
+		c.retries = 0
+	}
+	if c.maxBackoff < c.minBackoff {
+		return nil, errors.New("flexdeploy: max backoff must not be less than min backoff")
+	}
+	if c.http == nil {
+		c.http = newHTTPClient(c.timeout)
+	}
+	if c.sleep == nil {
+		c.sleep = sleepContext
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// String keeps the credentials out of logs that print the client.
+func (c *Client) String() string { return "flexdeploy.Client{" + c.base + "}" }
+
+// parseBaseURL accepts an absolute http(s) URL without credentials, query or
+// fragment, and drops trailing slashes. Its errors never quote the URL, which
+// might hold a password.
+func parseBaseURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", errors.New("flexdeploy: base URL is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("flexdeploy: base URL is not a valid URL")
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", errors.New("flexdeploy: base URL must start with http:// or https://")
+	case u.Host == "":
+		return "", errors.New("flexdeploy: base URL has no host")
+	case u.User != nil:
+		return "", errors.New("flexdeploy: base URL must not contain credentials; set username and password instead")
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(raw, "?") || strings.HasSuffix(raw, "#"):
+		return "", errors.New("flexdeploy: base URL must not have a query or fragment")
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// newHTTPClient builds the client's own transport so that a hung dial, TLS
+// handshake or silent server cannot hold an outbox worker, and refuses
+// redirects: Go would turn a redirected PUT into a GET and drop its body.
+func newHTTPClient(timeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          16,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return &http.Client{
+		Transport: transport,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// Deliver approves or rejects the task in FlexDeploy with notes. A 4xx answer
+// (other than 429) is final and comes back as an approvals.PermanentError;
+// 5xx, 429, timeouts and connection errors are retried here with backoff and,
+// if they persist, come back as a plain error for the outbox to retry later.
+func (c *Client) Deliver(ctx context.Context, t *approvals.Task, action approvals.Action, notes string) error {
+	if t == nil || t.TaskID == "" {
+		return approvals.Permanent(fmt.Errorf("flexdeploy: %s: %w", action, approvals.Invalidf("task has no FlexDeploy task id")))
+	}
+	op := fmt.Sprintf("%s task %s", action, t.TaskID)
+	if action != approvals.ActionApprove && action != approvals.ActionReject {
+		return approvals.Permanent(fmt.Errorf("flexdeploy: %s: unknown action %q", op, action))
+	}
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false) // notes are text, not HTML; keep them readable in FlexDeploy
+	if err := enc.Encode(struct {
+		Notes string `json:"notes"`
+	}{notes}); err != nil {
+		return approvals.Permanent(fmt.Errorf("flexdeploy: %s: encode notes: %w", op, err))
+	}
+	path := "/tasks/approval/" + string(action) + "/" + url.PathEscape(t.TaskID)
+	_, err := c.send(ctx, op, http.MethodPut, path, bytes.TrimSpace(body.Bytes()), 0)
+	return err
+}
+
+// Details is what FlexDeploy tells about an approval task.
+type Details struct {
+	TaskID          string `json:"taskId"`
+	Status          string `json:"status"`
+	EnvironmentName string `json:"environmentName"`
+	ReleaseName     string `json:"releaseName"`
+	PipelineName    string `json:"pipelineName"`
+	ProjectName     string `json:"projectName"`
+	Notes           string `json:"notes"`
+	GateName        string `json:"gateName"`
+	RequestType     string `json:"requestType"`
+}
+
+// UnmarshalJSON accepts the task id as a JSON string or number.
+func (d *Details) UnmarshalJSON(data []byte) error {
+	type plain Details
+	var aux struct {
+		plain
+		TaskID json.RawMessage `json:"taskId"`
+	}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	*d = Details(aux.plain)
+	d.TaskID = ""
+	switch c := firstByte(aux.TaskID); {
+	case c == '"':
+		if err := json.Unmarshal(aux.TaskID, &d.TaskID); err != nil {
+			return err
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		d.TaskID = string(bytes.TrimSpace(aux.TaskID))
+	case c == 0 || c == 'n':
+	default:
+		return errors.New("taskId is neither a string nor a number")
+	}
+	return nil
+}
+
+// Details reads the approval task from FlexDeploy. A 404 comes back as an
+// approvals.PermanentError that also matches approvals.ErrNotFound.
+func (c *Client) Details(ctx context.Context, taskID string) (Details, error) {
+	op := "get task " + taskID
+	if taskID == "" {
+		return Details{}, approvals.Permanent(fmt.Errorf("flexdeploy: get task: %w", approvals.Invalidf("no task id")))
+	}
+	body, err := c.send(ctx, op, http.MethodGet, "/tasks/approval/"+url.PathEscape(taskID), nil, maxDetailsBody)
+	if err != nil {
+		return Details{}, err
+	}
+	var d Details
+	if err := json.Unmarshal(body, &d); err != nil {
+		// A 2xx that is not a task is usually a proxy or login page in
+		// front of FlexDeploy: worth another try later, not final.
+		return Details{}, fmt.Errorf("flexdeploy: %s: FlexDeploy's answer is not a JSON task: %s", op, c.excerpt(body))
+	}
+	return d, nil
+}
+
+// RemoteStatus tells whether the task was decided in FlexDeploy itself.
+// Statuses it does not know count as pending, so that a new FlexDeploy status
+// never decides a task in the bot.
+func (c *Client) RemoteStatus(ctx context.Context, t *approvals.Task) (approvals.Status, error) {
+	if t == nil {
+		return "", approvals.Permanent(errors.New("flexdeploy: get task: no task"))
+	}
+	d, err := c.Details(ctx, t.TaskID)
+	if err != nil {
+		return "", err
+	}
+	return mapStatus(d.Status), nil
+}
+
+func mapStatus(status string) approvals.Status {
+	switch strings.ToUpper(strings.TrimSpace(status)) {
+	case "APPROVED":
+		return approvals.StatusApproved
+	case "REJECTED":
+		return approvals.StatusRejected
+	default: // PENDING, SUBMITTED, and whatever else FlexDeploy may add
+		return approvals.StatusPending
+	}
+}
+
+// StatusError is FlexDeploy's answer other than 2xx. errors.Is(err,
+// approvals.ErrNotFound) holds for a 404.
+type StatusError struct {
+	StatusCode int
+	// Excerpt is the start of FlexDeploy's answer, secrets removed.
+	Excerpt string
+	// Location is where a 3xx pointed.
+	Location string
+}
+
+func (e *StatusError) Error() string {
+	msg := "FlexDeploy answered " + statusText(e.StatusCode)
+	if e.Location != "" {
+		msg += " (a redirect to " + e.Location + "; check the base URL)"
+	}
+	if e.Excerpt != "" {
+		msg += ": " + e.Excerpt
+	}
+	return msg
+}
+
+// Is makes a 404 match approvals.ErrNotFound.
+func (e *StatusError) Is(target error) bool {
+	return target == approvals.ErrNotFound && e.StatusCode == http.StatusNotFound
+}
+
+func statusText(code int) string {
+	if text := http.StatusText(code); text != "" {
+		return strconv.Itoa(code) + " " + text
+	}
+	return strconv.Itoa(code)
+}
+
+// failure is one failed try: the error, whether another try may mend it, and
+// the wait the server asked for, if any.
+type failure struct {
+	err        error
+	retryable  bool
+	retryAfter time.Duration
+	hasAfter   bool
+}
+
+// send makes the request, retrying what may mend, and returns the body of the
+// 2xx answer (read up to limit bytes; 0 discards it). Errors are wrapped with
+// "flexdeploy: op".
+func (c *Client) send(ctx context.Context, op, method, path string, body []byte, limit int64) ([]byte, error) {
+	var last failure
+	attempts := 0
+	for {
+		attempts++
+		answer, f := c.try(ctx, method, path, body, limit)
+		if f == nil {
+			return answer, nil
+		}
+		if !f.retryable {
+			return nil, approvals.Permanent(fmt.Errorf("flexdeploy: %s: %w", op, f.err))
+		}
+		last = *f
+		if attempts > c.retries {
+			break
+		}
+		wait := c.backoff(attempts)
+		if f.hasAfter {
+			wait = min(f.retryAfter, c.maxBackoff)
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("flexdeploy: %s: %w (stopped retrying: %w)", op, last.err, err)
+		}
+	}
+	err := fmt.Errorf("flexdeploy: %s: %w (after %d attempts)", op, last.err, attempts)
+	if last.hasAfter {
+		return nil, &approvals.RetryAfterError{Err: err, After: last.retryAfter}
+	}
+	return nil, err
+}
+
+// backoff is the wait before try attempts+1: full jitter over an exponential
+// ceiling, so that replicas retrying together spread out.
+func (c *Client) backoff(attempts int) time.Duration {
+	ceiling := c.maxBackoff
+	if shift := attempts - 1; shift < 32 {
+		if d := c.minBackoff << shift; d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// try makes one request. Its own timeout bounds the whole exchange, answer
+// body included, also when the HTTP client came from the config.
+func (c *Client) try(ctx context.Context, method, path string, body []byte, limit int64) ([]byte, *failure) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reader)
+	if err != nil {
+		return nil, &failure{err: fmt.Errorf("build request: %w", err)}
+	}
+	req.Header.Set("Authorization", c.authHeader)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "approvalbot")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, &failure{err: c.transportError(ctx, err), retryable: true}
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if limit <= 0 {
+			// Drained so that the connection can be reused.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+			return nil, nil
+		}
+		answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		if err != nil {
+			return nil, &failure{err: c.transportError(ctx, err), retryable: true}
+		}
+		if int64(len(answer)) > limit {
+			return nil, &failure{err: fmt.Errorf("FlexDeploy's answer is larger than %d bytes", limit)}
+		}
+		return answer, nil
+	}
+
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	serr := &StatusError{StatusCode: resp.StatusCode, Excerpt: c.excerpt(raw)}
+	f := &failure{err: serr}
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		f.retryable = true
+		f.retryAfter, f.hasAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	case code == http.StatusRequestTimeout || code >= 500:
+		f.retryable = true
+	case code >= 300 && code < 400:
+		serr.Location = c.redact(capRunes(resp.Header.Get("Location"), maxExcerptRunes))
+	}
+	return nil, f
+}
+
+// transportError says in plain words why no answer came.
+func (c *Client) transportError(ctx context.Context, err error) error {
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("FlexDeploy did not answer within %s: %w", c.timeout, err)
+		}
+	}
+	return fmt.Errorf("cannot reach FlexDeploy: %w", err)
+}
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = at.Sub(now)
+	} else {
+		return 0, false
+	}
+	return min(max(d, 0), maxRetryAfter), true
+}
+
+// excerpt is the start of FlexDeploy's answer for an error message: the
+// "message" of a JSON error when there is one, on one line, without the
+// credentials (a misbehaving proxy may echo the request), at most
+// maxExcerptRunes runes.
+func (c *Client) excerpt(raw []byte) string {
+	text := string(raw)
+	var msg struct {
+		Message string `json:"message"`
+		Error   string `json:"error"`
+	}
+	if json.Unmarshal(raw, &msg) == nil {
+		if m := firstNonEmpty(msg.Message, msg.Error); m != "" {
+			text = m
+		}
+	}
+	text = c.redact(strings.ToValidUTF8(text, "\uFFFD"))
+	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
+	text = c.redact(text)
+	if capped := capRunes(text, maxExcerptRunes-1); capped != text {
+		text = capped + "…"
+	}
+	return text
+}
+
+// redact removes the password and the Authorization value from s.
+func (c *Client) redact(s string) string {
+	for _, secret := range []string{
+		c.authHeader,
+		strings.TrimPrefix(c.authHeader, "Basic "),
+		c.password,
+		url.QueryEscape(c.password),
+		url.PathEscape(c.password),
+	} {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}

@@ -1,0 +1,450 @@
+// Package flexdeploy adapts FlexDeploy to approvalbot: it parses what
+// FlexDeploy (or a script in it) posts to the intake, and it hands decisions
+// back through FlexDeploy's REST API (v1 approval tasks).
+package flexdeploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/approvalbot/approvalbot/approvals"
+)
+
+// Source is the name approvalbot knows FlexDeploy's tasks by.
+const Source = "flexdeploy"
+
+const (
+	// maxTaskIDBytes bounds the task id; FlexDeploy's ids are numbers, so a
+	// longer one is garbage, and it ends up in keys, URLs and Slack values.
+	maxTaskIDBytes = 256
+	// maxFieldRunes bounds every other field: they are shown in Slack and
+	// matched by policies, never stored without limit.
+	maxFieldRunes = 2000
+)
+
+// ParseTask parses an intake body: either a task object
+// ({"taskId": "8900", "description": "…", …}) or FlexDeploy's
+// outgoing-webhook envelope ({"eventType", "actor", "object", "timestamp",
+// "payload": {…task fields…}}). Field names match case-insensitively, the task
+// id may be a JSON string or a whole number, and fields it does not know are
+// ignored because FlexDeploy sends many. Every error wraps
+// approvals.ErrInvalid and says which field is wrong without echoing the input.
+func ParseTask(body []byte) (approvals.Submission, error) {
+	top, err := decodeObject(body, "body")
+	if err != nil {
+		return approvals.Submission{}, err
+	}
+
+	fields := top
+	requestedByFallback := ""
+	if raw, ok, err := top.get("payload"); err != nil {
+		return approvals.Submission{}, err
+	} else if ok && !isNull(raw) {
+		// The webhook envelope: the task is the payload; the envelope's actor
+		// is who made FlexDeploy raise it.
+		if fields, err = decodeObject(raw, "payload"); err != nil {
+			return approvals.Submission{}, err
+		}
+		if requestedByFallback, err = actorName(top); err != nil {
+			return approvals.Submission{}, err
+		}
+	}
+
+	values, err := taskFields(fields)
+	if err != nil {
+		return approvals.Submission{}, err
+	}
+	if values[fTaskID] == "" {
+		return approvals.Submission{}, approvals.Invalidf("taskId is required")
+	}
+	sub := approvals.Submission{
+		Source: Source,
+		TaskID: values[fTaskID],
+		Context: approvals.Context{
+			Description: values[fDescription],
+			Environment: firstNonEmpty(values[fEnvironment], values[fEnvironmentName]),
+			Project:     firstNonEmpty(values[fProject], values[fProjectName]),
+			Release:     firstNonEmpty(values[fRelease], values[fReleaseName]),
+			Pipeline:    firstNonEmpty(values[fPipeline], values[fPipelineName]),
+			Stage:       values[fStage],
+			RequestedBy: firstNonEmpty(values[fRequestedBy], requestedByFallback),
+			URL:         values[fURL],
+		},
+	}
+	return sub, nil
+}
+
+// field is a task field ParseTask knows.
+type field int
+
+const (
+	fTaskID field = iota
+	fDescription
+	fEnvironment
+	fProject
+	fRelease
+	fPipeline
+	fStage
+	fRequestedBy
+	fURL
+	fEnvironmentName
+	fProjectName
+	fReleaseName
+	fPipelineName
+	fieldCount
+)
+
+// String is the field's canonical spelling, used in error messages.
+func (f field) String() string {
+	switch f {
+	case fTaskID:
+		return "taskId"
+	case fDescription:
+		return "description"
+	case fEnvironment:
+		return "environment"
+	case fProject:
+		return "project"
+	case fRelease:
+		return "release"
+	case fPipeline:
+		return "pipeline"
+	case fStage:
+		return "stage"
+	case fRequestedBy:
+		return "requestedBy"
+	case fURL:
+		return "url"
+	case fEnvironmentName:
+		return "environmentName"
+	case fProjectName:
+		return "projectName"
+	case fReleaseName:
+		return "releaseName"
+	case fPipelineName:
+		return "pipelineName"
+	}
+	return "field" + strconv.Itoa(int(f))
+}
+
+// lookupField finds the field a JSON key names, ignoring case.
+func lookupField(key string) (field, bool) {
+	for f := field(0); f < fieldCount; f++ {
+		if strings.EqualFold(key, f.String()) {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// taskFields reads the known fields of a task object. A field given twice
+// (in any mix of cases) is refused: which one policies would match on must
+// not depend on JSON key order.
+func taskFields(obj object) ([fieldCount]string, error) {
+	var values [fieldCount]string
+	var seen [fieldCount]bool
+	for _, m := range obj {
+		f, ok := lookupField(m.key)
+		if !ok {
+			continue
+		}
+		if seen[f] {
+			return values, approvals.Invalidf("%s is given more than once", f)
+		}
+		seen[f] = true
+		var (
+			v   string
+			err error
+		)
+		switch f {
+		case fTaskID:
+			v, err = taskIDValue(m.raw)
+		case fURL:
+			v, err = urlValue(m.raw)
+		default:
+			v, err = textValue(f.String(), m.raw)
+		}
+		if err != nil {
+			return values, err
+		}
+		values[f] = v
+	}
+	return values, nil
+}
+
+// actorName is the envelope's actor as a requester: the actor itself when it
+// is a string, or its name, email or userName when it is an object. Any other
+// shape says nothing about the requester and is ignored.
+func actorName(top object) (string, error) {
+	raw, ok, err := top.get("actor")
+	if err != nil || !ok {
+		return "", err
+	}
+	switch firstByte(raw) {
+	case '"':
+		return textValue("actor", raw)
+	case '{':
+		actor, err := decodeObject(raw, "actor")
+		if err != nil {
+			return "", err
+		}
+		for _, key := range []string{"name", "email", "userName"} {
+			v, ok, err := actor.get(key)
+			if err != nil {
+				return "", approvals.Invalidf("actor.%s is given more than once", key)
+			}
+			if !ok || firstByte(v) != '"' {
+				continue
+			}
+			s, err := textValue("actor."+key, v)
+			if err != nil {
+				return "", err
+			}
+			if s != "" {
+				return s, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// taskIDValue reads the task id: a string, or a whole number rendered in
+// plain digits (8900, 8.9e3 and 8900.0 all become "8900").
+func taskIDValue(raw json.RawMessage) (string, error) {
+	var id string
+	switch c := firstByte(raw); {
+	case c == 'n':
+		return "", nil // null: absent, reported as missing by the caller
+	case c == '"':
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return "", approvals.Invalidf("taskId is not a valid JSON string")
+		}
+		id = strings.TrimSpace(id)
+		if id == "" {
+			return "", approvals.Invalidf("taskId must not be empty")
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		var err error
+		if id, err = wholeNumber(string(bytes.TrimSpace(raw))); err != nil {
+			return "", err
+		}
+	default:
+		return "", approvals.Invalidf("taskId must be a string or a whole number")
+	}
+	if len(id) > maxTaskIDBytes {
+		return "", approvals.Invalidf("taskId is longer than %d characters", maxTaskIDBytes)
+	}
+	if strings.IndexFunc(id, unicode.IsControl) >= 0 {
+		return "", approvals.Invalidf("taskId must not contain control characters")
+	}
+	return id, nil
+}
+
+// wholeNumber renders a JSON number literal that is a whole number ≥ 0 in
+// plain decimal digits, without exponent or fraction. It works on the digits
+// rather than on a float64 so that large ids keep every digit, and it bounds
+// the exponent so that 1e999999999 cannot make it allocate.
+func wholeNumber(lit string) (string, error) {
+	notWhole := approvals.Invalidf("taskId must be a whole number")
+	neg := strings.HasPrefix(lit, "-")
+	s := strings.TrimPrefix(lit, "-")
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil || e > 1<<20 || e < -(1<<20) {
+			return "", approvals.Invalidf("taskId is not a whole number of at most %d digits", maxTaskIDBytes)
+		}
+		mant, exp = s[:i], e
+	}
+	intPart, frac := mant, ""
+	if i := strings.IndexByte(mant, '.'); i >= 0 {
+		intPart, frac = mant[:i], mant[i+1:]
+	}
+	if intPart == "" || strings.Trim(intPart+frac, "0123456789") != "" {
+		return "", notWhole
+	}
+	digits := strings.TrimLeft(intPart+frac, "0")
+	if digits == "" {
+		return "0", nil // zero, whatever its sign, fraction or exponent
+	}
+	if neg {
+		return "", approvals.Invalidf("taskId must not be negative")
+	}
+	shift := exp - len(frac)
+	trimmed := strings.TrimRight(digits, "0")
+	shift += len(digits) - len(trimmed)
+	if shift < 0 {
+		return "", notWhole
+	}
+	if len(trimmed)+shift > maxTaskIDBytes {
+		return "", approvals.Invalidf("taskId is longer than %d characters", maxTaskIDBytes)
+	}
+	return trimmed + strings.Repeat("0", shift), nil
+}
+
+// textValue reads an optional text field: a string, or a number kept as it
+// was written (release 2.10 stays "2.10"); null is absent. It is trimmed and
+// capped at maxFieldRunes.
+func textValue(name string, raw json.RawMessage) (string, error) {
+	var s string
+	switch c := firstByte(raw); {
+	case c == 'n':
+		return "", nil
+	case c == '"':
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", approvals.Invalidf("%s is not a valid JSON string", name)
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		s = string(bytes.TrimSpace(raw))
+	default:
+		return "", approvals.Invalidf("%s must be a string or a number", name)
+	}
+	return capRunes(strings.TrimSpace(s), maxFieldRunes), nil
+}
+
+// urlValue reads the optional link to the task. It is shown as a link in
+// Slack, so only absolute http(s) URLs pass; a cut-off URL would be a broken
+// link, so a long one is refused rather than capped.
+func urlValue(raw json.RawMessage) (string, error) {
+	if c := firstByte(raw); c != '"' && c != 'n' {
+		return "", approvals.Invalidf("url must be a string")
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", approvals.Invalidf("url is not a valid JSON string")
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	if utf8.RuneCountInString(s) > maxFieldRunes {
+		return "", approvals.Invalidf("url is longer than %d characters", maxFieldRunes)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", approvals.Invalidf("url must be an absolute http or https URL")
+	}
+	return s, nil
+}
+
+// member is one key/value pair of a JSON object, in the order given.
+type member struct {
+	key string
+	raw json.RawMessage
+}
+
+// object is a decoded JSON object whose values are left raw.
+type object []member
+
+// get returns the value of key, matched case-insensitively, and refuses a key
+// given more than once.
+func (o object) get(key string) (json.RawMessage, bool, error) {
+	var (
+		found json.RawMessage
+		ok    bool
+	)
+	for _, m := range o {
+		if !strings.EqualFold(m.key, key) {
+			continue
+		}
+		if ok {
+			return nil, false, approvals.Invalidf("%s is given more than once", key)
+		}
+		found, ok = m.raw, true
+	}
+	return found, ok, nil
+}
+
+// decodeObject decodes data, which must be exactly one JSON object, keeping
+// duplicate keys (so that they can be refused) and values raw. what names
+// the object in errors.
+func decodeObject(data []byte, what string) (object, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, approvals.Invalidf("%s is empty; it must be a JSON object", what)
+		}
+		return nil, syntaxError(what, err)
+	}
+	if tok != json.Delim('{') {
+		return nil, approvals.Invalidf("%s must be a JSON object", what)
+	}
+	var obj object
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, syntaxError(what, err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, approvals.Invalidf("%s is not valid JSON", what)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, syntaxError(what, err)
+		}
+		obj = append(obj, member{key: key, raw: raw})
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, syntaxError(what, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, approvals.Invalidf("%s has data after the JSON object", what)
+	}
+	return obj, nil
+}
+
+// syntaxError says where the JSON broke without quoting it.
+func syntaxError(what string, err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return approvals.Invalidf("%s is not valid JSON (at byte %d)", what, se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return approvals.Invalidf("%s is not valid JSON (it ends too early)", what)
+	default:
+		return approvals.Invalidf("%s is not valid JSON", what)
+	}
+}
+
+func firstByte(raw json.RawMessage) byte {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return 0
+	}
+	return raw[0]
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// capRunes cuts s to at most n runes.
+func capRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos]
+		}
+		i++
+	}
+	return s
+}
