@@ -63,7 +63,7 @@ func Notes(t *Task, action Action, now time.Time) string {
 }
 
 // voters are the people who approved, the decider included even if their
-// vote is not among the 
+// vote is not among the
 func voters(t *Task) []Person {
 	out := make([]Person, 0, len(t.Approvals)+1)
 	seen := make(map[string]bool, len(t.Approvals)+1)
@@ -120,7 +120,6 @@ func timestamp(at, now time.Time) string {
 	}
 	return at.UTC().Format(time.RFC3339)
 }
-
 
 // capRunes cuts s to at most n runes.
 func capRunes(s string, n int) string {

@@ -641,7 +641,7 @@ func TestExpiry(t *testing.T) {
 		calls    int
 		delivery approvals.DeliveryState
 	}{
-		{"PROD", "prod", 1, approvals.DeliveryDelivered},    // on_expiry: reject
+		{"PROD", "prod", 1, approvals.DeliveryDelivered},   // on_expiry: reject
 		{"dev", "default", 0, approvals.DeliveryNotNeeded}, // on_expiry: ignore
 	}
 	for _, tc := range cases {
