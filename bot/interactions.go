@@ -1,0 +1,303 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+)
+
+const (
+	// defaultMaxBodyBytes matches server.max_body_bytes' default. A
+	// block_actions payload carries the whole message, a few KiB.
+	defaultMaxBodyBytes = 64 << 10
+	// replyTimeout bounds an ephemeral reply sent after the 200.
+	replyTimeout = 5 * time.Second
+	// maxReasonChars bounds a reject reason (the modal says 1000 too).
+	maxReasonChars = 1000
+)
+
+// Decider decides a task on a click.
+type Decider interface {
+	// Decide records the click. It returns the task as it is afterwards;
+	// with ErrNotApprover it may return the task too, so that the reply
+	// can name the policy.
+	Decide(ctx context.Context, req approvals.DecideRequest) (*approvals.Task, error)
+}
+
+// Replier answers a clicker in Slack.
+type Replier interface {
+	Ephemeral(ctx context.Context, channel, user, text string) error
+	OpenRejectReason(ctx context.Context, triggerID, token string) error
+}
+
+// InteractionsConfig configures the interactions endpoint.
+type InteractionsConfig struct {
+	Verifier     *Verifier
+	Decider      Decider
+	Replier      Replier
+	MaxBodyBytes int64 // default 64 KiB
+}
+
+// Interactions turns Slack interactions (button clicks, modal submissions)
+// into decisions. ServeHTTP is the HTTP transport; Handle is shared with
+// Socket Mode.
+type Interactions struct {
+	verifier *Verifier
+	decider  Decider
+	replier  Replier
+	maxBody  int64
+
+	mu      sync.Mutex
+	closed  bool
+	replies sync.WaitGroup
+}
+
+// NewInteractions returns the interactions handler.
+func NewInteractions(cfg InteractionsConfig) *Interactions {
+	maxBody := cfg.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = defaultMaxBodyBytes
+	}
+	return &Interactions{verifier: cfg.Verifier, decider: cfg.Decider, replier: cfg.Replier, maxBody: maxBody}
+}
+
+// ServeHTTP serves POST /slack/interactions. The signature is checked on the
+// raw body before anything of it is parsed; a request that fails it changes
+// nothing.
+func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSONError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSONError(w, http.StatusRequestEntityTooLarge, "body too large")
+			return
+		}
+		writeJSONError(w, http.StatusBadRequest, "cannot read body")
+		return
+	}
+	if h.verifier == nil {
+		writeJSONError(w, http.StatusUnauthorized, "invalid signature")
+		return
+	}
+	if err := h.verifier.Verify(r.Header, body); err != nil {
+		// The reason helps an operator with a wrong secret or a skewed
+		// clock; it names neither secret nor signature.
+		zerolog.Ctx(r.Context()).Warn().Err(err).Msg("slack: refused interaction")
+		writeJSONError(w, http.StatusUnauthorized, "invalid signature")
+		return
+	}
+	cb, err := parseInteraction(body)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	response := h.Handle(r.Context(), cb)
+	if response == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(response)
+}
+
+// parseInteraction reads the form field payload from a verified body. Its
+// errors never quote the payload.
+func parseInteraction(body []byte) (slack.InteractionCallback, error) {
+	var cb slack.InteractionCallback
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return cb, errors.New("malformed form body")
+	}
+	payload := form.Get("payload")
+	if payload == "" {
+		return cb, errors.New("missing payload")
+	}
+	if err := json.Unmarshal([]byte(payload), &cb); err != nil {
+		return cb, errors.New("malformed payload")
+	}
+	return cb, nil
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// Handle acts on one interaction and returns what Slack should get in the
+// acknowledgement: nil, or a view_submission response. Replies to the
+// clicker go out asynchronously so that the acknowledgement is quick.
+func (h *Interactions) Handle(ctx context.Context, cb slack.InteractionCallback) (response any) {
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		h.handleBlockActions(ctx, cb)
+		return nil
+	case slack.InteractionTypeViewSubmission:
+		if cb.View.CallbackID == callbackRejectReason {
+			if r := h.handleRejectReason(ctx, cb); r != nil {
+				return r
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+func clicker(cb slack.InteractionCallback) approvals.Person {
+	name := cb.User.Name
+	if name == "" {
+		name = cb.User.Username
+	}
+	return approvals.Person{ID: cb.User.ID, Name: name}
+}
+
+func (h *Interactions) handleBlockActions(ctx context.Context, cb slack.InteractionCallback) {
+	var action *slack.BlockAction
+	for _, a := range cb.ActionCallback.BlockActions {
+		if a != nil && (a.ActionID == actionApprove || a.ActionID == actionReject) {
+			action = a
+			break
+		}
+	}
+	if action == nil || h.decider == nil {
+		return
+	}
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	user := clicker(cb)
+	req := approvals.DecideRequest{Token: action.Value, Action: approvals.Action(action.ActionID), User: user}
+	task, err := h.decider.Decide(ctx, req)
+
+	if err == nil {
+		if task != nil && !task.Status.Final() {
+			need := requiredApprovals(task, nil)
+			h.replyLater(ctx, channel, user.ID, fmt.Sprintf("Your approval is counted (%d of %d).", len(task.Approvals), need))
+		}
+		return
+	}
+	if req.Action == approvals.ActionReject && errors.Is(err, approvals.ErrReasonRequired) && h.replier != nil {
+		// Synchronously: the trigger id is valid for 3 seconds only.
+		if oerr := h.replier.OpenRejectReason(ctx, cb.TriggerID, req.Token); oerr != nil {
+			zerolog.Ctx(ctx).Error().Err(oerr).Msg("slack: open reject reason dialog")
+			h.replyLater(ctx, channel, user.ID, "A reason is required to reject this deployment, and the dialog to give one did not open. Try again.")
+		}
+		return
+	}
+	h.replyLater(ctx, channel, user.ID, refusalText(ctx, err, task))
+}
+
+func (h *Interactions) handleRejectReason(ctx context.Context, cb slack.InteractionCallback) *slack.ViewSubmissionResponse {
+	reason := ""
+	if cb.View.State != nil {
+		reason = strings.TrimSpace(cb.View.State.Values[blockIDReason][actionIDReason].Value)
+	}
+	if reason == "" {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: "Say why the deployment is rejected."})
+	}
+	if len([]rune(reason)) > maxReasonChars {
+		reason = string([]rune(reason)[:maxReasonChars])
+	}
+	if h.decider == nil {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: refusalText(ctx, approvals.ErrUnavailable, nil)})
+	}
+	task, err := h.decider.Decide(ctx, approvals.DecideRequest{
+		Token:  cb.View.PrivateMetadata,
+		Action: approvals.ActionReject,
+		User:   clicker(cb),
+		Reason: reason,
+	})
+	if err != nil {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: refusalText(ctx, err, task)})
+	}
+	return nil
+}
+
+// refusalText is the one place that turns a decision's error into what the
+// clicker reads. Only errors that are none of the known refusals are
+// internal, and logged as errors.
+func refusalText(ctx context.Context, err error, task *approvals.Task) string {
+	source := "the deployment tool"
+	if task != nil {
+		source = sourceName(task.Source)
+	}
+	switch {
+	case errors.Is(err, approvals.ErrNotApprover):
+		if task != nil && task.Policy != "" {
+			return fmt.Sprintf("You are not an approver for this deployment (policy %s).", escape(oneLine(task.Policy)))
+		}
+		return "You are not an approver for this deployment."
+	case errors.Is(err, approvals.ErrSelfApproval):
+		return "You requested this deployment, so you cannot approve it yourself. Ask another approver."
+	case errors.Is(err, approvals.ErrAlreadyDecided):
+		return "This deployment has already been decided; your click changed nothing."
+	case errors.Is(err, approvals.ErrExpired):
+		return fmt.Sprintf("This approval request has expired. Decide it in %s.", escape(source))
+	case errors.Is(err, approvals.ErrBadToken), errors.Is(err, approvals.ErrNotFound):
+		return "This button is no longer valid."
+	case errors.Is(err, approvals.ErrAlreadyVoted):
+		return "Your approval is already counted."
+	case errors.Is(err, approvals.ErrNoPolicy):
+		return fmt.Sprintf("No policy names approvers for this deployment, so nobody can decide it from Slack. Decide it in %s.", escape(source))
+	case errors.Is(err, approvals.ErrReasonRequired):
+		return "A reason is required to reject this deployment."
+	case errors.Is(err, approvals.ErrUnavailable):
+		return "approvalbot cannot reach its store right now; try again in a minute."
+	}
+	zerolog.Ctx(ctx).Error().Err(err).Msg("slack: decide task")
+	return "Something went wrong; the deployment was not decided. Try again."
+}
+
+// replyLater sends an ephemeral reply after the acknowledgement, bounded by
+// replyTimeout; Close waits for it.
+func (h *Interactions) replyLater(ctx context.Context, channel, user, text string) {
+	if h.replier == nil || channel == "" || user == "" {
+		return
+	}
+	send := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+		defer cancel()
+		if err := h.replier.Ephemeral(ctx, channel, user, text); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("slack: ephemeral reply")
+		}
+	}
+	h.mu.Lock()
+	if h.closed {
+		// After Close nobody waits for goroutines any more: reply in line.
+		h.mu.Unlock()
+		send()
+		return
+	}
+	h.replies.Add(1)
+	h.mu.Unlock()
+	go func() {
+		defer h.replies.Done()
+		send()
+	}()
+}
+
+// Close waits for the replies in flight.
+func (h *Interactions) Close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.replies.Wait()
+}

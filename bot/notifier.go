@@ -1,0 +1,340 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/slack-go/slack"
+)
+
+// defaultTimeout bounds every Slack Web API call when Config.Timeout is unset.
+const defaultTimeout = 10 * time.Second
+
+// maxPrivateMetadata is Slack's limit on a view's private_metadata.
+const maxPrivateMetadata = 3000
+
+// Config configures the Slack Web API adapter.
+type Config struct {
+	// BotToken is the xoxb- token. Without it every call fails (retryably),
+	// so the outbox keeps the work until credentials arrive.
+	BotToken string
+	// APIURL is the Web API root with a trailing slash; "" is Slack's.
+	// Tests pass a fake's URL + "/".
+	APIURL string
+	// DefaultChannel is where tasks go whose message names no channel.
+	DefaultChannel string
+	// Timeout bounds every call; default 10s.
+	Timeout time.Duration
+	// Policies returns the current policies (they may be reloaded); it is
+	// used to show a task's approvers. May be nil.
+	Policies func() []approvals.Policy
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Notifier shows tasks in Slack through the Web API.
+type Notifier struct {
+	// Mint returns a pending task's one-time token (the wiring sets it to
+	// the token issuer's Mint). Update needs it: re-rendering a task that
+	// is still pending, for example to show a quorum's progress, must keep
+	// working buttons, and tokens are never stored.
+	Mint func(*approvals.Task) (string, error)
+
+	api            *slack.Client
+	botToken       string
+	defaultChannel string
+	policies       func() []approvals.Policy
+	now            func() time.Time
+}
+
+var (
+	_ approvals.Notifier = (*Notifier)(nil)
+	_ Replier            = (*Notifier)(nil)
+)
+
+// New returns a Notifier for cfg.
+func New(cfg Config) *Notifier {
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	opts := []slack.Option{slack.OptionHTTPClient(&http.Client{Timeout: timeout})}
+	if cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
+	}
+	return &Notifier{
+		api:            slack.New(cfg.BotToken, opts...),
+		botToken:       cfg.BotToken,
+		defaultChannel: cfg.DefaultChannel,
+		policies:       cfg.Policies,
+		now:            now,
+	}
+}
+
+// policyFor returns the policy that matched the task at intake, if it still
+// exists.
+func (n *Notifier) policyFor(t *approvals.Task) *approvals.Policy {
+	if n.policies == nil || t.Policy == "" {
+		return nil
+	}
+	return approvals.FindPolicy(n.policies(), t.Policy)
+}
+
+func (n *Notifier) ready(op string) error {
+	if n.botToken == "" {
+		// Retryable on purpose: a config reload may bring the token.
+		return fmt.Errorf("slack: %s: no bot token configured (set slack.bot_token)", op)
+	}
+	return nil
+}
+
+// Post posts the task's message with its buttons to the task's channel, or
+// the default channel, and returns where it landed.
+func (n *Notifier) Post(ctx context.Context, t *approvals.Task, token string) (approvals.MessageRef, error) {
+	op := "post task " + t.ID
+	channel := t.Message.Channel
+	if channel == "" {
+		channel = n.defaultChannel
+	}
+	if channel == "" {
+		// Retryable: setting slack.channel (a config reload) mends it.
+		return approvals.MessageRef{}, fmt.Errorf("slack: %s: no channel: the task names none and slack.channel is not set", op)
+	}
+	if err := n.ready(op); err != nil {
+		return approvals.MessageRef{}, err
+	}
+	text, blocks := RenderTask(t, token, n.policyFor(t), n.now())
+	gotChannel, ts, err := n.api.PostMessageContext(ctx, channel,
+		slack.MsgOptionText(text, false),
+		slack.MsgOptionBlocks(blocks...),
+		slack.MsgOptionDisableLinkUnfurl(),
+		slack.MsgOptionDisableMediaUnfurl(),
+	)
+	if err != nil {
+		return approvals.MessageRef{}, n.mapError(op, err)
+	}
+	if gotChannel == "" {
+		gotChannel = channel
+	}
+	return approvals.MessageRef{Channel: gotChannel, TS: ts}, nil
+}
+
+// Update renders the task's current state into its message, blocks
+// included: an update without blocks would keep the old buttons. A final
+// task is rendered without buttons; a pending one gets its token from Mint.
+func (n *Notifier) Update(ctx context.Context, t *approvals.Task) error {
+	op := "update task " + t.ID
+	if t.Message.Channel == "" || t.Message.TS == "" {
+		return approvals.Permanent(fmt.Errorf("slack: %s: the task has no posted message", op))
+	}
+	if err := n.ready(op); err != nil {
+		return err
+	}
+	token := ""
+	if !t.Status.Final() {
+		if n.Mint == nil {
+			return fmt.Errorf("slack: %s: the task is pending and no token minter is configured", op)
+		}
+		// Mint may fill in the key id; the caller's task stays as it is.
+		c := *t
+		var err error
+		if token, err = n.Mint(&c); err != nil {
+			return fmt.Errorf("slack: %s: mint token: %w", op, err)
+		}
+	}
+	text, blocks := RenderTask(t, token, n.policyFor(t), n.now())
+	_, _, _, err := n.api.UpdateMessageContext(ctx, t.Message.Channel, t.Message.TS,
+		slack.MsgOptionText(text, false),
+		slack.MsgOptionBlocks(blocks...),
+	)
+	if err != nil {
+		return n.mapError(op, err)
+	}
+	return nil
+}
+
+// Remind posts a reminder in the message's thread, mentioning the approvers.
+// A task no longer pending needs none.
+func (n *Notifier) Remind(ctx context.Context, t *approvals.Task) error {
+	op := "remind task " + t.ID
+	if t.Status.Final() {
+		return nil
+	}
+	if t.Message.Channel == "" || t.Message.TS == "" {
+		return approvals.Permanent(fmt.Errorf("slack: %s: the task has no posted message", op))
+	}
+	if err := n.ready(op); err != nil {
+		return err
+	}
+	_, _, err := n.api.PostMessageContext(ctx, t.Message.Channel,
+		slack.MsgOptionTS(t.Message.TS),
+		slack.MsgOptionText(reminderText(t, n.policyFor(t)), false),
+		slack.MsgOptionDisableLinkUnfurl(),
+	)
+	if err != nil {
+		return n.mapError(op, err)
+	}
+	return nil
+}
+
+func reminderText(t *approvals.Task, p *approvals.Policy) string {
+	text := "⏰ Still waiting for approval"
+	if !t.ExpiresAt.IsZero() {
+		text += "; expires " + slackDate(t.ExpiresAt)
+	}
+	if p == nil {
+		return text + ". No policy names approvers; decide it in " + escape(sourceName(t.Source)) + "."
+	}
+	var who []string
+	for _, u := range p.Approvers.Users {
+		if !t.HasVoted(u) {
+			who = append(who, mentionUser(u, ""))
+		}
+	}
+	for _, g := range p.Approvers.Groups {
+		who = append(who, mentionGroup(g))
+	}
+	for _, e := range p.Approvers.Emails {
+		who = append(who, escape(oneLine(e)))
+	}
+	if len(who) > 0 {
+		text += " · approvers: " + strings.Join(who, ", ")
+	}
+	if need := requiredApprovals(t, p); need > 1 {
+		text += fmt.Sprintf(" · %d of %d approvals", len(t.Approvals), need)
+	}
+	return plainTruncKeepEntities(text)
+}
+
+// Ephemeral shows text to one user in a channel.
+func (n *Notifier) Ephemeral(ctx context.Context, channel, user, text string) error {
+	op := "reply to " + user
+	if err := n.ready(op); err != nil {
+		return err
+	}
+	if _, err := n.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(text, false)); err != nil {
+		return n.mapError(op, err)
+	}
+	return nil
+}
+
+// OpenRejectReason opens the modal that asks for a reason to reject. The
+// token travels in private_metadata, which only Slack and this app see, and
+// comes back with the submission.
+func (n *Notifier) OpenRejectReason(ctx context.Context, triggerID, token string) error {
+	op := "open reject reason"
+	if len(token) > maxPrivateMetadata {
+		return approvals.Permanent(fmt.Errorf("slack: %s: token longer than Slack's private_metadata limit", op))
+	}
+	if err := n.ready(op); err != nil {
+		return err
+	}
+	if _, err := n.api.OpenViewContext(ctx, triggerID, rejectReasonView(token)); err != nil {
+		return n.mapError(op, err)
+	}
+	return nil
+}
+
+func rejectReasonView(token string) slack.ModalViewRequest {
+	input := slack.NewPlainTextInputBlockElement(plainText("Why is this deployment rejected?"), actionIDReason).
+		WithMultiline(true).
+		WithMaxLength(1000)
+	reason := slack.NewInputBlock(blockIDReason, plainText("Reason"),
+		plainText("The deployment tool receives it with the rejection."), input)
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		Title:           plainText("Reject deployment"),
+		Submit:          plainText("Reject"),
+		Close:           plainText("Cancel"),
+		CallbackID:      callbackRejectReason,
+		PrivateMetadata: token,
+		Blocks:          slack.Blocks{BlockSet: []slack.Block{reason}},
+	}
+}
+
+// permanentCode reports whether a Slack error code means that no retry can
+// mend the request: it is itself wrong.
+func permanentCode(code string) bool {
+	switch code {
+	case "invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "no_text",
+		"message_not_found", "cant_update_message", "edit_window_closed",
+		"invalid_arguments", "invalid_form_data",
+		"invalid_trigger_id", "expired_trigger_id", "exchanged_trigger_id",
+		"user_not_in_channel":
+		return true
+	}
+	return false
+}
+
+// operatorHint says what to fix for a Slack error code an operator can fix;
+// the outbox keeps retrying (with capped backoff) until they do.
+func operatorHint(code string) string {
+	switch code {
+	case "not_in_channel":
+		return "the bot is not in the channel; invite it (/invite @approvalbot)"
+	case "channel_not_found":
+		return "the channel does not exist or the bot cannot see it; check slack.channel and the policies' channels, and invite the bot"
+	case "is_archived":
+		return "the channel is archived; unarchive it or configure another channel"
+	case "invalid_auth":
+		return "the bot token is not valid; check slack.bot_token"
+	case "not_authed":
+		return "no bot token was sent; check slack.bot_token"
+	case "account_inactive":
+		return "the bot's account is deactivated; reinstall the app and update slack.bot_token"
+	case "token_revoked":
+		return "the bot token was revoked; reinstall the app and update slack.bot_token"
+	case "token_expired":
+		return "the bot token expired; update slack.bot_token"
+	case "missing_scope":
+		return "the bot token lacks a scope; add it in the app's OAuth settings and reinstall"
+	case "no_permission":
+		return "the bot lacks permission; check the app's scopes"
+	case "team_access_not_granted":
+		return "the token has no access to this workspace"
+	}
+	return ""
+}
+
+// mapError turns a slack-go error into what the outbox understands: a
+// RetryAfterError for 429, a PermanentError when retrying cannot help, and a
+// plain (retryable) error otherwise. The token never reaches the message.
+func (n *Notifier) mapError(op string, err error) error {
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return &approvals.RetryAfterError{Err: fmt.Errorf("slack: %s: %w", op, rl), After: rl.RetryAfter}
+	}
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		code := se.Err
+		if permanentCode(code) {
+			return approvals.Permanent(fmt.Errorf("slack: %s: %w", op, se))
+		}
+		if hint := operatorHint(code); hint != "" {
+			if code == "missing_scope" && se.Needed != "" {
+				hint += " (needed: " + se.Needed + ")"
+			}
+			return fmt.Errorf("slack: %s: %w: %s", op, se, hint)
+		}
+		return fmt.Errorf("slack: %s: %w", op, se)
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) {
+		return fmt.Errorf("slack: %s: HTTP %d", op, sc.Code)
+	}
+	if n.botToken != "" && strings.Contains(err.Error(), n.botToken) {
+		// Never expected, but a token in an error would end up in the
+		// task's lastError, logs and the message.
+		return fmt.Errorf("slack: %s: %s", op, strings.ReplaceAll(err.Error(), n.botToken, "[redacted]"))
+	}
+	return fmt.Errorf("slack: %s: %w", op, err)
+}
