@@ -1,0 +1,108 @@
+// Package dynamodb keeps approval tasks in one DynamoDB table: the shared
+// store for several replicas of the bot. Each task is one item written with
+// conditional puts and updates (no transactions, no Scan); a sparse global
+// secondary index holds only the tasks that need a worker some time, so that
+// finding due work is one Query.
+//
+// Item layout:
+//
+//	id        S  partition key: Task.ID
+//	version   N  optimistic-concurrency counter: Task.Version
+//	data      B  JSON of the approvals.Task (its JSON form is the storage form)
+//	due_shard S  "due" while Task.DueAt is ok, absent otherwise
+//	due_at    N  Task.DueAt in unix milliseconds, present with due_shard
+//	ttl       N  epoch seconds for DynamoDB's TTL deletion: ExpiresAt + 30
+//	             days, set only once the task is final with an empty outbox
+//
+// Index "due": partition key due_shard, sort key due_at, projection ALL.
+package dynamodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// Options say where the table's service is and how to reach it.
+type Options struct {
+	// Region is the AWS region; empty means the default chain's
+	// (AWS_REGION, shared config).
+	Region string
+	// Endpoint overrides the service's URL (dynalite, DynamoDB Local, a
+	// VPC endpoint); empty means the region's public endpoint.
+	Endpoint string
+	// Credentials replaces the default credential chain when set; tests use
+	// static dummy keys for dynalite.
+	Credentials aws.CredentialsProvider
+	// Timeout bounds one HTTP request (one attempt); zero means
+	// DefaultRequestTimeout.
+	Timeout time.Duration
+}
+
+// Client defaults. A throttled or failing request is retried a few times
+// with short backoff: intake and clicks wait on the store, so a long retry
+// chain would only turn a fast 503 into a slow one.
+const (
+	DefaultRequestTimeout = 10 * time.Second
+	defaultMaxAttempts    = 5
+	defaultMaxBackoff     = 2 * time.Second
+	dialTimeout           = 3 * time.Second
+	tlsHandshakeTimeout   = 5 * time.Second
+)
+
+// NewClient builds a DynamoDB client from the default AWS configuration
+// (credential chain, shared config, environment) and o. optFns are applied
+// last, so callers (tests) can replace anything.
+func NewClient(ctx context.Context, o Options, optFns ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	// The same HTTP client also serves the credential providers (IMDS,
+	// STS), so every outbound call of the SDK has a deadline.
+	httpClient := awshttp.NewBuildableClient().
+		WithTimeout(timeout).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = dialTimeout }).
+		WithTransportOptions(func(t *http.Transport) {
+			t.TLSHandshakeTimeout = tlsHandshakeTimeout
+			t.ResponseHeaderTimeout = timeout
+		})
+	loadOpts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(httpClient),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = defaultMaxAttempts
+				so.MaxBackoff = defaultMaxBackoff
+			})
+		}),
+	}
+	if o.Region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(o.Region))
+	}
+	if o.Credentials != nil {
+		loadOpts = append(loadOpts, config.WithCredentialsProvider(o.Credentials))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb: load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("dynamodb: no AWS region: set store.dynamodb.region or AWS_REGION")
+	}
+	fns := make([]func(*dynamodb.Options), 0, len(optFns)+1)
+	if o.Endpoint != "" {
+		endpoint := o.Endpoint
+		fns = append(fns, func(do *dynamodb.Options) { do.BaseEndpoint = aws.String(endpoint) })
+	}
+	fns = append(fns, optFns...)
+	return dynamodb.NewFromConfig(cfg, fns...), nil
+}
