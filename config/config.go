@@ -1,0 +1,192 @@
+// Package config loads approvalbot's configuration from a YAML file and the
+// environment, fills in defaults, validates it (reporting every problem at
+// once) and watches the file for changes. viper stays inside this package:
+// the rest of the program sees only the typed Config.
+package config
+
+import "time"
+
+// Config is the whole configuration. Every scalar key can also be set from the
+// environment: APPROVALBOT_ + the upper-cased key path with "_" for ".", e.g.
+// APPROVALBOT_SLACK_BOT_TOKEN for slack.bot_token.
+type Config struct {
+	Server     ServerConfig     `mapstructure:"server"`
+	Log        LogConfig        `mapstructure:"log"`
+	Intake     IntakeConfig     `mapstructure:"intake"`
+	Store      StoreConfig      `mapstructure:"store"`
+	Tokens     TokensConfig     `mapstructure:"tokens"`
+	Slack      SlackConfig      `mapstructure:"slack"`
+	FlexDeploy FlexDeployConfig `mapstructure:"flexdeploy"`
+	Outbox     OutboxConfig     `mapstructure:"outbox"`
+	Sweeper    IntervalConfig   `mapstructure:"sweeper"`
+	Reconcile  IntervalConfig   `mapstructure:"reconcile"`
+	// Policies are tried in order; the first whose match fits a task wins.
+	Policies []PolicyConfig `mapstructure:"policies"`
+}
+
+// ServerConfig is the HTTP server.
+type ServerConfig struct {
+	Listen string `mapstructure:"listen"`
+	// PublicURL is where Slack and people reach the bot, used in links.
+	PublicURL              string        `mapstructure:"public_url"`
+	MaxBodyBytes           int64         `mapstructure:"max_body_bytes"`
+	MaxConcurrentRequests  int           `mapstructure:"max_concurrent_requests"`
+	MaxOutstandingRequests int           `mapstructure:"max_outstanding_requests"`
+	ReadHeaderTimeout      time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout            time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout           time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout            time.Duration `mapstructure:"idle_timeout"`
+	ShutdownTimeout        time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// LogConfig is the logger.
+type LogConfig struct {
+	// Level is one of debug, info, warn, error.
+	Level string `mapstructure:"level"`
+}
+
+// IntakeConfig guards /v1.
+type IntakeConfig struct {
+	// APIKeys are all accepted; several allow rotation without downtime.
+	APIKeys []APIKey `mapstructure:"api_keys"`
+}
+
+// APIKey is one accepted intake key. Name appears in logs, Key never does.
+type APIKey struct {
+	Name string `mapstructure:"name"`
+	Key  string `mapstructure:"key"`
+}
+
+// StoreConfig chooses and configures the task store.
+type StoreConfig struct {
+	// Driver is bolt (embedded, one process) or dynamodb (shared).
+	Driver   string         `mapstructure:"driver"`
+	Bolt     BoltConfig     `mapstructure:"bolt"`
+	DynamoDB DynamoDBConfig `mapstructure:"dynamodb"`
+}
+
+// BoltConfig is the embedded store.
+type BoltConfig struct {
+	Path string `mapstructure:"path"`
+}
+
+// DynamoDBConfig is the shared store.
+type DynamoDBConfig struct {
+	Table  string `mapstructure:"table"`
+	Region string `mapstructure:"region"`
+	// Endpoint overrides the AWS endpoint (dynalite, DynamoDB Local).
+	Endpoint string `mapstructure:"endpoint"`
+}
+
+// TokensConfig configures the one-time tokens on the buttons.
+type TokensConfig struct {
+	TTL time.Duration `mapstructure:"ttl"`
+	// SigningKeys: the first signs new tokens, all verify (rotation).
+	SigningKeys []SigningKey `mapstructure:"signing_keys"`
+}
+
+// SigningKey is one HMAC key for tokens.
+type SigningKey struct {
+	ID     string `mapstructure:"id"`
+	Secret string `mapstructure:"secret"`
+}
+
+// SlackConfig is the Slack app.
+type SlackConfig struct {
+	BotToken      string `mapstructure:"bot_token"`
+	SigningSecret string `mapstructure:"signing_secret"`
+	AppToken      string `mapstructure:"app_token"`
+	// Mode is http (Slack calls /slack/interactions) or socket (Socket Mode).
+	Mode string `mapstructure:"mode"`
+	// APIURL overrides Slack's Web API root, for tests.
+	APIURL string `mapstructure:"api_url"`
+	// Channel receives tasks whose policy names no channel, and tasks no
+	// policy matches.
+	Channel       string        `mapstructure:"channel"`
+	GroupCacheTTL time.Duration `mapstructure:"group_cache_ttl"`
+}
+
+// FlexDeployConfig is FlexDeploy's REST API.
+type FlexDeployConfig struct {
+	BaseURL  string        `mapstructure:"base_url"`
+	Username string        `mapstructure:"username"`
+	Password string        `mapstructure:"password"`
+	Timeout  time.Duration `mapstructure:"timeout"`
+	// Enrich fills missing task fields from FlexDeploy's task details.
+	Enrich bool `mapstructure:"enrich"`
+}
+
+// OutboxConfig is the durable side-effect queue.
+type OutboxConfig struct {
+	// Lease is how long one process owns a task's outbox work.
+	Lease time.Duration `mapstructure:"lease"`
+}
+
+// IntervalConfig is a periodic loop.
+type IntervalConfig struct {
+	Interval time.Duration `mapstructure:"interval"`
+}
+
+// PolicyConfig is one approval policy as written in the file. See
+// approvals.Policy for its meaning; ApprovalPolicies converts.
+type PolicyConfig struct {
+	Name                string            `mapstructure:"name"`
+	Match               map[string]string `mapstructure:"match"`
+	Channel             string            `mapstructure:"channel"`
+	Approvers           ApproversConfig   `mapstructure:"approvers"`
+	RequiredApprovals   int               `mapstructure:"required_approvals"`
+	AllowSelfApproval   bool              `mapstructure:"allow_self_approval"`
+	RequireRejectReason bool              `mapstructure:"require_reject_reason"`
+	// TTL 0 means tokens.ttl.
+	TTL      time.Duration `mapstructure:"ttl"`
+	OnExpiry string        `mapstructure:"on_expiry"`
+	// RemindBefore posts a reminder this long before expiry; 0 posts none.
+	RemindBefore time.Duration `mapstructure:"remind_before"`
+}
+
+// ApproversConfig names who may decide.
+type ApproversConfig struct {
+	Users  []string `mapstructure:"users"`
+	Groups []string `mapstructure:"groups"`
+	Emails []string `mapstructure:"emails"`
+}
+
+// Defaults for keys a file may leave out.
+const (
+	defaultRequiredApprovals = 1
+	defaultOnExpiry          = "ignore"
+)
+
+// defaults returns the configuration used for every key neither the file nor
+// the environment sets. It is the single source of default values: Load
+// registers each of its scalar fields with viper.
+func defaults() Config {
+	return Config{
+		Server: ServerConfig{
+			Listen:                 ":8080",
+			MaxBodyBytes:           64 << 10,
+			MaxConcurrentRequests:  100,
+			MaxOutstandingRequests: 200,
+			ReadHeaderTimeout:      5 * time.Second,
+			ReadTimeout:            10 * time.Second,
+			WriteTimeout:           15 * time.Second,
+			IdleTimeout:            60 * time.Second,
+			ShutdownTimeout:        20 * time.Second,
+		},
+		Log: LogConfig{Level: "info"},
+		Store: StoreConfig{
+			Driver:   "bolt",
+			Bolt:     BoltConfig{Path: "approvalbot.db"},
+			DynamoDB: DynamoDBConfig{Table: "approvalbot", Region: "us-east-1"},
+		},
+		Tokens: TokensConfig{TTL: 24 * time.Hour},
+		Slack: SlackConfig{
+			Mode:          "http",
+			GroupCacheTTL: time.Minute,
+		},
+		FlexDeploy: FlexDeployConfig{Timeout: 10 * time.Second, Enrich: true},
+		Outbox:     OutboxConfig{Lease: 15 * time.Second},
+		Sweeper:    IntervalConfig{Interval: 15 * time.Second},
+		Reconcile:  IntervalConfig{Interval: time.Minute},
+	}
+}
