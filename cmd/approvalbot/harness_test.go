@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/approvalbot/approvalbot/internal/fakes"
+)
+
+// Secrets of the test configuration; the log scan looks for every one.
+const (
+	testAPIKey        = "e2e-api-key-0123456789abcdef"
+	testBotToken      = "xoxb-e2e-bot-token-0123456789"
+	testSigningSecret = "e2e-slack-signing-secret-0123456789"
+	testSigningKey    = "e2e-token-signing-key-0123456789abcdefgh"
+	testFDPassword    = "e2e-flexdeploy-password-0123"
+)
+
+// syncBuffer collects the bot's log lines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is one end-to-end set-up: the fake neighbours and a bot.
+type env struct {
+	t        *testing.T
+	slack    *fakes.Slack
+	fd       *fakes.FlexDeploy
+	dir      string
+	config   string // path of the config file
+	policies string // YAML of the policies key
+	extra    string // more YAML appended to the config
+	logs     *syncBuffer
+	url      string
+	stop     func()
+	tokens   []string // every token seen on a button
+}
+
+const defaultPolicies = `
+  - name: production
+    match: {environment: "PROD*"}
+    channel: CPROD
+    approvers: {users: [UALICE, UBOB, UCAROL], groups: [SREL], emails: [lead@example.com]}
+    required_approvals: 1
+`
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, slack: fakes.NewSlack(), fd: fakes.NewFlexDeploy(), dir: t.TempDir(), logs: &syncBuffer{}, policies: defaultPolicies}
+	e.slack.Groups["SREL"] = []string{"UGROUP"}
+	e.slack.Emails["lead@example.com"] = "ULEAD"
+	e.slack.Emails["dev@example.com"] = "UDEV"
+	t.Cleanup(e.slack.Close)
+	t.Cleanup(e.fd.Close)
+	e.config = filepath.Join(e.dir, "approvalbot.yaml")
+	t.Cleanup(func() {
+		if e.stop != nil {
+			e.stop()
+		}
+		e.assertNoSecretsInLogs()
+	})
+	return e
+}
+
+func (e *env) configYAML() string {
+	return fmt.Sprintf(`
+server: {listen: "127.0.0.1:0", shutdown_timeout: 5s}
+log: {level: debug}
+intake:
+  api_keys: [{name: flexdeploy, key: %q}]
+store: {driver: bolt, bolt: {path: %q}}
+tokens:
+  ttl: 1h
+  signing_keys: [{id: k1, secret: %q}]
+slack: {bot_token: %q, signing_secret: %q, api_url: %q, channel: CDEFAULT}
+flexdeploy: {base_url: %q, username: approvalbot, password: %q, timeout: 2s, enrich: false}
+sweeper: {interval: 200ms}
+policies:%s
+%s`, testAPIKey, filepath.Join(e.dir, "approvalbot.db"), testSigningKey, testBotToken, testSigningSecret,
+		e.slack.APIURL(), e.fd.BaseURL(), testFDPassword, e.policies, e.extra)
+}
+
+// start writes the configuration and runs the bot until stopped.
+func (e *env) start() {
+	e.t.Helper()
+	if err := os.WriteFile(e.config, []byte(e.configYAML()), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	var stderr syncBuffer
+	go func() {
+		done <- serve(ctx, e.config, e.logs, &stderr, func(a net.Addr) { ready <- a })
+	}()
+	select {
+	case a := <-ready:
+		e.url = "http://" + a.String()
+	case err := <-done:
+		cancel()
+		e.t.Fatalf("bot did not start: %v\n%s", err, stderr.String())
+	case <-time.After(10 * time.Second):
+		cancel()
+		e.t.Fatal("bot did not start in time")
+	}
+	e.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("bot stopped with: %v", err)
+		}
+		e.stop = nil
+	}
+}
+
+func (e *env) restart() {
+	e.t.Helper()
+	e.stop()
+	e.start()
+}
+
+// api calls the bot's HTTP API with the key.
+func (e *env) api(method, path, body string) (int, http.Header, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	req.Header.Set("X-API-Key", testAPIKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(res.Body)
+	_ = json.Unmarshal(raw, &out)
+	return res.StatusCode, res.Header, out
+}
+
+// submit posts a task and returns its id.
+func (e *env) submit(body string) string {
+	e.t.Helper()
+	status, h, task := e.api("POST", "/v1/tasks", body)
+	if status != http.StatusAccepted {
+		e.t.Fatalf("intake: %d %v", status, task)
+	}
+	if h.Get("Location") != "/v1/tasks/"+task["id"].(string) {
+		e.t.Fatalf("Location %q for %v", h.Get("Location"), task["id"])
+	}
+	return task["id"].(string)
+}
+
+// message waits for the task's message to be posted and returns the call.
+func (e *env) message(taskID string) fakes.SlackCall {
+	e.t.Helper()
+	var found fakes.SlackCall
+	waitFor(e.t, "message for task "+taskID, func() bool {
+		for _, c := range e.slack.CallsTo("chat.postMessage") {
+			// Tests use task ids that are no prefix of each other.
+			if c.Form.Get("thread_ts") == "" && strings.Contains(c.Text(), "FlexDeploy task "+taskID) {
+				found = c
+				return true
+			}
+		}
+		return false
+	})
+	for _, b := range found.Buttons() {
+		e.tokens = append(e.tokens, b.Value)
+	}
+	return found
+}
+
+// click sends a signed click on the message's button as the user.
+func (e *env) click(msg fakes.SlackCall, actionID, userID, userName string) int {
+	e.t.Helper()
+	return e.clickAt(msg, actionID, userID, userName, time.Now())
+}
+
+func (e *env) clickAt(msg fakes.SlackCall, actionID, userID, userName string, at time.Time) int {
+	e.t.Helper()
+	value := ""
+	for _, b := range msg.Buttons() {
+		if b.ActionID == actionID {
+			value = b.Value
+		}
+	}
+	if value == "" {
+		e.t.Fatalf("message has no %s button", actionID)
+	}
+	click := fakes.Click{ActionID: actionID, Value: value, UserID: userID, UserName: userName,
+		Channel: msg.Form.Get("channel"), MessageTS: "1700000000.000001", TriggerID: "trigger-" + userID}
+	req, err := fakes.InteractionRequest(e.url+"/slack/interactions", testSigningSecret, at, click.Payload())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// task reads the task's status JSON.
+func (e *env) task(id string) (int, map[string]any) {
+	e.t.Helper()
+	status, _, body := e.api("GET", "/v1/tasks/"+id, "")
+	return status, body
+}
+
+// waitTask waits until the task JSON satisfies cond.
+func (e *env) waitTask(id, what string, cond func(task map[string]any) bool) map[string]any {
+	e.t.Helper()
+	var last map[string]any
+	waitFor(e.t, what, func() bool {
+		_, last = e.task(id)
+		return cond(last)
+	})
+	return last
+}
+
+func delivered(task map[string]any) bool {
+	d, _ := task["delivery"].(map[string]any)
+	return d["state"] == "delivered"
+}
+
+func deliveryState(task map[string]any) string {
+	d, _ := task["delivery"].(map[string]any)
+	s, _ := d["state"].(string)
+	return s
+}
+
+// assertNoSecretsInLogs scans everything the bot logged for the configured
+// secrets and every token it put on a button.
+func (e *env) assertNoSecretsInLogs() {
+	logs := e.logs.String()
+	for _, c := range e.slack.CallsTo("chat.postMessage") {
+		for _, b := range c.Buttons() {
+			e.tokens = append(e.tokens, b.Value)
+		}
+	}
+	for _, secret := range append([]string{testAPIKey, testBotToken, testSigningSecret, testSigningKey, testFDPassword}, e.tokens...) {
+		if secret != "" && strings.Contains(logs, secret) {
+			e.t.Errorf("a secret reached the logs: %.12s…", secret)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,263 @@
+// Package fakes holds the stand-ins for approvalbot's neighbours that the
+// end-to-end tests and the load command run on loopback: a Slack Web API, a
+// FlexDeploy REST API, and signed Slack clicks. They are real HTTP servers.
+package fakes
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// SlackCall is one request the fake Slack Web API received.
+type SlackCall struct {
+	Method string     // "chat.postMessage"
+	Form   url.Values // form-encoded methods
+	JSON   map[string]any
+	Auth   string // the Authorization header
+	At     time.Time
+}
+
+// Token is the credential the call carried (a form field for chat.* and
+// users.*, a Bearer header for JSON methods).
+func (c SlackCall) Token() string {
+	if bearer, ok := strings.CutPrefix(c.Auth, "Bearer "); ok {
+		return bearer
+	}
+	return c.Form.Get("token")
+}
+
+// Blocks decodes the call's blocks (form field or JSON).
+func (c SlackCall) Blocks() []map[string]any {
+	var blocks []map[string]any
+	if raw := c.Form.Get("blocks"); raw != "" {
+		_ = json.Unmarshal([]byte(raw), &blocks)
+		return blocks
+	}
+	if b, ok := c.JSON["blocks"].([]any); ok {
+		for _, x := range b {
+			if m, ok := x.(map[string]any); ok {
+				blocks = append(blocks, m)
+			}
+		}
+	}
+	return blocks
+}
+
+// Button is a button of a message.
+type Button struct {
+	ActionID, Style, Value string
+	Confirm                bool
+}
+
+// Buttons returns the buttons of the call's actions blocks.
+func (c SlackCall) Buttons() []Button {
+	var out []Button
+	for _, b := range c.Blocks() {
+		if b["type"] != "actions" {
+			continue
+		}
+		elems, _ := b["elements"].([]any)
+		for _, e := range elems {
+			m, _ := e.(map[string]any)
+			btn := Button{}
+			btn.ActionID, _ = m["action_id"].(string)
+			btn.Style, _ = m["style"].(string)
+			btn.Value, _ = m["value"].(string)
+			_, btn.Confirm = m["confirm"]
+			out = append(out, btn)
+		}
+	}
+	return out
+}
+
+// Text is every text of the call's blocks and its fallback text, joined.
+func (c SlackCall) Text() string {
+	raw, _ := json.Marshal(c.Blocks())
+	return c.Form.Get("text") + " " + string(raw)
+}
+
+// Answer overrides the fake's answer to a call.
+type Answer struct {
+	Status int
+	Header map[string]string
+	Body   string
+}
+
+// Slack is a Slack Web API on a real HTTP server: it records every call and
+// answers like Slack, unless Answer says otherwise.
+type Slack struct {
+	Server *httptest.Server
+
+	// Groups maps user-group ids to members; Emails maps emails to user ids.
+	Groups map[string][]string
+	Emails map[string]string
+
+	mu     sync.Mutex
+	calls  []SlackCall
+	answer func(call SlackCall) *Answer
+	ts     atomic.Int64
+	// Quiet stops recording calls (for load runs).
+	Quiet bool
+}
+
+// NewSlack starts a fake Slack; Close it when done.
+func NewSlack() *Slack {
+	f := &Slack{Groups: map[string][]string{}, Emails: map[string]string{}}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	return f
+}
+
+// APIURL is the URL to configure as slack.api_url.
+func (f *Slack) APIURL() string { return f.Server.URL + "/" }
+
+// Close stops the server.
+func (f *Slack) Close() { f.Server.Close() }
+
+// SetAnswer installs an override; nil answers as Slack would.
+func (f *Slack) SetAnswer(fn func(call SlackCall) *Answer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answer = fn
+}
+
+// Calls returns every call so far.
+func (f *Slack) Calls() []SlackCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]SlackCall(nil), f.calls...)
+}
+
+// CallsTo returns the calls of one method.
+func (f *Slack) CallsTo(method string) []SlackCall {
+	var out []SlackCall
+	for _, c := range f.Calls() {
+		if c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (f *Slack) serve(w http.ResponseWriter, r *http.Request) {
+	call := SlackCall{Method: strings.TrimPrefix(r.URL.Path, "/"), Auth: r.Header.Get("Authorization"), At: time.Now()}
+	body, _ := io.ReadAll(r.Body)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		_ = json.Unmarshal(body, &call.JSON)
+	} else {
+		call.Form, _ = url.ParseQuery(string(body))
+		for k, v := range r.URL.Query() {
+			call.Form[k] = v
+		}
+	}
+	f.mu.Lock()
+	if !f.Quiet {
+		f.calls = append(f.calls, call)
+	}
+	answer := f.answer
+	f.mu.Unlock()
+
+	w.Header().Set("Content-Type", "application/json")
+	if answer != nil {
+		if a := answer(call); a != nil {
+			for k, v := range a.Header {
+				w.Header().Set(k, v)
+			}
+			status := a.Status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, a.Body)
+			return
+		}
+	}
+	var reply any
+	switch call.Method {
+	case "chat.postMessage":
+		ts := fmt.Sprintf("1700000000.%06d", f.ts.Add(1))
+		reply = map[string]any{"ok": true, "channel": call.Form.Get("channel"), "ts": ts}
+	case "chat.update":
+		reply = map[string]any{"ok": true, "channel": call.Form.Get("channel"), "ts": call.Form.Get("ts")}
+	case "chat.postEphemeral":
+		reply = map[string]any{"ok": true, "message_ts": "1700000000.999999"}
+	case "views.open":
+		reply = map[string]any{"ok": true, "view": map[string]any{"id": "V1"}}
+	case "usergroups.users.list":
+		reply = map[string]any{"ok": true, "users": f.Groups[call.Form.Get("usergroup")]}
+	case "users.lookupByEmail":
+		if id, ok := f.Emails[call.Form.Get("email")]; ok {
+			reply = map[string]any{"ok": true, "user": map[string]any{"id": id}}
+		} else {
+			reply = map[string]any{"ok": false, "error": "users_not_found"}
+		}
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		reply = map[string]any{"ok": false, "error": "unknown_method"}
+	}
+	_ = json.NewEncoder(w).Encode(reply)
+}
+
+// Click is a user's click on a message's button.
+type Click struct {
+	ActionID  string // approve | reject
+	Value     string // the button's value (the token)
+	UserID    string
+	UserName  string
+	Channel   string
+	MessageTS string
+	TriggerID string
+}
+
+// Payload is the block_actions payload Slack sends for the click.
+func (c Click) Payload() string {
+	p := map[string]any{
+		"type":       "block_actions",
+		"user":       map[string]any{"id": c.UserID, "username": strings.ToLower(c.UserName), "name": c.UserName, "team_id": "T1"},
+		"team":       map[string]any{"id": "T1", "domain": "example"},
+		"channel":    map[string]any{"id": c.Channel, "name": "deploys"},
+		"container":  map[string]any{"type": "message", "message_ts": c.MessageTS, "channel_id": c.Channel},
+		"message":    map[string]any{"ts": c.MessageTS, "type": "message"},
+		"trigger_id": c.TriggerID,
+		"actions": []any{map[string]any{
+			"type": "button", "action_id": c.ActionID, "block_id": "decision", "value": c.Value,
+			"action_ts": strconv.FormatInt(time.Now().Unix(), 10) + ".000100",
+		}},
+		"response_url": "https://hooks.slack.com/actions/T1/1/x",
+	}
+	raw, _ := json.Marshal(p)
+	return string(raw)
+}
+
+// Sign signs a form body as Slack does (v0) at the given time.
+func Sign(secret string, at time.Time, body string) (timestamp, signature string) {
+	timestamp = strconv.FormatInt(at.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v0:%s:%s", timestamp, body)
+	return timestamp, "v0=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// InteractionRequest builds Slack's signed POST of a payload to url.
+func InteractionRequest(endpoint, secret string, at time.Time, payload string) (*http.Request, error) {
+	body := url.Values{"payload": {payload}}.Encode()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	ts, sig := Sign(secret, at, body)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", sig)
+	return req, nil
+}
