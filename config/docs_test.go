@@ -12,7 +12,7 @@ import (
 )
 
 const (
-	docsPath    = "../docs/configuration.md"
+	docsPath    = "../README.md"
 	examplePath = "../approvalbot.example.yaml"
 )
 
@@ -52,7 +52,7 @@ func envName(path string) string {
 	return "APPROVALBOT_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }
 
-// TestEveryKeyDocumented keeps docs/configuration.md in step with Config:
+// TestEveryKeyDocumented keeps the README's configuration reference in step with Config:
 // every key, and the environment variable of every scalar key.
 func TestEveryKeyDocumented(t *testing.T) {
 	t.Parallel()
