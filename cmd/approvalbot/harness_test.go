@@ -54,6 +54,7 @@ type env struct {
 	config   string // path of the config file
 	policies string // YAML of the policies key
 	extra    string // more YAML appended to the config
+	store    string // YAML of the store key; the embedded store when empty
 	logs     *syncBuffer
 	url      string
 	stop     func()
@@ -87,12 +88,16 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) configYAML() string {
+	store := e.store
+	if store == "" {
+		store = fmt.Sprintf("{driver: bolt, bolt: {path: %q}}", filepath.Join(e.dir, "approvalbot.db"))
+	}
 	return fmt.Sprintf(`
 server: {listen: "127.0.0.1:0", shutdown_timeout: 5s}
 log: {level: debug}
 intake:
   api_keys: [{name: flexdeploy, key: %q}]
-store: {driver: bolt, bolt: {path: %q}}
+store: %s
 tokens:
   ttl: 1h
   signing_keys: [{id: k1, secret: %q}]
@@ -100,7 +105,7 @@ slack: {bot_token: %q, signing_secret: %q, api_url: %q, channel: CDEFAULT}
 flexdeploy: {base_url: %q, username: approvalbot, password: %q, timeout: 2s, enrich: false}
 sweeper: {interval: 200ms}
 policies:%s
-%s`, testAPIKey, filepath.Join(e.dir, "approvalbot.db"), testSigningKey, testBotToken, testSigningSecret,
+%s`, testAPIKey, store, testSigningKey, testBotToken, testSigningSecret,
 		e.slack.APIURL(), e.fd.BaseURL(), testFDPassword, e.policies, e.extra)
 }
 
