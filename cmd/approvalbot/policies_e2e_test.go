@@ -204,7 +204,9 @@ func TestExpiryWithAndWithoutAutoReject(t *testing.T) {
 	e.message("exp-auto")
 	e.message("exp-ignore")
 	a := e.waitTask(auto, "auto-rejected", delivered)
-	i := e.waitTask(ignore, "expired", func(task map[string]any) bool { return task["status"] == "expired" && deliveryState(task) == "not_needed" })
+	i := e.waitTask(ignore, "expired", func(task map[string]any) bool {
+		return task["status"] == "expired" && deliveryState(task) == "not_needed"
+	})
 	if a["status"] != "expired" || i["status"] != "expired" {
 		t.Fatalf("statuses %v %v", a["status"], i["status"])
 	}
