@@ -17,9 +17,11 @@ type Config struct {
 	Tokens     TokensConfig     `mapstructure:"tokens"`
 	Slack      SlackConfig      `mapstructure:"slack"`
 	FlexDeploy FlexDeployConfig `mapstructure:"flexdeploy"`
-	Outbox     OutboxConfig     `mapstructure:"outbox"`
-	Sweeper    IntervalConfig   `mapstructure:"sweeper"`
-	Reconcile  IntervalConfig   `mapstructure:"reconcile"`
+	// AzureDevOps enables approvals of Azure Pipelines checks.
+	AzureDevOps AzureDevOpsConfig `mapstructure:"azure_devops"`
+	Outbox      OutboxConfig      `mapstructure:"outbox"`
+	Sweeper     IntervalConfig    `mapstructure:"sweeper"`
+	Reconcile   IntervalConfig    `mapstructure:"reconcile"`
 	// Policies are tried in order; the first whose match fits a task wins.
 	Policies []PolicyConfig `mapstructure:"policies"`
 }
@@ -116,6 +118,18 @@ type FlexDeployConfig struct {
 	Enrich bool `mapstructure:"enrich"`
 }
 
+// AzureDevOpsConfig is the Azure DevOps "Invoke REST API" check endpoint.
+type AzureDevOpsConfig struct {
+	// EncryptionKey seals each check's job token at rest (AES-256-GCM): 32
+	// bytes, base64 or hex. Without it the endpoint is off.
+	EncryptionKey string `mapstructure:"encryption_key"`
+	// AllowedHosts are the hosts (globs) a check's PlanUrl may name: the
+	// job token is sent there, so nowhere else. Empty means Azure DevOps'
+	// own: dev.azure.com and *.visualstudio.com.
+	AllowedHosts []string      `mapstructure:"allowed_hosts"`
+	Timeout      time.Duration `mapstructure:"timeout"`
+}
+
 // OutboxConfig is the durable side-effect queue.
 type OutboxConfig struct {
 	// Lease is how long one process owns a task's outbox work.
@@ -185,8 +199,9 @@ func defaults() Config {
 			GroupCacheTTL: time.Minute,
 		},
 		FlexDeploy: FlexDeployConfig{Timeout: 10 * time.Second, Enrich: true},
-		Outbox:     OutboxConfig{Lease: 15 * time.Second},
-		Sweeper:    IntervalConfig{Interval: 15 * time.Second},
-		Reconcile:  IntervalConfig{Interval: time.Minute},
+		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
+		Outbox:    OutboxConfig{Lease: 15 * time.Second},
+		Sweeper:   IntervalConfig{Interval: 15 * time.Second},
+		Reconcile: IntervalConfig{Interval: time.Minute},
 	}
 }

@@ -39,6 +39,7 @@ func TestLoadDefaults(t *testing.T) {
 		Tokens:     TokensConfig{TTL: 24 * time.Hour},
 		Slack:      SlackConfig{Mode: "http", GroupCacheTTL: time.Minute},
 		FlexDeploy: FlexDeployConfig{Timeout: 10 * time.Second, Enrich: true},
+		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
 		Outbox:     OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:    IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:  IntervalConfig{Interval: time.Minute},

@@ -56,6 +56,7 @@ func (c *Config) Redacted() *Config {
 	hide(&r.Slack.SigningSecret)
 	hide(&r.Slack.AppToken)
 	hide(&r.FlexDeploy.Password)
+	hide(&r.AzureDevOps.EncryptionKey)
 	for _, u := range []*string{&r.Server.PublicURL, &r.Slack.APIURL, &r.FlexDeploy.BaseURL, &r.Store.DynamoDB.Endpoint} {
 		*u = redactURL(*u)
 	}

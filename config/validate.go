@@ -1,8 +1,11 @@
 package config
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -54,6 +57,7 @@ func (c *Config) Validate() error {
 	c.validateIntake(&p)
 	c.validateSlack(&p)
 	c.validateFlexDeploy(&p)
+	c.validateAzureDevOps(&p)
 	c.validatePolicies(&p)
 	if len(p) == 0 {
 		return nil
@@ -179,6 +183,32 @@ func (c *Config) validateFlexDeploy(p *problems) {
 		p.addf("flexdeploy.username", "required when flexdeploy.base_url is set")
 	}
 	positiveDuration(p, "flexdeploy.timeout", f.Timeout)
+}
+
+func (c *Config) validateAzureDevOps(p *problems) {
+	a := c.AzureDevOps
+	positiveDuration(p, "azure_devops.timeout", a.Timeout)
+	if a.EncryptionKey != "" && !is32ByteKey(a.EncryptionKey) {
+		p.addf("azure_devops.encryption_key", "must be 32 bytes, base64 or hex encoded")
+	}
+	for i, h := range a.AllowedHosts {
+		if _, err := path.Match(h, ""); err != nil || strings.TrimSpace(h) == "" || strings.ContainsAny(h, "/:") {
+			p.addf(fmt.Sprintf("azure_devops.allowed_hosts[%d]", i), "must be a host name or a glob such as *.visualstudio.com, got %q", h)
+		}
+	}
+}
+
+// is32ByteKey reports whether s encodes 32 bytes in hex or base64.
+func is32ByteKey(s string) bool {
+	if b, err := hex.DecodeString(s); err == nil {
+		return len(b) == 32
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return len(b) == 32
+		}
+	}
+	return false
 }
 
 func (c *Config) validatePolicies(p *problems) {

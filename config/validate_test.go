@@ -103,6 +103,26 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "azure devops",
+			mutate: func(c *Config) {
+				c.AzureDevOps.EncryptionKey = "too-short-to-be-a-key"
+				c.AzureDevOps.AllowedHosts = []string{"dev.azure.com", "https://evil.example", ""}
+				c.AzureDevOps.Timeout = 0
+			},
+			want: []string{
+				"azure_devops.timeout: must be positive, got 0s",
+				"azure_devops.encryption_key: must be 32 bytes, base64 or hex encoded",
+				`azure_devops.allowed_hosts[1]: must be a host name or a glob such as *.visualstudio.com, got "https://evil.example"`,
+				`azure_devops.allowed_hosts[2]: must be a host name or a glob such as *.visualstudio.com, got ""`,
+			},
+		},
+		{
+			name: "azure devops key forms",
+			mutate: func(c *Config) {
+				c.AzureDevOps.EncryptionKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // base64 of 32 bytes
+			},
+		},
+		{
 			name:   "unknown store driver",
 			mutate: func(c *Config) { c.Store.Driver = "sqlite" },
 			want:   []string{`store.driver: must be one of bolt, dynamodb, got "sqlite"`},
