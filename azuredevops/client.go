@@ -1,0 +1,668 @@
+package azuredevops
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/approvalbot/approvalbot/approvals"
+)
+
+// Defaults of Config.
+const (
+	DefaultTimeout    = 10 * time.Second
+	DefaultRetries    = 3
+	DefaultMinBackoff = 200 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+)
+
+// apiVersion is the distributedtask API version of Microsoft's own
+// ServerTaskHelper; events, logs and records all accept it.
+const apiVersion = "2.0-preview.1"
+
+const (
+	// maxErrorBody is how much of a failed answer is read to quote from it.
+	maxErrorBody = 64 << 10
+	// maxLogAnswer bounds the answer to creating a log (an id and a path).
+	maxLogAnswer = 1 << 20
+	// maxExcerptRunes is how much of Azure DevOps' answer an error quotes.
+	maxExcerptRunes = 200
+	// maxLineRunes bounds a status line in the check's log.
+	maxLineRunes = 4000
+	// maxRetryAfter bounds a Retry-After handed up to the outbox.
+	maxRetryAfter = time.Hour
+)
+
+// Config configures a Client. Zero values take the defaults.
+type Config struct {
+	// Sealer opens the job tokens the intake sealed (required).
+	Sealer *Sealer
+	// Timeout bounds each request, answer body included (default 10s).
+	Timeout time.Duration
+	// Retries is how many times a request is retried after a 5xx, a 429, a
+	// timeout or a connection error (default 3; negative: never).
+	Retries int
+	// MinBackoff and MaxBackoff bound the wait between tries (defaults 200ms
+	// and 5s); the wait doubles per try with full jitter.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// HTTPClient replaces the client New builds (for tests). Timeout still
+	// bounds every request through its context.
+	HTTPClient *http.Client
+	// AllowedHosts are the hosts job tokens may be sent to (globs; default
+	// DefaultAllowedHosts). Checked again at delivery, so that narrowing
+	// the list also holds for tasks taken in before.
+	AllowedHosts []string
+	// Sleep waits between tries (for tests); it must return early with
+	// ctx.Err() when ctx ends. Default: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock for Retry-After dates (default time.Now).
+	Now func() time.Time
+}
+
+// Client completes Azure Pipelines checks and writes their status lines. It
+// is safe for concurrent use.
+type Client struct {
+	sealer     *Sealer
+	hosts      hostList
+	timeout    time.Duration
+	retries    int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	http       *http.Client
+	sleep      func(ctx context.Context, d time.Duration) error
+	now        func() time.Time
+}
+
+var (
+	_ approvals.Deployer  = (*Client)(nil)
+	_ approvals.Announcer = (*Client)(nil)
+)
+
+// New checks cfg and returns a client.
+func New(cfg Config) (*Client, error) {
+	if cfg.Sealer == nil {
+		return nil, errors.New("azure devops: an encryption key is required (azure_devops.encryption_key)")
+	}
+	if cfg.Timeout < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 {
+		return nil, errors.New("azure devops: timeout and backoffs must not be negative")
+	}
+	if err := ValidateAllowedHosts(cfg.AllowedHosts); err != nil {
+		return nil, err
+	}
+	if cfg.AllowedHosts != nil && len(newHostList(cfg.AllowedHosts)) == 0 {
+		return nil, errors.New("azure devops: allowed hosts is an empty list; leave it unset for Azure DevOps Services")
+	}
+	c := &Client{
+		sealer:     cfg.Sealer,
+		hosts:      newHostList(cfg.AllowedHosts),
+		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
+		retries:    cfg.Retries,
+		minBackoff: orDefault(cfg.MinBackoff, DefaultMinBackoff),
+		maxBackoff: orDefault(cfg.MaxBackoff, DefaultMaxBackoff),
+		http:       cfg.HTTPClient,
+		sleep:      cfg.Sleep,
+		now:        cfg.Now,
+	}
+	switch {
+	case c.retries == 0:
+		c.retries = DefaultRetries
+	case c.retries < 0:
+		c.retries = 0
+	}
+	if c.maxBackoff < c.minBackoff {
+		return nil, errors.New("azure devops: max backoff must not be less than min backoff")
+	}
+	if c.http == nil {
+		c.http = newHTTPClient(c.timeout)
+	}
+	if c.sleep == nil {
+		c.sleep = sleepContext
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// String says what the client is without its key.
+func (c *Client) String() string { return "azuredevops.Client{" + strings.Join(c.hosts, ", ") + "}" }
+
+// newHTTPClient builds the client's own transport so that a hung dial, TLS
+// handshake or silent server cannot hold an outbox worker, and refuses
+// redirects: a redirected POST becomes a GET, and the job token must go
+// nowhere but the allowed host.
+func newHTTPClient(timeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          16,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return &http.Client{
+		Transport: transport,
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// check is where a task's check lives in Azure DevOps, and its job token.
+type check struct {
+	planURL, projectID, hubName, planID, jobID, timelineID, taskInstanceID string
+	token                                                                  string
+}
+
+// url is the address of a plan's resource (events, logs, …); every part
+// was checked to be URL-safe when the check was read.
+func (k *check) url(resource string) string {
+	return k.planURL + k.projectID + "/_apis/distributedtask/hubs/" + k.hubName +
+		"/plans/" + k.planID + "/" + resource + "?api-version=" + apiVersion
+}
+
+// check reads the task's routing fields and opens its job token. Whatever
+// is missing or wrong cannot mend by retrying: the errors are permanent.
+func (c *Client) check(t *approvals.Task, op string) (*check, error) {
+	fail := func(err error) (*check, error) {
+		return nil, approvals.Permanent(fmt.Errorf("azure devops: %s: %w", op, err))
+	}
+	if t == nil || t.TaskID == "" {
+		return fail(approvals.Invalidf("task has no Azure DevOps task instance id"))
+	}
+	k := &check{taskInstanceID: t.TaskID, timelineID: t.Extra[ExtraTimelineID]}
+	for _, f := range []struct {
+		key, header string
+		dst         *string
+	}{
+		{ExtraProjectID, hProjectID, &k.projectID},
+		{ExtraHubName, hHubName, &k.hubName},
+		{ExtraPlanID, hPlanID, &k.planID},
+		{ExtraJobID, hJobID, &k.jobID},
+	} {
+		v := t.Extra[f.key]
+		if v == "" {
+			return fail(approvals.Invalidf("task has no %s (it did not come through the Azure DevOps intake)", f.key))
+		}
+		if err := checkID(f.header, v); err != nil {
+			return fail(err)
+		}
+		*f.dst = v
+	}
+	if err := checkID(hTaskInstanceID, k.taskInstanceID); err != nil {
+		return fail(err)
+	}
+	if k.timelineID != "" {
+		if err := checkID(hTimelineID, k.timelineID); err != nil {
+			return fail(err)
+		}
+	}
+	planURL := t.Extra[ExtraPlanURL]
+	if planURL == "" {
+		return fail(approvals.Invalidf("task has no %s (it did not come through the Azure DevOps intake)", ExtraPlanURL))
+	}
+	planURL, err := c.hosts.checkPlanURL(planURL)
+	if err != nil {
+		return fail(err)
+	}
+	k.planURL = planURL
+	if len(t.Secret) == 0 {
+		return fail(errors.New("job token no longer available"))
+	}
+	token, err := c.sealer.Open(t.Secret, sealAAD(t.TaskID))
+	if err != nil {
+		return fail(errors.New("job token cannot be opened (was azure_devops.encryption_key changed?)"))
+	}
+	k.token = string(token)
+	return k, nil
+}
+
+// Deliver completes the check: "succeeded" lets the stage run, "failed"
+// stops it. When Announce made a status log, the decision (notes) is
+// written there first, on a best-effort basis: it never fails a delivery
+// that went through, and it is written again when the delivery is retried.
+// A 4xx answer (other than 429) is final and comes back as an
+// approvals.PermanentError; 5xx, 429, timeouts and connection errors are
+// retried here with backoff and, if they persist, come back as a plain
+// error for the outbox to retry later.
+func (c *Client) Deliver(ctx context.Context, t *approvals.Task, action approvals.Action, notes string) error {
+	const op = "complete check"
+	var result string
+	switch action {
+	case approvals.ActionApprove:
+		result = "succeeded"
+	case approvals.ActionReject:
+		result = "failed"
+	default:
+		return approvals.Permanent(fmt.Errorf("azure devops: %s: unknown action %q", op, action))
+	}
+	k, err := c.check(t, op)
+	if err != nil {
+		return err
+	}
+
+	var lineErr error
+	if logID := t.Extra[ExtraLogID]; logID != "" && notes != "" {
+		if !isLogID(logID) {
+			lineErr = errors.New("the task's log id is not a number")
+		} else if _, f := c.try(ctx, k, http.MethodPost, k.url("logs/"+logID), "application/octet-stream", logLine(notes), 0); f != nil {
+			// One try only: the status line must not hold up the decision.
+			lineErr = f.err
+		}
+	}
+
+	body, err := json.Marshal(struct {
+		Name   string `json:"name"`
+		TaskID string `json:"taskId"`
+		JobID  string `json:"jobId"`
+		Result string `json:"result"`
+	}{"TaskCompleted", k.taskInstanceID, k.jobID, result})
+	if err != nil {
+		return approvals.Permanent(fmt.Errorf("azure devops: %s: encode event: %w", op, err))
+	}
+	_, err = c.send(ctx, k, op, http.MethodPost, k.url("events"), "application/json", body, 0)
+	if err != nil && lineErr != nil {
+		return &annotated{err: err, note: "; the status line was not written either: " + lineErr.Error()}
+	}
+	return err
+}
+
+// Announce tells the pipeline's user where the approval waits: it creates a
+// log for the check, writes "Waiting for approval in Slack …" to it and
+// attaches it to the check's timeline record. It returns the log's id for
+// the task's Extra, so that Deliver can write the decision there. Without a
+// timeline id, a job token or a pending task there is nothing to announce.
+func (c *Client) Announce(ctx context.Context, t *approvals.Task) (map[string]string, error) {
+	if t == nil || t.Status != approvals.StatusPending || len(t.Secret) == 0 ||
+		t.Extra[ExtraTimelineID] == "" || t.Extra[ExtraLogID] != "" {
+		return nil, nil
+	}
+	k, err := c.check(t, "create status log")
+	if err != nil {
+		return nil, err
+	}
+	// The path is logs\{id}, a backslash as Azure DevOps' own tasks use.
+	body := []byte(`{"path":"logs\\` + k.taskInstanceID + `"}`)
+	answer, err := c.send(ctx, k, "create status log", http.MethodPost, k.url("logs"), "application/json", body, maxLogAnswer)
+	if err != nil {
+		return nil, err
+	}
+	logID, err := parseLogID(answer)
+	if err != nil {
+		// A 2xx that is not a log is usually a proxy page: worth another
+		// try later, not final.
+		return nil, fmt.Errorf("azure devops: create status log: %w", err)
+	}
+	if _, err := c.send(ctx, k, "write status log", http.MethodPost, k.url("logs/"+logID),
+		"application/octet-stream", logLine(waitingLine(t)), 0); err != nil {
+		return nil, err
+	}
+	attach := []byte(`{"value":[{"id":"` + k.taskInstanceID + `","log":{"id":` + logID + `}}],"count":1}`)
+	if _, err := c.send(ctx, k, "attach status log", http.MethodPatch, k.url("timelines/"+k.timelineID+"/records"),
+		"application/json", attach, 0); err != nil {
+		return nil, err
+	}
+	return map[string]string{ExtraLogID: logID}, nil
+}
+
+// waitingLine is the status line Announce writes, e.g.
+//
+//	Waiting for approval in Slack channel C0PROD (policy production, expires 2026-11-22T18:00:00Z)
+func waitingLine(t *approvals.Task) string {
+	var b strings.Builder
+	b.WriteString("Waiting for approval in Slack")
+	if ch := strings.TrimSpace(t.Message.Channel); ch != "" {
+		b.WriteString(" channel ")
+		b.WriteString(ch)
+	}
+	b.WriteString(" (")
+	if t.Policy != "" {
+		b.WriteString("policy ")
+		b.WriteString(t.Policy)
+		if t.RequiredApprovals > 1 {
+			b.WriteString(", " + strconv.Itoa(t.RequiredApprovals) + " approvals needed")
+		}
+	} else {
+		b.WriteString("no policy names approvers, so nobody can approve it from Slack")
+	}
+	if !t.ExpiresAt.IsZero() {
+		b.WriteString(", expires ")
+		b.WriteString(t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// logLine is text as one line of the check's log: control characters
+// (a reason typed on several lines) become spaces, and it is bounded.
+func logLine(text string) []byte {
+	text = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(text, "\uFFFD"))
+	if capped := capRunes(text, maxLineRunes-1); capped != text {
+		text = capped + "…"
+	}
+	return []byte(text + "\n")
+}
+
+// parseLogID reads the id of a created log: a positive whole number (JSON
+// number or string), as it is used in URL paths.
+func parseLogID(answer []byte) (string, error) {
+	var log struct {
+		ID json.Number `json:"id"`
+	}
+	if err := json.Unmarshal(answer, &log); err != nil || !isLogID(string(log.ID)) {
+		return "", errors.New("Azure DevOps' answer is not a log with a numeric id")
+	}
+	return string(log.ID), nil
+}
+
+func isLogID(s string) bool {
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// annotated adds a note to an error's text and keeps what it is
+// (permanent, retry-after) for errors.As.
+type annotated struct {
+	err  error
+	note string
+}
+
+func (e *annotated) Error() string { return e.err.Error() + e.note }
+func (e *annotated) Unwrap() error { return e.err }
+
+// StatusError is Azure DevOps' answer other than a usable 2xx.
+// errors.Is(err, approvals.ErrNotFound) holds for a 404.
+type StatusError struct {
+	StatusCode int
+	// Excerpt is the start of the answer, the job token removed.
+	Excerpt string
+	// Location is where a 3xx pointed.
+	Location string
+}
+
+func (e *StatusError) Error() string {
+	msg := "Azure DevOps answered " + statusText(e.StatusCode)
+	if hint := e.hint(); hint != "" {
+		msg += " (" + hint + ")"
+	}
+	if e.Excerpt != "" {
+		msg += ": " + e.Excerpt
+	}
+	return msg
+}
+
+// hint says in plain words what the status usually means for a check.
+func (e *StatusError) hint() string {
+	switch code := e.StatusCode; {
+	case code == http.StatusUnauthorized:
+		return "the job token may have expired: it is valid 48 hours"
+	case code == http.StatusNonAuthoritativeInfo:
+		return "a sign-in page: the job token was not accepted"
+	case code == http.StatusForbidden:
+		return "the job token may not change this run"
+	case code == http.StatusNotFound:
+		return "the run is gone, or the check timed out or was cancelled"
+	case code >= 300 && code < 400:
+		if e.Location != "" {
+			return "a redirect to " + e.Location + "; PlanUrl must be the collection URI"
+		}
+		return "a redirect; PlanUrl must be the collection URI"
+	}
+	return ""
+}
+
+// Is makes a 404 match approvals.ErrNotFound.
+func (e *StatusError) Is(target error) bool {
+	return target == approvals.ErrNotFound && e.StatusCode == http.StatusNotFound
+}
+
+func statusText(code int) string {
+	if text := http.StatusText(code); text != "" {
+		return strconv.Itoa(code) + " " + text
+	}
+	return strconv.Itoa(code)
+}
+
+// failure is one failed try: the error, whether another try may mend it, and
+// the wait the server asked for, if any.
+type failure struct {
+	err        error
+	retryable  bool
+	retryAfter time.Duration
+	hasAfter   bool
+}
+
+// send makes the request, retrying what may mend, and returns the body of the
+// 2xx answer (read up to limit bytes; 0 discards it). Errors are wrapped with
+// "azure devops: op".
+func (c *Client) send(ctx context.Context, k *check, op, method, target, contentType string, body []byte, limit int64) ([]byte, error) {
+	var last failure
+	attempts := 0
+	for {
+		attempts++
+		answer, f := c.try(ctx, k, method, target, contentType, body, limit)
+		if f == nil {
+			return answer, nil
+		}
+		if !f.retryable {
+			return nil, approvals.Permanent(fmt.Errorf("azure devops: %s: %w", op, f.err))
+		}
+		last = *f
+		if attempts > c.retries {
+			break
+		}
+		wait := c.backoff(attempts)
+		if f.hasAfter {
+			// The server's word, within the bound of one wait here; a
+			// longer wait is the outbox's to make.
+			wait = min(f.retryAfter, c.maxBackoff)
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("azure devops: %s: %w (stopped retrying: %w)", op, last.err, err)
+		}
+	}
+	err := fmt.Errorf("azure devops: %s: %w (after %d attempts)", op, last.err, attempts)
+	if last.hasAfter {
+		return nil, &approvals.RetryAfterError{Err: err, After: last.retryAfter}
+	}
+	return nil, err
+}
+
+// backoff is the wait before try attempts+1: full jitter over an exponential
+// ceiling, so that replicas retrying together spread out.
+func (c *Client) backoff(attempts int) time.Duration {
+	ceiling := c.maxBackoff
+	if shift := attempts - 1; shift < 32 {
+		if d := c.minBackoff << shift; d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// try makes one request. Its own timeout bounds the whole exchange, answer
+// body included, also when the HTTP client came from the config.
+func (c *Client) try(ctx context.Context, k *check, method, target, contentType string, body []byte, limit int64) ([]byte, *failure) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, &failure{err: errors.New("build request: invalid plan URL")}
+	}
+	req.Header.Set("Authorization", "Bearer "+k.token)
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "approvalbot")
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, &failure{err: c.transportError(ctx, err, k.token), retryable: true}
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 && resp.StatusCode != http.StatusNonAuthoritativeInfo {
+		if limit <= 0 {
+			// Drained so that the connection can be reused.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+			return nil, nil
+		}
+		answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		if err != nil {
+			return nil, &failure{err: c.transportError(ctx, err, k.token), retryable: true}
+		}
+		if int64(len(answer)) > limit {
+			return nil, &failure{err: fmt.Errorf("Azure DevOps' answer is larger than %d bytes", limit)}
+		}
+		return answer, nil
+	}
+
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	serr := &StatusError{StatusCode: resp.StatusCode}
+	f := &failure{err: serr}
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		f.retryable = true
+		f.retryAfter, f.hasAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	case code == http.StatusRequestTimeout || code >= 500:
+		f.retryable = true
+	case code >= 300 && code < 400:
+		serr.Location = capRunes(redact(resp.Header.Get("Location"), k.token), maxExcerptRunes)
+	}
+	if resp.StatusCode != http.StatusNonAuthoritativeInfo { // a sign-in page says nothing more
+		serr.Excerpt = excerpt(raw, k.token)
+	}
+	return nil, f
+}
+
+// transportError says in plain words why no answer came. Go's errors name
+// the URL, never the request's headers, so the token is not in them; it is
+// removed all the same, should a proxy put it somewhere it shows.
+func (c *Client) transportError(ctx context.Context, err error, token string) error {
+	var netErr net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("Azure DevOps did not answer within %s: %w", c.timeout, redactedError{err, token})
+		}
+	}
+	return fmt.Errorf("cannot reach Azure DevOps: %w", redactedError{err, token})
+}
+
+// redactedError is an error whose text has the token removed; errors.Is
+// still sees what it wraps (context.Canceled, a net.Error).
+type redactedError struct {
+	err   error
+	token string
+}
+
+func (e redactedError) Error() string { return redact(e.err.Error(), e.token) }
+func (e redactedError) Unwrap() error { return e.err }
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = at.Sub(now)
+	} else {
+		return 0, false
+	}
+	return min(max(d, 0), maxRetryAfter), true
+}
+
+// excerpt is the start of Azure DevOps' answer for an error message: the
+// "message" of its JSON error when there is one, on one line, without the
+// job token (a misbehaving proxy may echo the request), at most
+// maxExcerptRunes runes.
+func excerpt(raw []byte, token string) string {
+	text := string(raw)
+	var msg struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(raw, &msg) == nil && msg.Message != "" {
+		text = msg.Message
+	}
+	text = redact(strings.ToValidUTF8(text, "\uFFFD"), token)
+	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
+	text = redact(text, token) // joining lines may have made the token whole again
+	if capped := capRunes(text, maxExcerptRunes-1); capped != text {
+		text = capped + "…"
+	}
+	return text
+}
+
+// redact removes the job token, as it is and as a URL would carry it.
+func redact(s, token string) string {
+	if token == "" {
+		return s
+	}
+	for _, secret := range []string{token, url.QueryEscape(token), url.PathEscape(token)} {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	return s
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
