@@ -31,8 +31,10 @@ type Tasks interface {
 type Intake struct {
 	// Parse turns the request's headers and body into a submission.
 	Parse func(h http.Header, body []byte) (approvals.Submission, error)
-	// CreatedStatus answers a newly recorded task (default 202 Accepted).
-	CreatedStatus int
+	// Status, when set, answers every accepted request, new or repeated
+	// (Azure DevOps wants 200); otherwise a new task is answered 202 and a
+	// repeat as the status endpoint would.
+	Status int
 	// BodyOptional accepts an empty body whatever its content type.
 	BodyOptional bool
 }

@@ -23,10 +23,6 @@ const pendingRetryAfter = 30 * time.Second
 // status) with the task and its Location when recorded; a repeat answers
 // the recorded task as the status endpoint would.
 func (s *Server) intake(in Intake) http.Handler {
-	created := in.CreatedStatus
-	if created == 0 {
-		created = http.StatusAccepted
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := s.readBody(w, r)
 		if !ok {
@@ -47,8 +43,11 @@ func (s *Server) intake(in Intake) http.Handler {
 			return
 		}
 		w.Header().Set("Location", taskLocation(t))
-		status := created
-		if !isNew {
+		status := http.StatusAccepted
+		switch {
+		case in.Status != 0:
+			status = in.Status
+		case !isNew:
 			status = s.statusOf(w, t)
 		}
 		writeJSON(w, status, viewOf(t))

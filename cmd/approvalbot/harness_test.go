@@ -179,14 +179,22 @@ func (e *env) submit(body string) string {
 	return task["id"].(string)
 }
 
-// message waits for the task's message to be posted and returns the call.
+// message waits for the FlexDeploy task's message to be posted and returns
+// the call.
 func (e *env) message(taskID string) fakes.SlackCall {
 	e.t.Helper()
+	return e.messageOf("FlexDeploy task " + taskID)
+}
+
+// messageOf waits for the message whose text names the task, e.g. "Azure
+// DevOps task 1a2b", and returns the call.
+func (e *env) messageOf(name string) fakes.SlackCall {
+	e.t.Helper()
 	var found fakes.SlackCall
-	waitFor(e.t, "message for task "+taskID, func() bool {
+	waitFor(e.t, "message for "+name, func() bool {
 		for _, c := range e.slack.CallsTo("chat.postMessage") {
 			// Tests use task ids that are no prefix of each other.
-			if c.Form.Get("thread_ts") == "" && strings.Contains(c.Text(), "FlexDeploy task "+taskID) {
+			if c.Form.Get("thread_ts") == "" && strings.Contains(c.Text(), name) {
 				found = c
 				return true
 			}

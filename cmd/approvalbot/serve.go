@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/azuredevops"
 	"github.com/approvalbot/approvalbot/config"
 	"github.com/approvalbot/approvalbot/flexdeploy"
 	"github.com/approvalbot/approvalbot/server"
@@ -179,6 +180,28 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 		}
 	}
 
+	intake := map[string]server.Intake{"tasks": server.BodyParser(flexdeploy.ParseTask)}
+	if cfg.AzureDevOps.EncryptionKey != "" {
+		key, err := azuredevops.ParseKey(cfg.AzureDevOps.EncryptionKey)
+		if err != nil {
+			return fmt.Errorf("azure_devops.encryption_key: %w", err)
+		}
+		sealer, err := azuredevops.NewSealer(key)
+		if err != nil {
+			return err
+		}
+		ado, err := azuredevops.New(azuredevops.Config{Sealer: sealer, Timeout: cfg.AzureDevOps.Timeout, AllowedHosts: cfg.AzureDevOps.AllowedHosts})
+		if err != nil {
+			return err
+		}
+		svcCfg.Deployers[azuredevops.Source] = ado
+		intake["azure-devops/checks"] = server.Intake{
+			Parse:        azuredevops.NewIntake(sealer, cfg.AzureDevOps.AllowedHosts).Parse,
+			Status:       http.StatusOK, // Azure Pipelines wants 200 within 3 s, and decides later
+			BodyOptional: true,
+		}
+	}
+
 	svc, err := approvals.NewService(svcCfg)
 	if err != nil {
 		return err
@@ -205,7 +228,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 		Tasks:                  svc,
 		Ready:                  store.Ping,
 		APIKeys:                func() []server.APIKey { return *state.apiKeys.Load() },
-		Intake:                 map[string]server.Intake{"tasks": server.BodyParser(flexdeploy.ParseTask)},
+		Intake:                 intake,
 		Routes:                 routes,
 		Logger:                 log,
 		Observe:                metrics.observeRequest,
