@@ -738,3 +738,31 @@ func TestReminder(t *testing.T) {
 		t.Fatalf("%d reminders, status %s", reminds, final.Status)
 	}
 }
+
+// TestTokenDecidesOnlyItsTask: a token names its task, and the stored hash
+// binds it: even a validly signed token for another task's id (one that
+// was not minted for that record) is refused.
+func TestTokenDecidesOnlyItsTask(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	a, tokenA := h.posted(t, "bind-a", "dev")
+	b := h.submit(t, "bind-b", "dev")
+	waitFor(t, "b posted", func() bool { return h.get(t, b.ID).Message.TS != "" })
+
+	forged := *h.get(t, b.ID)
+	forged.Nonce = a.Nonce // a signing-key holder's token for b's id, not b's own
+	forgedToken, err := h.cfg.Tokens.Mint(&forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Decide(context.Background(), approvals.DecideRequest{Token: forgedToken, Action: approvals.ActionApprove, User: alice()}); !errors.Is(err, approvals.ErrBadToken) {
+		t.Fatalf("forged token for b: %v, want ErrBadToken", err)
+	}
+	got, err := h.svc.Decide(context.Background(), approvals.DecideRequest{Token: tokenA, Action: approvals.ActionApprove, User: alice()})
+	if err != nil || got.ID != a.ID {
+		t.Fatalf("a's token decided %v (%v)", got, err)
+	}
+	if h.get(t, b.ID).Status != approvals.StatusPending {
+		t.Fatal("b was decided by a's token")
+	}
+}
