@@ -71,7 +71,16 @@ func createTable(ctx context.Context, flagPath string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, res)
+	if res.Created {
+		fmt.Fprintf(stdout, "created table %s with its index %s\n", d.Table, ddb.DueIndex)
+	} else {
+		fmt.Fprintf(stdout, "table %s exists already, with its index %s\n", d.Table, ddb.DueIndex)
+	}
+	if res.TTLEnabled {
+		fmt.Fprintln(stdout, "TTL is enabled on the attribute ttl: final tasks are deleted 30 days after they expire")
+	} else {
+		fmt.Fprintln(stdout, "TTL is not supported by this endpoint: final tasks stay until deleted by hand (harmless)")
+	}
 	return nil
 }
 
