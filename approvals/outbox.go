@@ -430,11 +430,18 @@ func (s *Service) deliver(ctx context.Context, t *Task, j Job, resumed bool) (fu
 		return deliveryEffect(err), err
 	}
 	if c := s.cfg.Checkers[t.Source]; c != nil && (resumed || j.Attempts > 0) {
-		if remote, err := c.RemoteStatus(ctx, t); err == nil && remote.Final() {
+		remote, err := c.RemoteStatus(ctx, t)
+		switch {
+		case err != nil && !IsPermanent(err):
+			// Without knowing whether the earlier call went through, a
+			// second call could decide twice: ask again later.
+			err = fmt.Errorf("ask %s whether it has the decision: %w", displaySource(t.Source), err)
+			return deliveryEffect(err), err
+		case err == nil && remote.Final():
 			if want := outcomeStatus(action); remote == want {
 				return deliveryEffect(nil), nil
 			}
-			err := Permanent(fmt.Errorf("the task is %s in %s already", remote, t.Source))
+			err := Permanent(fmt.Errorf("the task is %s in %s already", remote, displaySource(t.Source)))
 			return deliveryEffect(err), err
 		}
 	}
