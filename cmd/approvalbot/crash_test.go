@@ -13,13 +13,14 @@ package main
 // but the fake read only afterwards still gets the answer meant for it.
 //
 // The window the design cannot close: chat.postMessage has no idempotency
-// key. When Slack has posted a message and answered, and the process dies
-// before it has written the message's ts to the store, the next start posts
-// the task again (a second message with the same, still valid, buttons).
-// The outbox is "at least once" for posts; these tests never kill inside
-// that window — a post is either refused while its process lives, or its
-// recording is awaited before the kill — and TestCrashWhilePosting shows
-// the in-flight case with a Slack that did not take the killed request.
+// key. When Slack has posted a message (whether or not its answer got back)
+// and the process dies before it has written the message's ts to the
+// store, the next start posts the task again: a second message with the
+// same, still valid, buttons. For posts the outbox is at least once. These
+// tests keep the kill out of that window — Slack refuses the killed
+// process's posts, or the test awaits the recorded ts before the kill —
+// and TestCrashAfterIntake's in-flight case uses a Slack that did not take
+// the killed request.
 
 import (
 	"bufio"
@@ -29,6 +30,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +42,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/approvalbot/approvalbot/flexdeploy"
 	"github.com/approvalbot/approvalbot/internal/fakes"
 )
 
@@ -98,6 +103,9 @@ type crashBot struct {
 	fd     *fakes.FlexDeploy
 	dir    string
 	client *http.Client
+	// fdBaseURL is flexdeploy.base_url; the fake's unless a test puts
+	// something in front of it.
+	fdBaseURL string
 
 	gen    int // generation of the current (or last) process
 	cmd    *exec.Cmd
@@ -115,6 +123,7 @@ func newCrashBot(t *testing.T) *crashBot {
 		dir:    t.TempDir(),
 		client: &http.Client{Timeout: 10 * time.Second},
 	}
+	b.fdBaseURL = b.fd.BaseURL()
 	t.Cleanup(b.slack.Close)
 	t.Cleanup(b.fd.Close)
 	// Registered after the fakes, so it runs before they close: a fake
@@ -175,7 +184,7 @@ sweeper: {interval: 200ms}
 reconcile: {interval: 1h}
 policies:%s
 `, testAPIKey, filepath.Join(b.dir, "approvalbot.db"), testSigningKey, crashBotToken(b.gen), testSigningSecret,
-		b.slack.APIURL(), b.fd.BaseURL(), crashFDUser(b.gen), testFDPassword, defaultPolicies)
+		b.slack.APIURL(), b.fdBaseURL, crashFDUser(b.gen), testFDPassword, defaultPolicies)
 }
 
 func (b *crashBot) logPath(gen int) string {
@@ -273,12 +282,6 @@ func (b *crashBot) kill() {
 		b.t.Errorf("generation %d did not exit after SIGKILL", b.gen)
 	}
 	b.cmd = nil
-}
-
-func (b *crashBot) restart() {
-	b.t.Helper()
-	b.kill()
-	b.start()
 }
 
 func (b *crashBot) readLog(gen int) string {
@@ -463,75 +466,74 @@ func checkStatusReadFirst(t *testing.T, taskID string, calls []fakes.FlexDeployC
 	t.Errorf("%s: the resumed delivery never asked FlexDeploy's status", taskID)
 }
 
-// TestCrashAfterIntake: the intake answered 202, the process dies before
-// the message is in Slack; the next start posts it, once, with buttons
-// that work.
+// TestCrashAfterIntake: the intake answered 202 and the process dies before
+// the message is in Slack — before the post, with the post on the wire, or
+// after a refused post was recorded for a retry. The next start posts the
+// message, once, with buttons that work.
 func TestCrashAfterIntake(t *testing.T) {
 	t.Parallel()
-	b := newCrashBot(t)
-	// Slack refuses the first process's posts: whenever the kill lands
-	// (before the post, during it, during a retry), no message exists yet.
-	b.slack.SetAnswer(func(c fakes.SlackCall) *fakes.Answer {
-		if c.Method == "chat.postMessage" && slackGen(c) == 1 {
-			return &fakes.Answer{Status: http.StatusServiceUnavailable, Body: "upstream connect error"}
-		}
-		return nil
-	})
-	b.start()
-	id := b.submit("intake1")
-	b.kill() // right after the 202
+	tests := []struct {
+		name string
+		// hold: Slack holds the first process's posts unanswered (in
+		// flight) until after the kill; otherwise it refuses them at once.
+		hold bool
+		// postsBeforeKill is how many of the first process's posts to see
+		// before the kill. A second post means the first one's failure
+		// was written to the outbox.
+		postsBeforeKill int
+	}{
+		{name: "right after the 202", postsBeforeKill: 0},
+		{name: "with the post in flight", hold: true, postsBeforeKill: 1},
+		{name: "after a refused post was recorded", postsBeforeKill: 2},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			taskID := fmt.Sprintf("intake%d", i+1)
+			b := newCrashBot(t)
+			release := make(chan struct{})
+			t.Cleanup(func() { closeOnce(release) }) // before the fake closes
+			// Slack does not take the first process's posts: Slack here
+			// never holds a message the store has no record of (see the
+			// file comment for the window when it does).
+			b.slack.SetAnswer(func(c fakes.SlackCall) *fakes.Answer {
+				if c.Method != "chat.postMessage" || slackGen(c) != 1 {
+					return nil
+				}
+				if tc.hold {
+					<-release
+				}
+				return &fakes.Answer{Status: http.StatusServiceUnavailable, Body: "upstream connect error"}
+			})
+			b.start()
+			id := b.submit(taskID)
+			if tc.postsBeforeKill > 0 {
+				waitFor(t, fmt.Sprintf("%d posts", tc.postsBeforeKill), func() bool {
+					return len(b.posts(taskID, 1)) >= tc.postsBeforeKill
+				})
+			}
+			b.kill()
+			closeOnce(release)
 
-	b.start()
-	task := b.waitTask(id, "message posted after the restart", hasMessage)
-	// The post job leaves the outbox in the write that records the ts, so
-	// no further post can follow once the status shows the message.
-	posts := b.posts("intake1", 2)
-	if len(posts) != 1 {
-		t.Fatalf("%d messages posted after the restart, want 1", len(posts))
-	}
-	if got := messageTS(task); got == "" {
-		t.Fatal("the task records no message")
-	}
-	// The buttons were minted again after the restart (no token is at
-	// rest) and must still be accepted.
-	b.click(posts[0], "approve", "UALICE", "Alice")
-	b.waitTask(id, "delivered", delivered)
-	if n := len(b.fd.Decisions()); n != 1 {
-		t.Fatalf("%d FlexDeploy decisions, want 1", n)
-	}
-}
-
-// TestCrashWhilePosting: the process dies with its chat.postMessage on the
-// wire. Slack here did not take the killed request (it answers it 503 once
-// it lets go); see the file comment for a Slack that did.
-func TestCrashWhilePosting(t *testing.T) {
-	t.Parallel()
-	b := newCrashBot(t)
-	arrived, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { closeOnce(release) }) // before the fake closes
-	b.slack.SetAnswer(func(c fakes.SlackCall) *fakes.Answer {
-		if c.Method == "chat.postMessage" && slackGen(c) == 1 {
-			once.Do(func() { close(arrived) })
-			<-release // hold the answer: the post is in flight
-			return &fakes.Answer{Status: http.StatusServiceUnavailable, Body: "upstream connect error"}
-		}
-		return nil
-	})
-	b.start()
-	id := b.submit("posting1")
-	select {
-	case <-arrived:
-	case <-time.After(15 * time.Second):
-		t.Fatal("the post never reached Slack")
-	}
-	b.kill()
-	closeOnce(release)
-
-	b.start()
-	b.waitTask(id, "message posted after the restart", hasMessage)
-	if n := len(b.posts("posting1", 2)); n != 1 {
-		t.Fatalf("%d messages posted after the restart, want 1", n)
+			b.start()
+			task := b.waitTask(id, "message posted after the restart", hasMessage)
+			// The post job leaves the outbox in the write that records the
+			// ts: once the status shows the message, no post can follow.
+			posts := b.posts(taskID, 2)
+			if len(posts) != 1 {
+				t.Fatalf("%d messages posted after the restart, want 1", len(posts))
+			}
+			if got := task["status"]; got != "pending" {
+				t.Fatalf("status %v, want pending", got)
+			}
+			// No token is at rest: the restarted process minted the
+			// buttons' token again, and the click must be accepted.
+			b.click(posts[0], "approve", "UALICE", "Alice")
+			b.waitTask(id, "delivered", delivered)
+			if n := len(b.fd.Decisions()); n != 1 {
+				t.Fatalf("%d FlexDeploy decisions, want 1", n)
+			}
+		})
 	}
 }
 
@@ -614,6 +616,80 @@ func TestCrashDuringDelivery(t *testing.T) {
 			}
 			b.finalUpdate(taskID, messageTS(task), 2)
 		})
+	}
+}
+
+// TestCrashDuringDeliveryStatusUnreadable: FlexDeploy took the decision
+// whose call the kill cut off, and the restarted process's first status
+// read fails (FlexDeploy briefly unreachable — likely, when the failure
+// that cut the call off was the network). The decision must not be sent a
+// second time: the delivery has to wait and ask again.
+func TestCrashDuringDeliveryStatusUnreadable(t *testing.T) {
+	t.Parallel()
+	const taskID = "unreadable1"
+	b := newCrashBot(t)
+	var (
+		mu       sync.Mutex
+		toRefuse int // status reads still to refuse
+		refused  int
+	)
+	target, err := url.Parse(b.fd.Server.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{ResponseHeaderTimeout: 2 * time.Minute}
+	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) {
+		w.WriteHeader(http.StatusBadGateway) // the killed process's call
+	}
+	// In front of the fake FlexDeploy, which cannot refuse a status read.
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		refuse := r.Method == http.MethodGet && toRefuse > 0
+		if refuse {
+			toRefuse--
+			refused++
+		}
+		mu.Unlock()
+		if refuse {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"message":"service unavailable"}`)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	b.fdBaseURL = front.URL + fakes.FlexDeployRoot
+
+	b.start()
+	id := b.submit(taskID)
+	b.waitTask(id, "message posted", hasMessage)
+	b.fd.SetDelay(time.Minute)
+	b.click(b.posts(taskID, 1)[0], "approve", "UALICE", "Alice")
+	waitFor(t, "the PUT to reach FlexDeploy", func() bool { return len(b.fd.Decisions()) > 0 })
+	b.fd.SetStatus(taskID, "APPROVED")
+	b.kill()
+	b.fd.SetDelay(0)
+	mark := len(b.fd.Calls())
+	// Every try of the first status read: the client's own retries
+	// (flexdeploy.DefaultRetries) included.
+	mu.Lock()
+	toRefuse = 1 + flexdeploy.DefaultRetries
+	mu.Unlock()
+
+	b.start()
+	b.waitTask(id, "delivered after the restart", delivered)
+	mu.Lock()
+	n := refused
+	mu.Unlock()
+	if n == 0 {
+		t.Fatal("no status read was refused: the test did not test")
+	}
+	for _, c := range b.fdCalls(taskID, mark) {
+		if isDecision(c) {
+			t.Fatalf("the decision FlexDeploy had taken was sent again after a failed status read: %s %s", c.Method, c.Path)
+		}
 	}
 }
 
