@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 // metrics are approvalbot's Prometheus series. They live in a registry of
 // their own (no global state).
 type metrics struct {
+	storeOps    *prometheus.HistogramVec
 	tasks       *prometheus.CounterVec
 	decisions   *prometheus.CounterVec
 	refusals    *prometheus.CounterVec
@@ -26,6 +28,10 @@ type metrics struct {
 
 func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
+		storeOps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "approvalbot_store_operation_seconds", Help: "Store operation latency, by operation and result (ok, error).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"op", "result"}),
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "approvalbot_tasks_received_total", Help: "Tasks recorded, by source (repeats not counted).",
 		}, []string{"source"}),
@@ -47,7 +53,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"route", "code"}),
 	}
-	reg.MustRegister(m.tasks, m.decisions, m.refusals, m.jobs, m.jobDuration, m.requests,
+	reg.MustRegister(m.storeOps, m.tasks, m.decisions, m.refusals, m.jobs, m.jobDuration, m.requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -96,4 +102,95 @@ func refusalReason(err error) string {
 		}
 	}
 	return "other"
+}
+
+// instrumentedStore times every store operation.
+type instrumentedStore struct {
+	approvals.Store
+	m *metrics
+}
+
+func (s instrumentedStore) observe(op string, start time.Time, err error) {
+	result := "ok"
+	if err != nil && !errors.Is(err, approvals.ErrNotFound) && !isFnError(err) {
+		result = "error"
+	}
+	s.m.storeOps.WithLabelValues(op, result).Observe(time.Since(start).Seconds())
+}
+
+// isFnError reports the domain's own refusals that abort an Update; they
+// are answers, not store failures.
+func isFnError(err error) bool {
+	for _, e := range []error{approvals.ErrAlreadyDecided, approvals.ErrAlreadyVoted, approvals.ErrBadToken, approvals.ErrExpired,
+		approvals.ErrLeased, approvals.ErrNothingToDo} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s instrumentedStore) Create(ctx context.Context, t *approvals.Task) (*approvals.Task, bool, error) {
+	start := time.Now()
+	got, created, err := s.Store.Create(ctx, t)
+	s.observe("create", start, err)
+	return got, created, err
+}
+
+func (s instrumentedStore) Get(ctx context.Context, id string) (*approvals.Task, error) {
+	start := time.Now()
+	got, err := s.Store.Get(ctx, id)
+	s.observe("get", start, err)
+	return got, err
+}
+
+func (s instrumentedStore) Update(ctx context.Context, id string, fn func(*approvals.Task) error) (*approvals.Task, error) {
+	start := time.Now()
+	got, err := s.Store.Update(ctx, id, fn)
+	s.observe("update", start, err)
+	return got, err
+}
+
+func (s instrumentedStore) Due(ctx context.Context, before time.Time, limit int) ([]*approvals.Task, error) {
+	start := time.Now()
+	got, err := s.Store.Due(ctx, before, limit)
+	s.observe("due", start, err)
+	return got, err
+}
+
+// outboxCollector reports, at scrape time, how much work is due and how
+// long the oldest has waited: the signal that Slack or a deployment tool
+// has been unreachable for a while.
+type outboxCollector struct {
+	store      approvals.Store
+	depth, age *prometheus.Desc
+}
+
+func newOutboxCollector(store approvals.Store) *outboxCollector {
+	return &outboxCollector{
+		store: store,
+		depth: prometheus.NewDesc("approvalbot_outbox_due_tasks", "Tasks whose outbox work (or expiry) is due now; counted up to 1000.", nil, nil),
+		age:   prometheus.NewDesc("approvalbot_outbox_oldest_due_seconds", "How long the oldest due work has waited.", nil, nil),
+	}
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.depth; ch <- c.age }
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	now := time.Now()
+	due, err := c.store.Due(ctx, now, 1000)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.depth, err)
+		return
+	}
+	oldest := 0.0
+	if len(due) > 0 {
+		if at, ok := due[0].DueAt(); ok {
+			oldest = max(0, now.Sub(at).Seconds())
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(len(due)))
+	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, oldest)
 }

@@ -155,6 +155,8 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 
 	registry := prometheus.NewRegistry()
 	metrics := newMetrics(registry)
+	registry.MustRegister(newOutboxCollector(store))
+	store = instrumentedStore{Store: store, m: metrics}
 
 	svcCfg := approvals.Config{
 		Store:             store,
