@@ -1,0 +1,554 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+)
+
+const socketAppToken = "xapp-1-A1-123-test"
+
+// socketAck is what the client sent back for an envelope.
+type socketAck struct {
+	EnvelopeID string          `json:"envelope_id"`
+	Payload    json.RawMessage `json:"payload"`
+}
+
+// fakeSocketSlack is Slack's side of Socket Mode on loopback:
+// apps.connections.open hands out the ws:// URL of /link on the same
+// server, and script plays each connection (n counts from 1).
+type fakeSocketSlack struct {
+	srv    *httptest.Server
+	opens  atomic.Int32
+	script func(n int, conn *websocket.Conn)
+
+	mu      sync.Mutex
+	badAuth []string // Authorization headers that were refused
+}
+
+func newFakeSocketSlack(t *testing.T, script func(n int, conn *websocket.Conn)) *fakeSocketSlack {
+	t.Helper()
+	f := &fakeSocketSlack{script: script}
+	var conns atomic.Int32
+	upgrader := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /apps.connections.open", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if auth := r.Header.Get("Authorization"); auth != "Bearer "+socketAppToken {
+			f.mu.Lock()
+			f.badAuth = append(f.badAuth, auth)
+			f.mu.Unlock()
+			_, _ = w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
+			return
+		}
+		f.opens.Add(1)
+		url := "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/link?ticket=t"
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "url": url})
+	})
+	mux.HandleFunc("GET /link", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		f.script(int(conns.Add(1)), conn)
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeSocketSlack) refusedAuth() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.badAuth...)
+}
+
+// sendHello greets a new connection as Slack does, and pings it as Slack
+// does every few seconds.
+func sendHello(conn *websocket.Conn) error {
+	hello := `{"type":"hello","num_connections":1,"debug_info":{"host":"fake-applink","approximate_connection_time":18060},"connection_info":{"app_id":"A1"}}`
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(hello)); err != nil {
+		return err
+	}
+	return conn.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second))
+}
+
+func sendEnvelope(conn *websocket.Conn, envelopeID, typ, payload string, acceptsResponse bool) error {
+	env := fmt.Sprintf(`{"envelope_id":%q,"type":%q,"payload":%s,"accepts_response_payload":%t,"retry_attempt":0,"retry_reason":""}`,
+		envelopeID, typ, payload, acceptsResponse)
+	return conn.WriteMessage(websocket.TextMessage, []byte(env))
+}
+
+// readAck waits for the client's next message. Slack wants it within 3 s
+// of delivery; that is the protocol's deadline, not a performance target.
+func readAck(conn *websocket.Conn, within time.Duration) (socketAck, error) {
+	var ack socketAck
+	if err := conn.SetReadDeadline(time.Now().Add(within)); err != nil {
+		return ack, err
+	}
+	_, raw, err := conn.ReadMessage()
+	if err != nil {
+		return ack, err
+	}
+	err = json.Unmarshal(raw, &ack)
+	return ack, err
+}
+
+// holdOpen keeps a connection until the client closes it.
+func holdOpen(conn *websocket.Conn) {
+	_ = conn.SetReadDeadline(time.Time{})
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+// handlerFunc adapts a function to InteractionHandler.
+type handlerFunc func(ctx context.Context, cb slack.InteractionCallback) any
+
+func (f handlerFunc) Handle(ctx context.Context, cb slack.InteractionCallback) any { return f(ctx, cb) }
+
+// lockedBuffer collects log lines written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runSocket runs s until the test ends and reports Run's result. Its log,
+// at debug level, goes to logs if not nil.
+func runSocket(t *testing.T, s *Socket, logs ...io.Writer) <-chan error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	if len(logs) > 0 {
+		ctx = zerolog.New(logs[0]).Level(zerolog.DebugLevel).WithContext(ctx)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run after cancel: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after its context was cancelled")
+		}
+	})
+	return done
+}
+
+func socketBlockActions(userID, actionID, value string) string {
+	raw, _ := json.Marshal(map[string]any{
+		"type":       "block_actions",
+		"trigger_id": "trigger-1",
+		"user":       map[string]any{"id": userID, "username": "alice", "name": "alice"},
+		"team":       map[string]any{"id": "T1"},
+		"channel":    map[string]any{"id": "C1"},
+		"container":  map[string]any{"type": "message", "message_ts": "1700000000.000100", "channel_id": "C1"},
+		"actions": []any{map[string]any{
+			"action_id": actionID, "block_id": "decision", "type": "button", "value": value, "action_ts": "1700000001.000001",
+		}},
+	})
+	return string(raw)
+}
+
+func socketViewSubmission(reason string) string {
+	raw, _ := json.Marshal(map[string]any{
+		"type": "view_submission",
+		"user": map[string]any{"id": "U3", "username": "carol"},
+		"view": map[string]any{
+			"id": "V1", "type": "modal", "callback_id": callbackRejectReason, "private_metadata": "tok",
+			"state": map[string]any{"values": map[string]any{
+				blockIDReason: map[string]any{actionIDReason: map[string]any{"type": "plain_text_input", "value": reason}},
+			}},
+		},
+	})
+	return string(raw)
+}
+
+// scriptResult carries what a connection's script saw back to the test.
+type scriptResult struct {
+	ack socketAck
+	err error
+}
+
+func TestSocketBlockActions(t *testing.T) {
+	t.Parallel()
+	results := make(chan scriptResult, 1)
+	fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
+		err := sendHello(conn)
+		if err == nil {
+			err = sendEnvelope(conn, "env-1", "interactive", socketBlockActions("U123", "approve", "one-time-token"), false)
+		}
+		var ack socketAck
+		if err == nil {
+			ack, err = readAck(conn, 3*time.Second)
+		}
+		results <- scriptResult{ack, err}
+		holdOpen(conn)
+	})
+	got := make(chan slack.InteractionCallback, 1)
+	s := NewSocket(SocketConfig{
+		BotToken: "xoxb-test", AppToken: socketAppToken, APIURL: fake.srv.URL, // no trailing slash: NewSocket adds it
+		Handler: handlerFunc(func(_ context.Context, cb slack.InteractionCallback) any {
+			got <- cb
+			return nil
+		}),
+		Debug: true,
+	})
+	runSocket(t, s)
+
+	res := waitFor(t, results)
+	if res.err != nil {
+		t.Fatalf("no ack: %v", res.err)
+	}
+	if res.ack.EnvelopeID != "env-1" {
+		t.Errorf("ack envelope_id %q, want env-1", res.ack.EnvelopeID)
+	}
+	if len(res.ack.Payload) != 0 {
+		t.Errorf("block_actions ack carries a payload: %s", res.ack.Payload)
+	}
+	cb := waitFor(t, got)
+	if cb.Type != slack.InteractionTypeBlockActions || cb.User.ID != "U123" {
+		t.Errorf("callback type %q user %q", cb.Type, cb.User.ID)
+	}
+	if len(cb.ActionCallback.BlockActions) != 1 {
+		t.Fatalf("callback has %d block actions, want 1", len(cb.ActionCallback.BlockActions))
+	}
+	if a := cb.ActionCallback.BlockActions[0]; a.ActionID != "approve" || a.Value != "one-time-token" {
+		t.Errorf("action %q value %q", a.ActionID, a.Value)
+	}
+	if n := fake.opens.Load(); n != 1 {
+		t.Errorf("apps.connections.open called %d times, want 1", n)
+	}
+	if bad := fake.refusedAuth(); len(bad) != 0 {
+		t.Errorf("app token not sent as Bearer: %q", bad)
+	}
+}
+
+func TestSocketReconnects(t *testing.T) {
+	t.Parallel()
+	results := make(chan scriptResult, 1)
+	fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
+		if err := sendHello(conn); err != nil {
+			results <- scriptResult{err: err}
+			return
+		}
+		if n == 1 {
+			// Drop the first connection right after hello, as a
+			// refreshed or failed link does.
+			_ = conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "link refreshed"), time.Now().Add(time.Second))
+			return
+		}
+		err := sendEnvelope(conn, "env-2", "interactive", socketBlockActions("U456", "reject", "tok-2"), false)
+		var ack socketAck
+		if err == nil {
+			ack, err = readAck(conn, 3*time.Second)
+		}
+		results <- scriptResult{ack, err}
+		holdOpen(conn)
+	})
+	got := make(chan slack.InteractionCallback, 2)
+	s := NewSocket(SocketConfig{
+		AppToken: socketAppToken, APIURL: fake.srv.URL + "/",
+		Handler: handlerFunc(func(_ context.Context, cb slack.InteractionCallback) any {
+			got <- cb
+			return nil
+		}),
+	})
+	runSocket(t, s)
+
+	res := waitFor(t, results)
+	if res.err != nil {
+		t.Fatalf("second connection: %v", res.err)
+	}
+	if res.ack.EnvelopeID != "env-2" {
+		t.Errorf("ack envelope_id %q, want env-2", res.ack.EnvelopeID)
+	}
+	cb := waitFor(t, got)
+	if cb.User.ID != "U456" || len(cb.ActionCallback.BlockActions) != 1 || cb.ActionCallback.BlockActions[0].ActionID != "reject" {
+		t.Errorf("callback after reconnect: user %q actions %d", cb.User.ID, len(cb.ActionCallback.BlockActions))
+	}
+	if n := fake.opens.Load(); n != 2 {
+		t.Errorf("apps.connections.open called %d times, want 2", n)
+	}
+}
+
+// TestSocketAckCarriesResponse runs the real interactions handler: a reject
+// reason left empty comes back as the dialog's error in the ack.
+func TestSocketAckCarriesResponse(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		handler InteractionHandler
+		accepts bool
+		want    string // the ack's payload, "" for none
+	}{
+		{
+			name:    "errors from the interactions handler",
+			handler: NewInteractions(InteractionsConfig{}),
+			accepts: true,
+			want:    `{"response_action":"errors","errors":{"reason":"Say why the deployment is rejected."}}`,
+		},
+		{
+			name: "handler's own response",
+			handler: handlerFunc(func(context.Context, slack.InteractionCallback) any {
+				return slack.NewClearViewSubmissionResponse()
+			}),
+			accepts: true,
+			want:    `{"response_action":"clear"}`,
+		},
+		{
+			name: "no payload where Slack takes none",
+			handler: handlerFunc(func(context.Context, slack.InteractionCallback) any {
+				return slack.NewClearViewSubmissionResponse()
+			}),
+			accepts: false,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			results := make(chan scriptResult, 1)
+			fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
+				err := sendHello(conn)
+				if err == nil {
+					err = sendEnvelope(conn, "env-view", "interactive", socketViewSubmission("  "), tc.accepts)
+				}
+				var ack socketAck
+				if err == nil {
+					ack, err = readAck(conn, 3*time.Second)
+				}
+				results <- scriptResult{ack, err}
+				holdOpen(conn)
+			})
+			runSocket(t, NewSocket(SocketConfig{AppToken: socketAppToken, APIURL: fake.srv.URL + "/", Handler: tc.handler}))
+			res := waitFor(t, results)
+			if res.err != nil {
+				t.Fatalf("no ack: %v", res.err)
+			}
+			if res.ack.EnvelopeID != "env-view" {
+				t.Errorf("ack envelope_id %q", res.ack.EnvelopeID)
+			}
+			checkJSONEqual(t, res.ack.Payload, tc.want)
+		})
+	}
+}
+
+// TestSocketSlowHandler checks that an envelope is acknowledged although
+// its handler has not returned, and that a reject-reason dialog then stays
+// open with a message instead of closing as if the reason had been taken.
+func TestSocketSlowHandler(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		payload string
+		accepts bool
+		want    string
+	}{
+		{"block_actions", socketBlockActions("U1", "approve", "tok"), false, ""},
+		{"reject reason", socketViewSubmission("because"), true, `{"response_action":"errors","errors":{"reason":"approvalbot did not answer in time; submit again."}}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			results := make(chan scriptResult, 1)
+			fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
+				err := sendHello(conn)
+				if err == nil {
+					err = sendEnvelope(conn, "env-slow", "interactive", tc.payload, tc.accepts)
+				}
+				var ack socketAck
+				if err == nil {
+					ack, err = readAck(conn, 10*time.Second)
+				}
+				results <- scriptResult{ack, err}
+				holdOpen(conn)
+			})
+			release := make(chan struct{})
+			s := NewSocket(SocketConfig{
+				AppToken: socketAppToken, APIURL: fake.srv.URL + "/",
+				Handler: handlerFunc(func(context.Context, slack.InteractionCallback) any {
+					// A handler that ignores its context: the ack must not wait.
+					<-release
+					return slack.NewClearViewSubmissionResponse()
+				}),
+			})
+			s.ackWithin = 50 * time.Millisecond
+			runSocket(t, s)
+			t.Cleanup(func() { close(release) }) // runs before Run is stopped: Run waits for handlers
+			res := waitFor(t, results)
+			if res.err != nil {
+				t.Fatalf("no ack: %v", res.err)
+			}
+			if res.ack.EnvelopeID != "env-slow" {
+				t.Errorf("ack envelope_id %q", res.ack.EnvelopeID)
+			}
+			checkJSONEqual(t, res.ack.Payload, tc.want)
+		})
+	}
+}
+
+// TestSocketOtherEnvelopes checks that envelopes the bot does not act on
+// are acknowledged all the same, so Slack does not redeliver them, and that
+// serving goes on after them.
+func TestSocketOtherEnvelopes(t *testing.T) {
+	t.Parallel()
+	type envelope struct{ id, typ, payload string }
+	envelopes := []envelope{
+		{"env-unreadable", "interactive", `["secret-button-token"]`},
+		{"env-command", "slash_commands", `{"command":"/approve","text":"x"}`},
+		{"env-click", "interactive", socketBlockActions("U9", "approve", "tok-9")},
+	}
+	results := make(chan scriptResult, len(envelopes))
+	fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
+		if err := sendHello(conn); err != nil {
+			results <- scriptResult{err: err}
+			return
+		}
+		for _, e := range envelopes {
+			err := sendEnvelope(conn, e.id, e.typ, e.payload, false)
+			var ack socketAck
+			if err == nil {
+				ack, err = readAck(conn, 3*time.Second)
+			}
+			results <- scriptResult{ack, err}
+		}
+		holdOpen(conn)
+	})
+	var handled atomic.Int32
+	var logs lockedBuffer
+	// Registered before runSocket's, so it runs after Run has returned.
+	t.Cleanup(func() {
+		// Payloads carry buttons' one-time tokens: the log never shows one,
+		// nor the app token, even at debug level.
+		for _, secret := range []string{"secret-button-token", "tok-9", socketAppToken} {
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("log shows %q:\n%s", secret, logs.String())
+			}
+		}
+		if !strings.Contains(logs.String(), "env-click") {
+			t.Errorf("debug log does not name the envelopes:\n%s", logs.String())
+		}
+	})
+	runSocket(t, NewSocket(SocketConfig{
+		AppToken: socketAppToken, APIURL: fake.srv.URL + "/", Debug: true,
+		Handler: handlerFunc(func(context.Context, slack.InteractionCallback) any {
+			handled.Add(1)
+			return nil
+		}),
+	}), &logs)
+	for _, e := range envelopes {
+		res := waitFor(t, results)
+		if res.err != nil {
+			t.Fatalf("%s: no ack: %v", e.id, res.err)
+		}
+		if res.ack.EnvelopeID != e.id {
+			t.Errorf("ack envelope_id %q, want %q", res.ack.EnvelopeID, e.id)
+		}
+	}
+	if n := handled.Load(); n != 1 {
+		t.Errorf("handler called %d times, want 1 (the click only)", n)
+	}
+}
+
+func TestSocketRefusedToken(t *testing.T) {
+	t.Parallel()
+	fake := newFakeSocketSlack(t, func(int, *websocket.Conn) {})
+	h := handlerFunc(func(context.Context, slack.InteractionCallback) any { return nil })
+	cases := []struct {
+		name    string
+		cfg     SocketConfig
+		wantErr string
+		calls   bool
+	}{
+		{"bot token instead of app token", SocketConfig{AppToken: "xoxb-not-an-app-token", Handler: h}, "app-level token", false},
+		{"no app token", SocketConfig{Handler: h}, "app-level token", false},
+		{"no handler", SocketConfig{AppToken: socketAppToken}, "handler", false},
+		{"Slack refuses the token", SocketConfig{AppToken: "xapp-revoked-secret", APIURL: fake.srv.URL + "/", Handler: h}, "invalid_auth", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := NewSocket(tc.cfg).Run(ctx)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Run: %v, want an error about %q", err, tc.wantErr)
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Run did not give up on a refused token: %v", err)
+			}
+			for _, secret := range []string{"xoxb-not-an-app-token", "xapp-revoked-secret"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error shows the token: %v", err)
+				}
+			}
+		})
+	}
+	if bad := fake.refusedAuth(); len(bad) != 1 || bad[0] != "Bearer xapp-revoked-secret" {
+		t.Errorf("refused Authorization headers %q, want the revoked token once", bad)
+	}
+}
+
+func waitFor[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(15 * time.Second):
+		t.Fatal("timed out waiting for the fake Slack")
+	}
+	var zero T
+	return zero
+}
+
+func checkJSONEqual(t *testing.T, got json.RawMessage, want string) {
+	t.Helper()
+	if want == "" {
+		if len(got) != 0 && string(got) != "null" {
+			t.Errorf("payload %s, want none", got)
+		}
+		return
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("payload %q is not JSON: %v", got, err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatal(err)
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	if string(gb) != string(wb) {
+		t.Errorf("payload %s, want %s", gb, wb)
+	}
+}
