@@ -55,6 +55,7 @@ type env struct {
 	policies string // YAML of the policies key
 	extra    string // more YAML appended to the config
 	store    string // YAML of the store key; the embedded store when empty
+	slackCfg string // YAML of the slack key; HTTP mode when empty
 	logs     *syncBuffer
 	url      string
 	stop     func()
@@ -92,6 +93,10 @@ func (e *env) configYAML() string {
 	if store == "" {
 		store = fmt.Sprintf("{driver: bolt, bolt: {path: %q}}", filepath.Join(e.dir, "approvalbot.db"))
 	}
+	slackCfg := e.slackCfg
+	if slackCfg == "" {
+		slackCfg = fmt.Sprintf("{bot_token: %q, signing_secret: %q, api_url: %q, channel: CDEFAULT}", testBotToken, testSigningSecret, e.slack.APIURL())
+	}
 	return fmt.Sprintf(`
 server: {listen: "127.0.0.1:0", shutdown_timeout: 5s}
 log: {level: debug}
@@ -101,12 +106,11 @@ store: %s
 tokens:
   ttl: 1h
   signing_keys: [{id: k1, secret: %q}]
-slack: {bot_token: %q, signing_secret: %q, api_url: %q, channel: CDEFAULT}
+slack: %s
 flexdeploy: {base_url: %q, username: approvalbot, password: %q, timeout: 2s, enrich: false}
 sweeper: {interval: 200ms}
 policies:%s
-%s`, testAPIKey, store, testSigningKey, testBotToken, testSigningSecret,
-		e.slack.APIURL(), e.fd.BaseURL(), testFDPassword, e.policies, e.extra)
+%s`, testAPIKey, store, testSigningKey, slackCfg, e.fd.BaseURL(), testFDPassword, e.policies, e.extra)
 }
 
 // start writes the configuration and runs the bot until stopped.

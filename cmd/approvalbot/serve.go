@@ -259,6 +259,13 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 			errc <- err
 		}
 	}()
+	if cfg.Slack.Mode == "socket" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slackRT.runSocket(ctx, cfg.Slack)
+		}()
+	}
 	if path != "" {
 		wg.Add(1)
 		go func() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/bot"
@@ -30,6 +31,7 @@ type slackRuntime struct {
 	notifier     atomic.Pointer[bot.Notifier]
 	directory    atomic.Pointer[bot.Directory]
 	interactions atomic.Pointer[bot.Interactions]
+	httpVerified atomic.Bool // a signing secret guards the HTTP endpoint
 }
 
 var _ approvals.Directory = (*slackRuntime)(nil)
@@ -55,7 +57,10 @@ func (r *slackRuntime) apply(c config.SlackConfig) {
 	n.Mint = r.mint
 	r.directory.Store(bot.NewDirectory(n, c.GroupCacheTTL))
 	r.notifier.Store(n)
-	if c.SigningSecret != "" {
+	// In socket mode clicks arrive over the WebSocket and there may be no
+	// signing secret: the handler is built anyway, and the HTTP endpoint
+	// refuses everything while no secret can verify it.
+	if c.SigningSecret != "" || c.Mode == "socket" {
 		old := r.interactions.Swap(bot.NewInteractions(bot.InteractionsConfig{
 			Verifier:     bot.NewVerifier(c.SigningSecret, time.Now),
 			Decider:      r.svc,
@@ -66,6 +71,7 @@ func (r *slackRuntime) apply(c config.SlackConfig) {
 			go old.Close()
 		}
 	}
+	r.httpVerified.Store(c.SigningSecret != "")
 	r.svc.SetNotifier(n)
 	r.log.Info().Str("mode", c.Mode).Msg("Slack connection configured")
 }
@@ -93,10 +99,37 @@ func (r *slackRuntime) UserIDByEmail(ctx context.Context, email string) (string,
 	return d.UserIDByEmail(ctx, email)
 }
 
+// Handle takes an interaction that arrived over Socket Mode.
+func (r *slackRuntime) Handle(ctx context.Context, cb slack.InteractionCallback) any {
+	h := r.interactions.Load()
+	if h == nil {
+		return nil
+	}
+	return h.Handle(ctx, cb)
+}
+
+// runSocket keeps a Socket Mode connection until ctx is done; slack-go
+// reconnects on drops, and a refused token is retried slowly so that a
+// fixed configuration heals without a restart.
+func (r *slackRuntime) runSocket(ctx context.Context, c config.SlackConfig) {
+	for ctx.Err() == nil {
+		s := bot.NewSocket(bot.SocketConfig{BotToken: c.BotToken, AppToken: c.AppToken, APIURL: c.APIURL, Handler: r})
+		err := s.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Error().Err(err).Msg("Slack Socket Mode connection ended; reconnecting in 10s")
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+}
+
 // ServeHTTP is Slack's interactions endpoint.
 func (r *slackRuntime) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	h := r.interactions.Load()
-	if h == nil {
+	if h == nil || !r.httpVerified.Load() {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"error":"slack is not configured (slack.bot_token and slack.signing_secret)"}` + "\n"))

@@ -110,6 +110,9 @@ type Slack struct {
 	ts     atomic.Int64
 	// Quiet stops recording calls (for load runs).
 	Quiet bool
+
+	appToken string
+	socket   *socketSide
 }
 
 // NewSlack starts a fake Slack; Close it when done.
@@ -151,6 +154,9 @@ func (f *Slack) CallsTo(method string) []SlackCall {
 }
 
 func (f *Slack) serve(w http.ResponseWriter, r *http.Request) {
+	if f.serveSocket(w, r) {
+		return
+	}
 	call := SlackCall{Method: strings.TrimPrefix(r.URL.Path, "/"), Auth: r.Header.Get("Authorization"), At: time.Now()}
 	body, _ := io.ReadAll(r.Body)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
