@@ -277,8 +277,12 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 	if len(results) == 0 {
 		return time.Time{}, false, nil
 	}
+	// The results are recorded even when shutdown began meanwhile: a call
+	// that went through must not be made again by the next start.
+	writeCtx, cancelWrite := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelWrite()
 	var retryAt time.Time
-	updated, err := s.cfg.Store.Update(ctx, id, func(t *Task) error {
+	updated, err := s.cfg.Store.Update(writeCtx, id, func(t *Task) error {
 		now := s.now().UTC()
 		retryAt = time.Time{}
 		for _, r := range results {
