@@ -198,10 +198,10 @@ func defaults() Config {
 			Mode:          "http",
 			GroupCacheTTL: time.Minute,
 		},
-		FlexDeploy: FlexDeployConfig{Timeout: 10 * time.Second, Enrich: true},
+		FlexDeploy:  FlexDeployConfig{Timeout: 10 * time.Second, Enrich: true},
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
-		Outbox:    OutboxConfig{Lease: 15 * time.Second},
-		Sweeper:   IntervalConfig{Interval: 15 * time.Second},
-		Reconcile: IntervalConfig{Interval: time.Minute},
+		Outbox:      OutboxConfig{Lease: 15 * time.Second},
+		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
+		Reconcile:   IntervalConfig{Interval: time.Minute},
 	}
 }

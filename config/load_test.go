@@ -36,13 +36,13 @@ func TestLoadDefaults(t *testing.T) {
 			Bolt:     BoltConfig{Path: "approvalbot.db"},
 			DynamoDB: DynamoDBConfig{Table: "approvalbot", Region: "us-east-1"},
 		},
-		Tokens:     TokensConfig{TTL: 24 * time.Hour},
-		Slack:      SlackConfig{Mode: "http", GroupCacheTTL: time.Minute},
-		FlexDeploy: FlexDeployConfig{Timeout: 10 * time.Second, Enrich: true},
+		Tokens:      TokensConfig{TTL: 24 * time.Hour},
+		Slack:       SlackConfig{Mode: "http", GroupCacheTTL: time.Minute},
+		FlexDeploy:  FlexDeployConfig{Timeout: 10 * time.Second, Enrich: true},
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
-		Outbox:     OutboxConfig{Lease: 15 * time.Second},
-		Sweeper:    IntervalConfig{Interval: 15 * time.Second},
-		Reconcile:  IntervalConfig{Interval: time.Minute},
+		Outbox:      OutboxConfig{Lease: 15 * time.Second},
+		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
+		Reconcile:   IntervalConfig{Interval: time.Minute},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
