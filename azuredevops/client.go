@@ -2,14 +2,12 @@ package azuredevops
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/rest"
 )
 
 // Defaults of Config.
@@ -33,16 +32,10 @@ const (
 const apiVersion = "2.0-preview.1"
 
 const (
-	// maxErrorBody is how much of a failed answer is read to quote from it.
-	maxErrorBody = 64 << 10
 	// maxLogAnswer bounds the answer to creating a log (an id and a path).
 	maxLogAnswer = 1 << 20
-	// maxExcerptRunes is how much of Azure DevOps' answer an error quotes.
-	maxExcerptRunes = 200
 	// maxLineRunes bounds a status line in the check's log.
 	maxLineRunes = 4000
-	// maxRetryAfter bounds a Retry-After handed up to the outbox.
-	maxRetryAfter = time.Hour
 )
 
 // Config configures a Client. Zero values take the defaults.
@@ -108,28 +101,21 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		sealer:     cfg.Sealer,
 		hosts:      newHostList(cfg.AllowedHosts),
-		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
-		retries:    cfg.Retries,
-		minBackoff: orDefault(cfg.MinBackoff, DefaultMinBackoff),
-		maxBackoff: orDefault(cfg.MaxBackoff, DefaultMaxBackoff),
+		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
+		retries:    rest.RetryCount(cfg.Retries, DefaultRetries),
+		minBackoff: cmp.Or(cfg.MinBackoff, DefaultMinBackoff),
+		maxBackoff: cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff),
 		http:       cfg.HTTPClient,
 		sleep:      cfg.Sleep,
 		now:        cfg.Now,
-	}
-	switch {
-	case c.retries == 0:
-		c.retries = DefaultRetries
-	case c.retries < 0:
-		c.retries = 0
 	}
 	if c.maxBackoff < c.minBackoff {
 		return nil, errors.New("azure devops: max backoff must not be less than min backoff")
 	}
 	if c.http == nil {
-		c.http = newHTTPClient(c.timeout)
-	}
-	if c.sleep == nil {
-		c.sleep = sleepContext
+		// Its refusal of redirects also keeps the job token from going
+		// anywhere but the allowed host.
+		c.http = rest.NewHTTPClient(c.timeout)
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -139,33 +125,6 @@ func New(cfg Config) (*Client, error) {
 
 // String says what the client is without its key.
 func (c *Client) String() string { return "azuredevops.Client{" + strings.Join(c.hosts, ", ") + "}" }
-
-// newHTTPClient builds the client's own transport so that a hung dial, TLS
-// handshake or silent server cannot hold an outbox worker, and refuses
-// redirects: a redirected POST becomes a GET, and the job token must go
-// nowhere but the allowed host.
-func newHTTPClient(timeout time.Duration) *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   5 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: time.Second,
-		MaxIdleConns:          16,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       90 * time.Second,
-	}
-	return &http.Client{
-		Transport: transport,
-		Timeout:   timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-}
 
 // check is where a task's check lives in Azure DevOps, and its job token.
 type check struct {
@@ -266,7 +225,7 @@ func (c *Client) Deliver(ctx context.Context, t *approvals.Task, action approval
 			lineErr = errors.New("the task's log id is not a number")
 		} else if _, f := c.try(ctx, k, http.MethodPost, k.url("logs/"+logID), "application/octet-stream", logLine(notes), 0); f != nil {
 			// One try only: the status line must not hold up the decision.
-			lineErr = f.err
+			lineErr = f.Err
 		}
 	}
 
@@ -361,7 +320,7 @@ func logLine(text string) []byte {
 		}
 		return r
 	}, strings.ToValidUTF8(text, "\uFFFD"))
-	if capped := capRunes(text, maxLineRunes-1); capped != text {
+	if capped := rest.CapRunes(text, maxLineRunes-1); capped != text {
 		text = capped + "…"
 	}
 	return []byte(text + "\n")
@@ -412,7 +371,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	msg := "Azure DevOps answered " + statusText(e.StatusCode)
+	msg := "Azure DevOps answered " + rest.StatusText(e.StatusCode)
 	if hint := e.hint(); hint != "" {
 		msg += " (" + hint + ")"
 	}
@@ -447,82 +406,25 @@ func (e *StatusError) Is(target error) bool {
 	return target == approvals.ErrNotFound && e.StatusCode == http.StatusNotFound
 }
 
-func statusText(code int) string {
-	if text := http.StatusText(code); text != "" {
-		return strconv.Itoa(code) + " " + text
-	}
-	return strconv.Itoa(code)
-}
-
-// failure is one failed try: the error, whether another try may mend it, and
-// the wait the server asked for, if any.
-type failure struct {
-	err        error
-	retryable  bool
-	retryAfter time.Duration
-	hasAfter   bool
-}
-
 // send makes the request, retrying what may mend, and returns the body of the
 // 2xx answer (read up to limit bytes; 0 discards it). Errors are wrapped with
 // "azure devops: op".
 func (c *Client) send(ctx context.Context, k *check, op, method, target, contentType string, body []byte, limit int64) ([]byte, error) {
-	var last failure
-	attempts := 0
-	for {
-		attempts++
-		answer, f := c.try(ctx, k, method, target, contentType, body, limit)
-		if f == nil {
-			return answer, nil
-		}
-		if !f.retryable {
-			return nil, approvals.Permanent(fmt.Errorf("azure devops: %s: %w", op, f.err))
-		}
-		last = *f
-		if attempts > c.retries {
-			break
-		}
-		wait := c.backoff(attempts)
-		if f.hasAfter {
-			// The server's word, within the bound of one wait here; a
-			// longer wait is the outbox's to make.
-			wait = min(f.retryAfter, c.maxBackoff)
-		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("azure devops: %s: %w (stopped retrying: %w)", op, last.err, err)
-		}
-	}
-	err := fmt.Errorf("azure devops: %s: %w (after %d attempts)", op, last.err, attempts)
-	if last.hasAfter {
-		return nil, &approvals.RetryAfterError{Err: err, After: last.retryAfter}
-	}
-	return nil, err
-}
-
-// backoff is the wait before try attempts+1: full jitter over an exponential
-// ceiling, so that replicas retrying together spread out.
-func (c *Client) backoff(attempts int) time.Duration {
-	ceiling := c.maxBackoff
-	if shift := attempts - 1; shift < 32 {
-		if d := c.minBackoff << shift; d > 0 && d < ceiling {
-			ceiling = d
-		}
-	}
-	if ceiling <= 0 {
-		return 0
-	}
-	return rand.N(ceiling + 1)
+	r := rest.Retrier{Retries: c.retries, MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, Sleep: c.sleep}
+	return r.Do(ctx, "azure devops: "+op, func() ([]byte, *rest.Failure) {
+		return c.try(ctx, k, method, target, contentType, body, limit)
+	})
 }
 
 // try makes one request. Its own timeout bounds the whole exchange, answer
 // body included, also when the HTTP client came from the config.
-func (c *Client) try(ctx context.Context, k *check, method, target, contentType string, body []byte, limit int64) ([]byte, *failure) {
+func (c *Client) try(ctx context.Context, k *check, method, target, contentType string, body []byte, limit int64) ([]byte, *rest.Failure) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
 	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
-		return nil, &failure{err: errors.New("build request: invalid plan URL")}
+		return nil, &rest.Failure{Err: errors.New("build request: invalid plan URL")}
 	}
 	req.Header.Set("Authorization", "Bearer "+k.token)
 	req.Header.Set("Content-Type", contentType)
@@ -531,55 +433,42 @@ func (c *Client) try(ctx context.Context, k *check, method, target, contentType 
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &failure{err: c.transportError(ctx, err, k.token), retryable: true}
+		return nil, &rest.Failure{Err: c.transportError(ctx, err, k.token), Retryable: true}
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 && resp.StatusCode != http.StatusNonAuthoritativeInfo {
 		if limit <= 0 {
 			// Drained so that the connection can be reused.
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, rest.MaxErrorBody))
 			return nil, nil
 		}
 		answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		if err != nil {
-			return nil, &failure{err: c.transportError(ctx, err, k.token), retryable: true}
+			return nil, &rest.Failure{Err: c.transportError(ctx, err, k.token), Retryable: true}
 		}
 		if int64(len(answer)) > limit {
-			return nil, &failure{err: fmt.Errorf("Azure DevOps' answer is larger than %d bytes", limit)}
+			return nil, &rest.Failure{Err: fmt.Errorf("Azure DevOps' answer is larger than %d bytes", limit)}
 		}
 		return answer, nil
 	}
 
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
 	serr := &StatusError{StatusCode: resp.StatusCode}
-	f := &failure{err: serr}
-	switch code := resp.StatusCode; {
-	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		f.retryable = true
-		f.retryAfter, f.hasAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-	case code == http.StatusRequestTimeout || code >= 500:
-		f.retryable = true
-	case code >= 300 && code < 400:
-		serr.Location = capRunes(redact(resp.Header.Get("Location"), k.token), maxExcerptRunes)
+	if code := resp.StatusCode; code >= 300 && code < 400 {
+		serr.Location = rest.CapRunes(redact(resp.Header.Get("Location"), k.token), rest.ExcerptRunes)
 	}
 	if resp.StatusCode != http.StatusNonAuthoritativeInfo { // a sign-in page says nothing more
 		serr.Excerpt = excerpt(raw, k.token)
 	}
-	return nil, f
+	return nil, rest.StatusFailure(serr, resp, c.now)
 }
 
 // transportError says in plain words why no answer came. Go's errors name
 // the URL, never the request's headers, so the token is not in them; it is
 // removed all the same, should a proxy put it somewhere it shows.
 func (c *Client) transportError(ctx context.Context, err error, token string) error {
-	var netErr net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("Azure DevOps did not answer within %s: %w", c.timeout, redactedError{err, token})
-		}
-	}
-	return fmt.Errorf("cannot reach Azure DevOps: %w", redactedError{err, token})
+	return rest.TransportError(ctx, "Azure DevOps", c.timeout, redactedError{err, token})
 }
 
 // redactedError is an error whose text has the token removed; errors.Is
@@ -592,30 +481,10 @@ type redactedError struct {
 func (e redactedError) Error() string { return redact(e.err.Error(), e.token) }
 func (e redactedError) Unwrap() error { return e.err }
 
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
-	} else if at, err := http.ParseTime(v); err == nil {
-		d = at.Sub(now)
-	} else {
-		return 0, false
-	}
-	return min(max(d, 0), maxRetryAfter), true
-}
-
 // excerpt is the start of Azure DevOps' answer for an error message: the
 // "message" of its JSON error when there is one, on one line, without the
 // job token (a misbehaving proxy may echo the request), at most
-// maxExcerptRunes runes.
+// rest.ExcerptRunes runes.
 func excerpt(raw []byte, token string) string {
 	text := string(raw)
 	var msg struct {
@@ -624,45 +493,10 @@ func excerpt(raw []byte, token string) string {
 	if json.Unmarshal(raw, &msg) == nil && msg.Message != "" {
 		text = msg.Message
 	}
-	text = redact(strings.ToValidUTF8(text, "\uFFFD"), token)
-	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r)
-	}), " ")
-	text = redact(text, token) // joining lines may have made the token whole again
-	if capped := capRunes(text, maxExcerptRunes-1); capped != text {
-		text = capped + "…"
-	}
-	return text
+	return rest.Excerpt(text, func(s string) string { return redact(s, token) })
 }
 
 // redact removes the job token, as it is and as a URL would carry it.
 func redact(s, token string) string {
-	if token == "" {
-		return s
-	}
-	for _, secret := range []string{token, url.QueryEscape(token), url.PathEscape(token)} {
-		s = strings.ReplaceAll(s, secret, "[redacted]")
-	}
-	return s
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
+	return rest.Redact(s, token, url.QueryEscape(token), url.PathEscape(token))
 }

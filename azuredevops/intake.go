@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -18,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/rest"
 )
 
 // Source is the name approvalbot knows Azure DevOps' checks by.
@@ -337,7 +337,7 @@ func parseContext(body []byte) (approvals.Context, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ctx, nil
 	}
-	obj, err := decodeObject(body)
+	obj, err := rest.DecodeObject(body, "body")
 	if err != nil {
 		return ctx, err
 	}
@@ -357,7 +357,7 @@ func parseContext(body []byte) (approvals.Context, error) {
 	}
 	seen := make([]bool, len(fields))
 	for _, m := range obj {
-		i := slices.IndexFunc(fields, func(f field) bool { return strings.EqualFold(m.key, f.name) })
+		i := slices.IndexFunc(fields, func(f field) bool { return strings.EqualFold(m.Key, f.name) })
 		if i < 0 {
 			continue
 		}
@@ -366,7 +366,7 @@ func parseContext(body []byte) (approvals.Context, error) {
 			return ctx, approvals.Invalidf("%s is given more than once", name)
 		}
 		seen[i] = true
-		v, err := textValue(name, m.raw)
+		v, err := textValue(name, m.Raw)
 		if err != nil {
 			return ctx, err
 		}
@@ -375,7 +375,7 @@ func parseContext(body []byte) (approvals.Context, error) {
 				return ctx, err
 			}
 		}
-		*fields[i].dst = capRunes(v, maxFieldRunes)
+		*fields[i].dst = rest.CapRunes(v, maxFieldRunes)
 	}
 	return ctx, nil
 }
@@ -432,79 +432,9 @@ func checkLink(s string) (string, error) {
 	return s, nil
 }
 
-// member is one key/value pair of a JSON object, in the order given.
-type member struct {
-	key string
-	raw json.RawMessage
-}
-
-// decodeObject decodes the body, which must be exactly one JSON object,
-// keeping duplicate keys (so that they can be refused) and values raw.
-func decodeObject(data []byte) ([]member, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, syntaxError(err)
-	}
-	if tok != json.Delim('{') {
-		return nil, approvals.Invalidf("body must be a JSON object")
-	}
-	var obj []member
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, syntaxError(err)
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, approvals.Invalidf("body is not valid JSON")
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, syntaxError(err)
-		}
-		obj = append(obj, member{key: key, raw: raw})
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, syntaxError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, approvals.Invalidf("body has data after the JSON object")
-	}
-	return obj, nil
-}
-
-// syntaxError says where the JSON broke without quoting it.
-func syntaxError(err error) error {
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		return approvals.Invalidf("body is not valid JSON (at byte %d)", se.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return approvals.Invalidf("body is not valid JSON (it ends too early)")
-	default:
-		return approvals.Invalidf("body is not valid JSON")
-	}
-}
-
 func firstByte(raw []byte) byte {
 	if len(raw) == 0 {
 		return 0
 	}
 	return raw[0]
-}
-
-// capRunes cuts s to at most n runes.
-func capRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := 0
-	for pos := range s {
-		if i == n {
-			return s[:pos]
-		}
-		i++
-	}
-	return s
 }

@@ -2,23 +2,20 @@ package flexdeploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/rest"
 )
 
 // Defaults of Config.
@@ -29,16 +26,8 @@ const (
 	DefaultMaxBackoff = 5 * time.Second
 )
 
-const (
-	// maxErrorBody is how much of a failed answer is read to quote from it.
-	maxErrorBody = 64 << 10
-	// maxDetailsBody bounds a task's details; they are a few hundred bytes.
-	maxDetailsBody = 1 << 20
-	// maxExcerptRunes is how much of FlexDeploy's answer an error quotes.
-	maxExcerptRunes = 200
-	// maxRetryAfter bounds a Retry-After handed up to the outbox.
-	maxRetryAfter = time.Hour
-)
+// maxDetailsBody bounds a task's details; they are a few hundred bytes.
+const maxDetailsBody = 1 << 20
 
 // Config configures a Client. Zero values take the defaults.
 type Config struct {
@@ -115,28 +104,19 @@ func New(cfg Config) (*Client, error) {
 		username:   cfg.Username,
 		password:   cfg.Password,
 		authHeader: "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password)),
-		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
-		retries:    cfg.Retries,
-		minBackoff: orDefault(cfg.MinBackoff, DefaultMinBackoff),
-		maxBackoff: orDefault(cfg.MaxBackoff, DefaultMaxBackoff),
+		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
+		retries:    rest.RetryCount(cfg.Retries, DefaultRetries),
+		minBackoff: cmp.Or(cfg.MinBackoff, DefaultMinBackoff),
+		maxBackoff: cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff),
 		http:       cfg.HTTPClient,
 		sleep:      cfg.Sleep,
 		now:        cfg.Now,
-	}
-	switch {
-	case c.retries == 0:
-		c.retries = DefaultRetries
-	case c.retries < 0:
-		c.retries = 0
 	}
 	if c.maxBackoff < c.minBackoff {
 		return nil, errors.New("flexdeploy: max backoff must not be less than min backoff")
 	}
 	if c.http == nil {
-		c.http = newHTTPClient(c.timeout)
-	}
-	if c.sleep == nil {
-		c.sleep = sleepContext
+		c.http = rest.NewHTTPClient(c.timeout)
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -170,32 +150,6 @@ func parseBaseURL(raw string) (string, error) {
 		return "", errors.New("flexdeploy: base URL must not have a query or fragment")
 	}
 	return strings.TrimRight(raw, "/"), nil
-}
-
-// newHTTPClient builds the client's own transport so that a hung dial, TLS
-// handshake or silent server cannot hold an outbox worker, and refuses
-// redirects: Go would turn a redirected PUT into a GET and drop its body.
-func newHTTPClient(timeout time.Duration) *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   5 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: time.Second,
-		MaxIdleConns:          16,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       90 * time.Second,
-	}
-	return &http.Client{
-		Transport: transport,
-		Timeout:   timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
 }
 
 // Deliver approves or rejects the task in FlexDeploy with notes. A 4xx answer
@@ -318,7 +272,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	msg := "FlexDeploy answered " + statusText(e.StatusCode)
+	msg := "FlexDeploy answered " + rest.StatusText(e.StatusCode)
 	if e.Location != "" {
 		msg += " (a redirect to " + e.Location + "; check the base URL)"
 	}
@@ -333,74 +287,19 @@ func (e *StatusError) Is(target error) bool {
 	return target == approvals.ErrNotFound && e.StatusCode == http.StatusNotFound
 }
 
-func statusText(code int) string {
-	if text := http.StatusText(code); text != "" {
-		return strconv.Itoa(code) + " " + text
-	}
-	return strconv.Itoa(code)
-}
-
-// failure is one failed try: the error, whether another try may mend it, and
-// the wait the server asked for, if any.
-type failure struct {
-	err        error
-	retryable  bool
-	retryAfter time.Duration
-	hasAfter   bool
-}
-
 // send makes the request, retrying what may mend, and returns the body of the
 // 2xx answer (read up to limit bytes; 0 discards it). Errors are wrapped with
 // "flexdeploy: op".
 func (c *Client) send(ctx context.Context, op, method, path string, body []byte, limit int64) ([]byte, error) {
-	var last failure
-	attempts := 0
-	for {
-		attempts++
-		answer, f := c.try(ctx, method, path, body, limit)
-		if f == nil {
-			return answer, nil
-		}
-		if !f.retryable {
-			return nil, approvals.Permanent(fmt.Errorf("flexdeploy: %s: %w", op, f.err))
-		}
-		last = *f
-		if attempts > c.retries {
-			break
-		}
-		wait := c.backoff(attempts)
-		if f.hasAfter {
-			wait = min(f.retryAfter, c.maxBackoff)
-		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("flexdeploy: %s: %w (stopped retrying: %w)", op, last.err, err)
-		}
-	}
-	err := fmt.Errorf("flexdeploy: %s: %w (after %d attempts)", op, last.err, attempts)
-	if last.hasAfter {
-		return nil, &approvals.RetryAfterError{Err: err, After: last.retryAfter}
-	}
-	return nil, err
-}
-
-// backoff is the wait before try attempts+1: full jitter over an exponential
-// ceiling, so that replicas retrying together spread out.
-func (c *Client) backoff(attempts int) time.Duration {
-	ceiling := c.maxBackoff
-	if shift := attempts - 1; shift < 32 {
-		if d := c.minBackoff << shift; d > 0 && d < ceiling {
-			ceiling = d
-		}
-	}
-	if ceiling <= 0 {
-		return 0
-	}
-	return rand.N(ceiling + 1)
+	r := rest.Retrier{Retries: c.retries, MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, Sleep: c.sleep}
+	return r.Do(ctx, "flexdeploy: "+op, func() ([]byte, *rest.Failure) {
+		return c.try(ctx, method, path, body, limit)
+	})
 }
 
 // try makes one request. Its own timeout bounds the whole exchange, answer
 // body included, also when the HTTP client came from the config.
-func (c *Client) try(ctx context.Context, method, path string, body []byte, limit int64) ([]byte, *failure) {
+func (c *Client) try(ctx context.Context, method, path string, body []byte, limit int64) ([]byte, *rest.Failure) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -410,7 +309,7 @@ func (c *Client) try(ctx context.Context, method, path string, body []byte, limi
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reader)
 	if err != nil {
-		return nil, &failure{err: fmt.Errorf("build request: %w", err)}
+		return nil, &rest.Failure{Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.Header.Set("Authorization", c.authHeader)
 	req.Header.Set("Accept", "application/json")
@@ -421,76 +320,38 @@ func (c *Client) try(ctx context.Context, method, path string, body []byte, limi
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &failure{err: c.transportError(ctx, err), retryable: true}
+		return nil, &rest.Failure{Err: rest.TransportError(ctx, "FlexDeploy", c.timeout, err), Retryable: true}
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if limit <= 0 {
 			// Drained so that the connection can be reused.
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, rest.MaxErrorBody))
 			return nil, nil
 		}
 		answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		if err != nil {
-			return nil, &failure{err: c.transportError(ctx, err), retryable: true}
+			return nil, &rest.Failure{Err: rest.TransportError(ctx, "FlexDeploy", c.timeout, err), Retryable: true}
 		}
 		if int64(len(answer)) > limit {
-			return nil, &failure{err: fmt.Errorf("FlexDeploy's answer is larger than %d bytes", limit)}
+			return nil, &rest.Failure{Err: fmt.Errorf("FlexDeploy's answer is larger than %d bytes", limit)}
 		}
 		return answer, nil
 	}
 
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
 	serr := &StatusError{StatusCode: resp.StatusCode, Excerpt: c.excerpt(raw)}
-	f := &failure{err: serr}
-	switch code := resp.StatusCode; {
-	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		f.retryable = true
-		f.retryAfter, f.hasAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-	case code == http.StatusRequestTimeout || code >= 500:
-		f.retryable = true
-	case code >= 300 && code < 400:
-		serr.Location = c.redact(capRunes(resp.Header.Get("Location"), maxExcerptRunes))
+	if code := resp.StatusCode; code >= 300 && code < 400 {
+		serr.Location = rest.CapRunes(c.redact(resp.Header.Get("Location")), rest.ExcerptRunes) // redact before cutting: a cut secret would escape
 	}
-	return nil, f
-}
-
-// transportError says in plain words why no answer came.
-func (c *Client) transportError(ctx context.Context, err error) error {
-	var netErr net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("FlexDeploy did not answer within %s: %w", c.timeout, err)
-		}
-	}
-	return fmt.Errorf("cannot reach FlexDeploy: %w", err)
-}
-
-// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
-	} else if at, err := http.ParseTime(v); err == nil {
-		d = at.Sub(now)
-	} else {
-		return 0, false
-	}
-	return min(max(d, 0), maxRetryAfter), true
+	return nil, rest.StatusFailure(serr, resp, c.now)
 }
 
 // excerpt is the start of FlexDeploy's answer for an error message: the
 // "message" of a JSON error when there is one, on one line, without the
 // credentials (a misbehaving proxy may echo the request), at most
-// maxExcerptRunes runes.
+// rest.ExcerptRunes runes.
 func (c *Client) excerpt(raw []byte) string {
 	text := string(raw)
 	var msg struct {
@@ -502,50 +363,16 @@ func (c *Client) excerpt(raw []byte) string {
 			text = m
 		}
 	}
-	text = c.redact(strings.ToValidUTF8(text, "\uFFFD"))
-	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r)
-	}), " ")
-	text = c.redact(text)
-	if capped := capRunes(text, maxExcerptRunes-1); capped != text {
-		text = capped + "…"
-	}
-	return text
+	return rest.Excerpt(text, c.redact)
 }
 
 // redact removes the password and the Authorization value from s.
 func (c *Client) redact(s string) string {
-	for _, secret := range []string{
+	return rest.Redact(s,
 		c.authHeader,
 		strings.TrimPrefix(c.authHeader, "Basic "),
 		c.password,
 		url.QueryEscape(c.password),
 		url.PathEscape(c.password),
-	} {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	return s
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
+	)
 }

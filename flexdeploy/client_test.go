@@ -795,30 +795,6 @@ func TestDetailsTaskIDForms(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)
-	tests := []struct {
-		value  string
-		want   time.Duration
-		wantOK bool
-	}{
-		{"", 0, false},
-		{"0", 0, true},
-		{" 7 ", 7 * time.Second, true},
-		{"-1", 0, false},
-		{"soon", 0, false},
-		{"99999999999", time.Hour, true},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-	}
-	for _, tc := range tests {
-		got, ok := parseRetryAfter(tc.value, now)
-		if got != tc.want || ok != tc.wantOK {
-			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.value, got, ok, tc.want, tc.wantOK)
-		}
-	}
-}
-
 func TestClientEnrich(t *testing.T) {
 	t.Parallel()
 	fd := newFakeFlexDeploy(t, answer{status: 200, body: `{"taskId": 7, "environmentName": "PROD-EU", "releaseName": "R1", "pipelineName": "P", "projectName": "api"}`})
@@ -837,5 +813,18 @@ func TestClientEnrich(t *testing.T) {
 	}
 	if sparse.Environment != "PROD-EU" || sparse.Release != "R1" || sparse.Project != "api" {
 		t.Fatalf("enriched %+v", sparse.Context)
+	}
+}
+
+// TestRedirectNeverLeaksThePassword: a Location long enough to be cut right
+// inside the password must not show its first characters.
+func TestRedirectNeverLeaksThePassword(t *testing.T) {
+	t.Parallel()
+	loc := "https://sso.example.com/" + strings.Repeat("a", 170) + "?p=" + testPassword
+	fd := newFakeFlexDeploy(t, answer{status: 302, header: map[string]string{"Location": loc}})
+	c, _ := newTestClient(t, fd.baseURL())
+	err := c.Deliver(context.Background(), &approvals.Task{TaskID: "8900"}, approvals.ActionApprove, "n")
+	if err == nil || strings.Contains(err.Error(), testPassword[:3]+"…") || strings.Contains(err.Error(), "p=s3c") {
+		t.Fatalf("error shows part of the password: %v", err)
 	}
 }

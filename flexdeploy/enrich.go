@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/rest"
 )
 
 var _ approvals.Enricher = (*Client)(nil)
@@ -33,7 +34,7 @@ func ApplyDetails(sub *approvals.Submission, d Details) {
 	}
 	fill := func(field *string, value string) {
 		if *field == "" {
-			*field = capRunes(strings.TrimSpace(value), maxFieldRunes)
+			*field = rest.CapRunes(strings.TrimSpace(value), maxFieldRunes)
 		}
 	}
 	fill(&sub.Environment, d.EnvironmentName)

@@ -6,8 +6,6 @@ package flexdeploy
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/rest"
 )
 
 // Source is the name approvalbot knows FlexDeploy's tasks by.
@@ -151,7 +150,7 @@ func taskFields(obj object) ([fieldCount]string, error) {
 	var values [fieldCount]string
 	var seen [fieldCount]bool
 	for _, m := range obj {
-		f, ok := lookupField(m.key)
+		f, ok := lookupField(m.Key)
 		if !ok {
 			continue
 		}
@@ -165,11 +164,11 @@ func taskFields(obj object) ([fieldCount]string, error) {
 		)
 		switch f {
 		case fTaskID:
-			v, err = taskIDValue(m.raw)
+			v, err = taskIDValue(m.Raw)
 		case fURL:
-			v, err = urlValue(m.raw)
+			v, err = urlValue(m.Raw)
 		default:
-			v, err = textValue(f.String(), m.raw)
+			v, err = textValue(f.String(), m.Raw)
 		}
 		if err != nil {
 			return values, err
@@ -306,7 +305,7 @@ func textValue(name string, raw json.RawMessage) (string, error) {
 	default:
 		return "", approvals.Invalidf("%s must be a string or a number", name)
 	}
-	return capRunes(strings.TrimSpace(s), maxFieldRunes), nil
+	return rest.CapRunes(strings.TrimSpace(s), maxFieldRunes), nil
 }
 
 // urlValue reads the optional link to the task. It is shown as a link in
@@ -334,14 +333,8 @@ func urlValue(raw json.RawMessage) (string, error) {
 	return s, nil
 }
 
-// member is one key/value pair of a JSON object, in the order given.
-type member struct {
-	key string
-	raw json.RawMessage
-}
-
 // object is a decoded JSON object whose values are left raw.
-type object []member
+type object []rest.Member
 
 // get returns the value of key, matched case-insensitively, and refuses a key
 // given more than once.
@@ -351,69 +344,20 @@ func (o object) get(key string) (json.RawMessage, bool, error) {
 		ok    bool
 	)
 	for _, m := range o {
-		if !strings.EqualFold(m.key, key) {
+		if !strings.EqualFold(m.Key, key) {
 			continue
 		}
 		if ok {
 			return nil, false, approvals.Invalidf("%s is given more than once", key)
 		}
-		found, ok = m.raw, true
+		found, ok = m.Raw, true
 	}
 	return found, ok, nil
 }
 
-// decodeObject decodes data, which must be exactly one JSON object, keeping
-// duplicate keys (so that they can be refused) and values raw. what names
-// the object in errors.
-func decodeObject(data []byte, what string) (object, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, approvals.Invalidf("%s is empty; it must be a JSON object", what)
-		}
-		return nil, syntaxError(what, err)
-	}
-	if tok != json.Delim('{') {
-		return nil, approvals.Invalidf("%s must be a JSON object", what)
-	}
-	var obj object
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, syntaxError(what, err)
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, approvals.Invalidf("%s is not valid JSON", what)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, syntaxError(what, err)
-		}
-		obj = append(obj, member{key: key, raw: raw})
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, syntaxError(what, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, approvals.Invalidf("%s has data after the JSON object", what)
-	}
-	return obj, nil
-}
-
-// syntaxError says where the JSON broke without quoting it.
-func syntaxError(what string, err error) error {
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		return approvals.Invalidf("%s is not valid JSON (at byte %d)", what, se.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return approvals.Invalidf("%s is not valid JSON (it ends too early)", what)
-	default:
-		return approvals.Invalidf("%s is not valid JSON", what)
-	}
-}
+// decodeObject is rest.DecodeObject (exactly one JSON object, duplicate keys
+// kept, values raw) as an object, for its lookups.
+func decodeObject(data []byte, what string) (object, error) { return rest.DecodeObject(data, what) }
 
 func firstByte(raw json.RawMessage) byte {
 	raw = bytes.TrimSpace(raw)
@@ -432,19 +376,4 @@ func firstNonEmpty(values ...string) string {
 		}
 	}
 	return ""
-}
-
-// capRunes cuts s to at most n runes.
-func capRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := 0
-	for pos := range s {
-		if i == n {
-			return s[:pos]
-		}
-		i++
-	}
-	return s
 }

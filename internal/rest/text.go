@@ -1,0 +1,52 @@
+package rest
+
+import (
+	"strings"
+	"unicode"
+)
+
+// ExcerptRunes is how much of an answer an error quotes.
+const ExcerptRunes = 200
+
+// Excerpt makes text (an answer, or the message picked out of it) fit to
+// quote in an error: valid UTF-8, on one line, without secrets, at most
+// ExcerptRunes runes. redact runs again after the lines are joined, since
+// joining may make a secret whole that a line break had split.
+func Excerpt(text string, redact func(string) string) string {
+	text = redact(strings.ToValidUTF8(text, "\uFFFD"))
+	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
+	text = redact(text)
+	if capped := CapRunes(text, ExcerptRunes-1); capped != text {
+		text = capped + "…"
+	}
+	return text
+}
+
+// Redact replaces each secret in s with "[redacted]", in the order given;
+// empty ones are skipped. A caller lists every form its secret may take (as
+// a URL or a header carries it), longest first where one holds another.
+func Redact(s string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
+}
+
+// CapRunes cuts s to at most n runes.
+func CapRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos]
+		}
+		i++
+	}
+	return s
+}
