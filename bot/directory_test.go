@@ -9,13 +9,17 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/fakes"
 )
 
-func newTestDirectory(t *testing.T) (*Directory, *fakeSlack, *fakeClock) {
+func newTestDirectory(t *testing.T) (*Directory, *fakes.Slack, *fakeClock) {
 	t.Helper()
 	fake := newFakeSlack(t)
+	fake.Groups["S2"] = []string{"U1", "U2"}
+	fake.Groups["S3"] = []string{"U3"}
+	fake.Emails["lead@example.com"] = "U9"
 	clock := &fakeClock{now: renderNow}
-	n := fake.notifier(func(c *Config) { c.Now = clock.Now })
+	n := notifierFor(fake, func(c *Config) { c.Now = clock.Now })
 	return NewDirectory(n, time.Minute), fake, clock
 }
 
@@ -101,22 +105,22 @@ func TestDirectoryErrorsNotCached(t *testing.T) {
 	t.Parallel()
 	dir, fake, _ := newTestDirectory(t)
 	ctx := context.Background()
-	fake.setAnswer(func(slackCall) *fakeAnswer { return &fakeAnswer{Status: 500} })
+	fake.SetAnswer(func(fakes.SlackCall) *fakes.Answer { return &fakes.Answer{Status: 500} })
 	if _, err := dir.GroupMembers(ctx, "S2"); err == nil || approvals.IsPermanent(err) {
 		t.Fatalf("GroupMembers on a 500 = %v, want a retryable error", err)
 	}
 	if _, err := dir.UserIDByEmail(ctx, "lead@example.com"); err == nil || errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("UserIDByEmail on a 500 = %v, want a retryable error", err)
 	}
-	fake.setAnswer(func(slackCall) *fakeAnswer {
-		return &fakeAnswer{Status: 429, Header: map[string]string{"Retry-After": "3"}}
+	fake.SetAnswer(func(fakes.SlackCall) *fakes.Answer {
+		return &fakes.Answer{Status: 429, Header: map[string]string{"Retry-After": "3"}}
 	})
 	if _, err := dir.GroupMembers(ctx, "S2"); err == nil {
 		t.Fatal("GroupMembers on a 429 succeeded")
 	} else if after, ok := approvals.RetryAfter(err); !ok || after != 3*time.Second {
 		t.Errorf("RetryAfter = %v, %v", after, ok)
 	}
-	fake.setAnswer(nil)
+	fake.SetAnswer(nil)
 	if members, err := dir.GroupMembers(ctx, "S2"); err != nil || len(members) != 2 {
 		t.Fatalf("GroupMembers after recovery = %v, %v", members, err)
 	}

@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/fakes"
 	"github.com/slack-go/slack"
 )
 
 func policies() []approvals.Policy { return []approvals.Policy{*singlePolicy()} }
 
 // formBlocks decodes the blocks a chat.* call sent.
-func formBlocks(t *testing.T, call slackCall) []slack.Block {
+func formBlocks(t *testing.T, call fakes.SlackCall) []slack.Block {
 	t.Helper()
 	raw := call.Form.Get("blocks")
 	if raw == "" {
@@ -30,10 +31,10 @@ func formBlocks(t *testing.T, call slackCall) []slack.Block {
 	return blocks.BlockSet
 }
 
-func checkToken(t *testing.T, calls []slackCall) {
+func checkToken(t *testing.T, calls []fakes.SlackCall) {
 	t.Helper()
 	for _, c := range calls {
-		if got := c.token(); got != testBotToken {
+		if got := c.Token(); got != testBotToken {
 			t.Errorf("%s authenticated with %q, want the bot token", c.Method, got)
 		}
 	}
@@ -57,7 +58,9 @@ func TestNotifierPost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := newFakeSlack(t)
-			n := fake.notifier(func(c *Config) {
+			// Slack answers with the channel's id, even when given a name.
+			fake.Channels["#deploys"] = "CRESOLVED"
+			n := notifierFor(fake, func(c *Config) {
 				c.DefaultChannel = tc.defaultCh
 				c.Policies = policies
 				c.Now = func() time.Time { return renderNow }
@@ -77,8 +80,8 @@ func TestNotifierPost(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Post: %v", err)
 			}
-			if ref.Channel != tc.wantChannel || ref.TS != "1700000000.000200" {
-				t.Errorf("ref = %+v, want channel %s ts 1700000000.000200", ref, tc.wantChannel)
+			if ref.Channel != tc.wantChannel || ref.TS != firstTS {
+				t.Errorf("ref = %+v, want channel %s ts %s", ref, tc.wantChannel, firstTS)
 			}
 			calls := fake.CallsTo("chat.postMessage")
 			if len(calls) != 1 {
@@ -141,7 +144,7 @@ func TestNotifierUpdate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := newFakeSlack(t)
-			n := fake.notifier(func(c *Config) { c.Policies = policies; c.Now = func() time.Time { return renderNow } })
+			n := notifierFor(fake, func(c *Config) { c.Policies = policies; c.Now = func() time.Time { return renderNow } })
 			n.Mint = tc.mint
 			task := tc.task()
 			err := n.Update(context.Background(), task)
@@ -190,7 +193,7 @@ func TestNotifierUpdate(t *testing.T) {
 func TestNotifierRemind(t *testing.T) {
 	t.Parallel()
 	fake := newFakeSlack(t)
-	n := fake.notifier(func(c *Config) { c.Policies = policies })
+	n := notifierFor(fake, func(c *Config) { c.Policies = policies })
 	if err := n.Remind(context.Background(), fixtureTask()); err != nil {
 		t.Fatalf("Remind: %v", err)
 	}
@@ -215,7 +218,7 @@ func TestNotifierRemind(t *testing.T) {
 		fake := newFakeSlack(t)
 		task := fixtureTask()
 		task.Status = approvals.StatusRejected
-		if err := fake.notifier(nil).Remind(context.Background(), task); err != nil {
+		if err := notifierFor(fake, nil).Remind(context.Background(), task); err != nil {
 			t.Fatalf("Remind: %v", err)
 		}
 		if n := len(fake.Calls()); n != 0 {
@@ -227,7 +230,7 @@ func TestNotifierRemind(t *testing.T) {
 		fake := newFakeSlack(t)
 		task := fixtureTask()
 		task.Message = approvals.MessageRef{}
-		if err := fake.notifier(nil).Remind(context.Background(), task); !approvals.IsPermanent(err) {
+		if err := notifierFor(fake, nil).Remind(context.Background(), task); !approvals.IsPermanent(err) {
 			t.Errorf("Remind of an unposted task = %v, want a permanent error", err)
 		}
 	})
@@ -236,7 +239,7 @@ func TestNotifierRemind(t *testing.T) {
 func TestNotifierEphemeral(t *testing.T) {
 	t.Parallel()
 	fake := newFakeSlack(t)
-	if err := fake.notifier(nil).Ephemeral(context.Background(), "C1", "U1", "You are not an approver"); err != nil {
+	if err := notifierFor(fake, nil).Ephemeral(context.Background(), "C1", "U1", "You are not an approver"); err != nil {
 		t.Fatalf("Ephemeral: %v", err)
 	}
 	calls := fake.CallsTo("chat.postEphemeral")
@@ -253,7 +256,7 @@ func TestNotifierEphemeral(t *testing.T) {
 func TestNotifierOpenRejectReason(t *testing.T) {
 	t.Parallel()
 	fake := newFakeSlack(t)
-	if err := fake.notifier(nil).OpenRejectReason(context.Background(), "trigger-1", "tok-reason"); err != nil {
+	if err := notifierFor(fake, nil).OpenRejectReason(context.Background(), "trigger-1", "tok-reason"); err != nil {
 		t.Fatalf("OpenRejectReason: %v", err)
 	}
 	calls := fake.CallsTo("views.open")
@@ -301,20 +304,20 @@ func TestNotifierOpenRejectReason(t *testing.T) {
 
 func TestNotifierErrors(t *testing.T) {
 	t.Parallel()
-	slackError := func(code string) *fakeAnswer {
-		return &fakeAnswer{Body: `{"ok":false,"error":"` + code + `","needed":"chat:write"}`}
+	slackError := func(code string) *fakes.Answer {
+		return &fakes.Answer{Body: `{"ok":false,"error":"` + code + `","needed":"chat:write"}`}
 	}
 	tests := []struct {
 		name       string
-		answer     *fakeAnswer
+		answer     *fakes.Answer
 		update     bool
 		retryAfter time.Duration
 		permanent  bool
 		contains   string
 	}{
-		{name: "rate limited", answer: &fakeAnswer{Status: 429, Header: map[string]string{"Retry-After": "7"}}, retryAfter: 7 * time.Second},
-		{name: "server error", answer: &fakeAnswer{Status: 503, Body: "<html>down</html>"}, contains: "HTTP 503"},
-		{name: "bad gateway", answer: &fakeAnswer{Status: 502}, contains: "HTTP 502"},
+		{name: "rate limited", answer: &fakes.Answer{Status: 429, Header: map[string]string{"Retry-After": "7"}}, retryAfter: 7 * time.Second},
+		{name: "server error", answer: &fakes.Answer{Status: 503, Body: "<html>down</html>"}, contains: "HTTP 503"},
+		{name: "bad gateway", answer: &fakes.Answer{Status: 502}, contains: "HTTP 502"},
 		{name: "not in channel", answer: slackError("not_in_channel"), contains: "invite"},
 		{name: "channel not found", answer: slackError("channel_not_found"), contains: "channel_not_found"},
 		{name: "invalid auth", answer: slackError("invalid_auth"), contains: "slack.bot_token"},
@@ -332,8 +335,8 @@ func TestNotifierErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := newFakeSlack(t)
-			fake.setAnswer(func(slackCall) *fakeAnswer { return tc.answer })
-			n := fake.notifier(nil)
+			fake.SetAnswer(func(fakes.SlackCall) *fakes.Answer { return tc.answer })
+			n := notifierFor(fake, nil)
 			n.Mint = func(*approvals.Task) (string, error) { return "tok", nil }
 			var err error
 			if tc.update {
@@ -396,7 +399,7 @@ func TestNotifierTransportErrors(t *testing.T) {
 	t.Run("no bot token", func(t *testing.T) {
 		t.Parallel()
 		fake := newFakeSlack(t)
-		n := fake.notifier(func(c *Config) { c.BotToken = "" })
+		n := notifierFor(fake, func(c *Config) { c.BotToken = "" })
 		_, err := n.Post(context.Background(), fixtureTask(), "tok")
 		checkRetryable(t, err)
 		if n := len(fake.Calls()); n != 0 {

@@ -4,118 +4,45 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/approvalbot/approvalbot/internal/fakes"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 )
 
 const socketAppToken = "xapp-1-A1-123-test"
 
-// socketAck is what the client sent back for an envelope.
-type socketAck struct {
-	EnvelopeID string          `json:"envelope_id"`
-	Payload    json.RawMessage `json:"payload"`
-}
-
-// fakeSocketSlack is Slack's side of Socket Mode on loopback:
-// apps.connections.open hands out the ws:// URL of /link on the same
-// server, and script plays each connection (n counts from 1).
-type fakeSocketSlack struct {
-	srv    *httptest.Server
-	opens  atomic.Int32
-	script func(n int, conn *websocket.Conn)
-
-	mu      sync.Mutex
-	badAuth []string // Authorization headers that were refused
-}
-
-func newFakeSocketSlack(t *testing.T, script func(n int, conn *websocket.Conn)) *fakeSocketSlack {
+// newSocketFake starts the shared fake Slack with Socket Mode granted to
+// socketAppToken.
+func newSocketFake(t *testing.T) *fakes.Slack {
 	t.Helper()
-	f := &fakeSocketSlack{script: script}
-	var conns atomic.Int32
-	upgrader := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /apps.connections.open", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if auth := r.Header.Get("Authorization"); auth != "Bearer "+socketAppToken {
-			f.mu.Lock()
-			f.badAuth = append(f.badAuth, auth)
-			f.mu.Unlock()
-			_, _ = w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
-			return
-		}
-		f.opens.Add(1)
-		url := "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/link?ticket=t"
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "url": url})
-	})
-	mux.HandleFunc("GET /link", func(w http.ResponseWriter, r *http.Request) {
-		conn, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		f.script(int(conns.Add(1)), conn)
-	})
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
+	f := newFakeSlack(t)
+	f.EnableSocketMode(socketAppToken)
 	return f
 }
 
-func (f *fakeSocketSlack) refusedAuth() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.badAuth...)
-}
+// Slack wants an envelope acknowledged within 3 s of delivery; that is the
+// protocol's deadline, not a performance target.
+const socketAckDeadline = 3 * time.Second
 
-// sendHello greets a new connection as Slack does, and pings it as Slack
-// does every few seconds.
-func sendHello(conn *websocket.Conn) error {
-	hello := `{"type":"hello","num_connections":1,"debug_info":{"host":"fake-applink","approximate_connection_time":18060},"connection_info":{"app_id":"A1"}}`
-	if err := conn.WriteMessage(websocket.TextMessage, []byte(hello)); err != nil {
-		return err
+// sendEnvelope waits for the client to connect, sends it an envelope and
+// returns the ack's payload.
+func sendEnvelope(t *testing.T, fake *fakes.Slack, envelopeID, typ, payload string, acceptsResponse bool, within time.Duration) json.RawMessage {
+	t.Helper()
+	if err := fake.WaitSocket(15 * time.Second); err != nil {
+		t.Fatal(err)
 	}
-	return conn.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second))
-}
-
-func sendEnvelope(conn *websocket.Conn, envelopeID, typ, payload string, acceptsResponse bool) error {
-	env := fmt.Sprintf(`{"envelope_id":%q,"type":%q,"payload":%s,"accepts_response_payload":%t,"retry_attempt":0,"retry_reason":""}`,
-		envelopeID, typ, payload, acceptsResponse)
-	return conn.WriteMessage(websocket.TextMessage, []byte(env))
-}
-
-// readAck waits for the client's next message. Slack wants it within 3 s
-// of delivery; that is the protocol's deadline, not a performance target.
-func readAck(conn *websocket.Conn, within time.Duration) (socketAck, error) {
-	var ack socketAck
-	if err := conn.SetReadDeadline(time.Now().Add(within)); err != nil {
-		return ack, err
-	}
-	_, raw, err := conn.ReadMessage()
+	ack, err := fake.SendEnvelope(envelopeID, typ, payload, acceptsResponse, within)
 	if err != nil {
-		return ack, err
+		t.Fatalf("%s: %v", envelopeID, err)
 	}
-	err = json.Unmarshal(raw, &ack)
-	return ack, err
-}
-
-// holdOpen keeps a connection until the client closes it.
-func holdOpen(conn *websocket.Conn) {
-	_ = conn.SetReadDeadline(time.Time{})
-	for {
-		if _, _, err := conn.ReadMessage(); err != nil {
-			return
-		}
-	}
+	return ack
 }
 
 // handlerFunc adapts a function to InteractionHandler.
@@ -194,30 +121,12 @@ func socketViewSubmission(reason string) string {
 	return string(raw)
 }
 
-// scriptResult carries what a connection's script saw back to the test.
-type scriptResult struct {
-	ack socketAck
-	err error
-}
-
 func TestSocketBlockActions(t *testing.T) {
 	t.Parallel()
-	results := make(chan scriptResult, 1)
-	fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
-		err := sendHello(conn)
-		if err == nil {
-			err = sendEnvelope(conn, "env-1", "interactive", socketBlockActions("U123", "approve", "one-time-token"), false)
-		}
-		var ack socketAck
-		if err == nil {
-			ack, err = readAck(conn, 3*time.Second)
-		}
-		results <- scriptResult{ack, err}
-		holdOpen(conn)
-	})
+	fake := newSocketFake(t)
 	got := make(chan slack.InteractionCallback, 1)
 	s := NewSocket(SocketConfig{
-		BotToken: "xoxb-test", AppToken: socketAppToken, APIURL: fake.srv.URL, // no trailing slash: NewSocket adds it
+		BotToken: "xoxb-test", AppToken: socketAppToken, APIURL: fake.Server.URL, // no trailing slash: NewSocket adds it
 		Handler: handlerFunc(func(_ context.Context, cb slack.InteractionCallback) any {
 			got <- cb
 			return nil
@@ -226,15 +135,9 @@ func TestSocketBlockActions(t *testing.T) {
 	})
 	runSocket(t, s)
 
-	res := waitFor(t, results)
-	if res.err != nil {
-		t.Fatalf("no ack: %v", res.err)
-	}
-	if res.ack.EnvelopeID != "env-1" {
-		t.Errorf("ack envelope_id %q, want env-1", res.ack.EnvelopeID)
-	}
-	if len(res.ack.Payload) != 0 {
-		t.Errorf("block_actions ack carries a payload: %s", res.ack.Payload)
+	ack := sendEnvelope(t, fake, "env-1", "interactive", socketBlockActions("U123", "approve", "one-time-token"), false, socketAckDeadline)
+	if len(ack) != 0 {
+		t.Errorf("block_actions ack carries a payload: %s", ack)
 	}
 	cb := waitFor(t, got)
 	if cb.Type != slack.InteractionTypeBlockActions || cb.User.ID != "U123" {
@@ -246,40 +149,21 @@ func TestSocketBlockActions(t *testing.T) {
 	if a := cb.ActionCallback.BlockActions[0]; a.ActionID != "approve" || a.Value != "one-time-token" {
 		t.Errorf("action %q value %q", a.ActionID, a.Value)
 	}
-	if n := fake.opens.Load(); n != 1 {
+	if n := fake.SocketOpens(); n != 1 {
 		t.Errorf("apps.connections.open called %d times, want 1", n)
 	}
-	if bad := fake.refusedAuth(); len(bad) != 0 {
+	if bad := fake.RefusedAuth(); len(bad) != 0 {
 		t.Errorf("app token not sent as Bearer: %q", bad)
 	}
 }
 
 func TestSocketReconnects(t *testing.T) {
 	t.Parallel()
-	results := make(chan scriptResult, 1)
-	fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
-		if err := sendHello(conn); err != nil {
-			results <- scriptResult{err: err}
-			return
-		}
-		if n == 1 {
-			// Drop the first connection right after hello, as a
-			// refreshed or failed link does.
-			_ = conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "link refreshed"), time.Now().Add(time.Second))
-			return
-		}
-		err := sendEnvelope(conn, "env-2", "interactive", socketBlockActions("U456", "reject", "tok-2"), false)
-		var ack socketAck
-		if err == nil {
-			ack, err = readAck(conn, 3*time.Second)
-		}
-		results <- scriptResult{ack, err}
-		holdOpen(conn)
-	})
+	fake := newSocketFake(t)
+	fake.CloseAfterHello(1) // as a refreshed or failed link does
 	got := make(chan slack.InteractionCallback, 2)
 	s := NewSocket(SocketConfig{
-		AppToken: socketAppToken, APIURL: fake.srv.URL + "/",
+		AppToken: socketAppToken, APIURL: fake.APIURL(),
 		Handler: handlerFunc(func(_ context.Context, cb slack.InteractionCallback) any {
 			got <- cb
 			return nil
@@ -287,18 +171,14 @@ func TestSocketReconnects(t *testing.T) {
 	})
 	runSocket(t, s)
 
-	res := waitFor(t, results)
-	if res.err != nil {
-		t.Fatalf("second connection: %v", res.err)
-	}
-	if res.ack.EnvelopeID != "env-2" {
-		t.Errorf("ack envelope_id %q, want env-2", res.ack.EnvelopeID)
-	}
+	// The fake counts only the second connection as connected, so this
+	// goes over it.
+	sendEnvelope(t, fake, "env-2", "interactive", socketBlockActions("U456", "reject", "tok-2"), false, socketAckDeadline)
 	cb := waitFor(t, got)
 	if cb.User.ID != "U456" || len(cb.ActionCallback.BlockActions) != 1 || cb.ActionCallback.BlockActions[0].ActionID != "reject" {
 		t.Errorf("callback after reconnect: user %q actions %d", cb.User.ID, len(cb.ActionCallback.BlockActions))
 	}
-	if n := fake.opens.Load(); n != 2 {
+	if n := fake.SocketOpens(); n != 2 {
 		t.Errorf("apps.connections.open called %d times, want 2", n)
 	}
 }
@@ -338,28 +218,10 @@ func TestSocketAckCarriesResponse(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			results := make(chan scriptResult, 1)
-			fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
-				err := sendHello(conn)
-				if err == nil {
-					err = sendEnvelope(conn, "env-view", "interactive", socketViewSubmission("  "), tc.accepts)
-				}
-				var ack socketAck
-				if err == nil {
-					ack, err = readAck(conn, 3*time.Second)
-				}
-				results <- scriptResult{ack, err}
-				holdOpen(conn)
-			})
-			runSocket(t, NewSocket(SocketConfig{AppToken: socketAppToken, APIURL: fake.srv.URL + "/", Handler: tc.handler}))
-			res := waitFor(t, results)
-			if res.err != nil {
-				t.Fatalf("no ack: %v", res.err)
-			}
-			if res.ack.EnvelopeID != "env-view" {
-				t.Errorf("ack envelope_id %q", res.ack.EnvelopeID)
-			}
-			checkJSONEqual(t, res.ack.Payload, tc.want)
+			fake := newSocketFake(t)
+			runSocket(t, NewSocket(SocketConfig{AppToken: socketAppToken, APIURL: fake.APIURL(), Handler: tc.handler}))
+			ack := sendEnvelope(t, fake, "env-view", "interactive", socketViewSubmission("  "), tc.accepts, socketAckDeadline)
+			checkJSONEqual(t, ack, tc.want)
 		})
 	}
 }
@@ -381,22 +243,10 @@ func TestSocketSlowHandler(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			results := make(chan scriptResult, 1)
-			fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
-				err := sendHello(conn)
-				if err == nil {
-					err = sendEnvelope(conn, "env-slow", "interactive", tc.payload, tc.accepts)
-				}
-				var ack socketAck
-				if err == nil {
-					ack, err = readAck(conn, 10*time.Second)
-				}
-				results <- scriptResult{ack, err}
-				holdOpen(conn)
-			})
+			fake := newSocketFake(t)
 			release := make(chan struct{})
 			s := NewSocket(SocketConfig{
-				AppToken: socketAppToken, APIURL: fake.srv.URL + "/",
+				AppToken: socketAppToken, APIURL: fake.APIURL(),
 				Handler: handlerFunc(func(context.Context, slack.InteractionCallback) any {
 					// A handler that ignores its context: the ack must not wait.
 					<-release
@@ -406,14 +256,8 @@ func TestSocketSlowHandler(t *testing.T) {
 			s.ackWithin = 50 * time.Millisecond
 			runSocket(t, s)
 			t.Cleanup(func() { close(release) }) // runs before Run is stopped: Run waits for handlers
-			res := waitFor(t, results)
-			if res.err != nil {
-				t.Fatalf("no ack: %v", res.err)
-			}
-			if res.ack.EnvelopeID != "env-slow" {
-				t.Errorf("ack envelope_id %q", res.ack.EnvelopeID)
-			}
-			checkJSONEqual(t, res.ack.Payload, tc.want)
+			ack := sendEnvelope(t, fake, "env-slow", "interactive", tc.payload, tc.accepts, 10*time.Second)
+			checkJSONEqual(t, ack, tc.want)
 		})
 	}
 }
@@ -429,22 +273,7 @@ func TestSocketOtherEnvelopes(t *testing.T) {
 		{"env-command", "slash_commands", `{"command":"/approve","text":"x"}`},
 		{"env-click", "interactive", socketBlockActions("U9", "approve", "tok-9")},
 	}
-	results := make(chan scriptResult, len(envelopes))
-	fake := newFakeSocketSlack(t, func(n int, conn *websocket.Conn) {
-		if err := sendHello(conn); err != nil {
-			results <- scriptResult{err: err}
-			return
-		}
-		for _, e := range envelopes {
-			err := sendEnvelope(conn, e.id, e.typ, e.payload, false)
-			var ack socketAck
-			if err == nil {
-				ack, err = readAck(conn, 3*time.Second)
-			}
-			results <- scriptResult{ack, err}
-		}
-		holdOpen(conn)
-	})
+	fake := newSocketFake(t)
 	var handled atomic.Int32
 	var logs lockedBuffer
 	// Registered before runSocket's, so it runs after Run has returned.
@@ -461,20 +290,14 @@ func TestSocketOtherEnvelopes(t *testing.T) {
 		}
 	})
 	runSocket(t, NewSocket(SocketConfig{
-		AppToken: socketAppToken, APIURL: fake.srv.URL + "/", Debug: true,
+		AppToken: socketAppToken, APIURL: fake.APIURL(), Debug: true,
 		Handler: handlerFunc(func(context.Context, slack.InteractionCallback) any {
 			handled.Add(1)
 			return nil
 		}),
 	}), &logs)
 	for _, e := range envelopes {
-		res := waitFor(t, results)
-		if res.err != nil {
-			t.Fatalf("%s: no ack: %v", e.id, res.err)
-		}
-		if res.ack.EnvelopeID != e.id {
-			t.Errorf("ack envelope_id %q, want %q", res.ack.EnvelopeID, e.id)
-		}
+		sendEnvelope(t, fake, e.id, e.typ, e.payload, false, socketAckDeadline)
 	}
 	if n := handled.Load(); n != 1 {
 		t.Errorf("handler called %d times, want 1 (the click only)", n)
@@ -483,18 +306,17 @@ func TestSocketOtherEnvelopes(t *testing.T) {
 
 func TestSocketRefusedToken(t *testing.T) {
 	t.Parallel()
-	fake := newFakeSocketSlack(t, func(int, *websocket.Conn) {})
+	fake := newSocketFake(t)
 	h := handlerFunc(func(context.Context, slack.InteractionCallback) any { return nil })
 	cases := []struct {
 		name    string
 		cfg     SocketConfig
 		wantErr string
-		calls   bool
 	}{
-		{"bot token instead of app token", SocketConfig{AppToken: "xoxb-not-an-app-token", Handler: h}, "app-level token", false},
-		{"no app token", SocketConfig{Handler: h}, "app-level token", false},
-		{"no handler", SocketConfig{AppToken: socketAppToken}, "handler", false},
-		{"Slack refuses the token", SocketConfig{AppToken: "xapp-revoked-secret", APIURL: fake.srv.URL + "/", Handler: h}, "invalid_auth", true},
+		{"bot token instead of app token", SocketConfig{AppToken: "xoxb-not-an-app-token", Handler: h}, "app-level token"},
+		{"no app token", SocketConfig{Handler: h}, "app-level token"},
+		{"no handler", SocketConfig{AppToken: socketAppToken}, "handler"},
+		{"Slack refuses the token", SocketConfig{AppToken: "xapp-revoked-secret", APIURL: fake.APIURL(), Handler: h}, "invalid_auth"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -514,7 +336,7 @@ func TestSocketRefusedToken(t *testing.T) {
 			}
 		})
 	}
-	if bad := fake.refusedAuth(); len(bad) != 1 || bad[0] != "Bearer xapp-revoked-secret" {
+	if bad := fake.RefusedAuth(); len(bad) != 1 || bad[0] != "Bearer xapp-revoked-secret" {
 		t.Errorf("refused Authorization headers %q, want the revoked token once", bad)
 	}
 }

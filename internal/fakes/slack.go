@@ -96,13 +96,18 @@ type Answer struct {
 }
 
 // Slack is a Slack Web API on a real HTTP server: it records every call and
-// answers like Slack, unless Answer says otherwise.
+// answers like Slack, unless Answer says otherwise. chat.postMessage answers
+// the ts 1700000000.000001, 1700000000.000002, … in the order of the posts.
 type Slack struct {
 	Server *httptest.Server
 
 	// Groups maps user-group ids to members; Emails maps emails to user ids.
 	Groups map[string][]string
 	Emails map[string]string
+	// Channels maps channel names as a poster sends them ("#deploys") to
+	// the ids chat.postMessage answers with, as Slack answers with the
+	// channel's id even when given a name. Other channels are echoed.
+	Channels map[string]string
 
 	mu     sync.Mutex
 	calls  []SlackCall
@@ -117,7 +122,7 @@ type Slack struct {
 
 // NewSlack starts a fake Slack; Close it when done.
 func NewSlack() *Slack {
-	f := &Slack{Groups: map[string][]string{}, Emails: map[string]string{}}
+	f := &Slack{Groups: map[string][]string{}, Emails: map[string]string{}, Channels: map[string]string{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
@@ -193,7 +198,11 @@ func (f *Slack) serve(w http.ResponseWriter, r *http.Request) {
 	switch call.Method {
 	case "chat.postMessage":
 		ts := fmt.Sprintf("1700000000.%06d", f.ts.Add(1))
-		reply = map[string]any{"ok": true, "channel": call.Form.Get("channel"), "ts": ts}
+		channel := call.Form.Get("channel")
+		if id, ok := f.Channels[channel]; ok {
+			channel = id
+		}
+		reply = map[string]any{"ok": true, "channel": channel, "ts": ts}
 	case "chat.update":
 		reply = map[string]any{"ok": true, "channel": call.Form.Get("channel"), "ts": call.Form.Get("ts")}
 	case "chat.postEphemeral":

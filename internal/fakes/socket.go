@@ -21,6 +21,9 @@ type socketSide struct {
 	conns    []*websocket.Conn
 	acks     map[string]chan json.RawMessage
 	opens    int
+	refused  []string      // Authorization headers apps.connections.open refused
+	drop     int           // connections still to close right after hello
+	changed  chan struct{} // closed and replaced when a connection is added
 	upgrader websocket.Upgrader
 }
 
@@ -30,20 +33,54 @@ func (f *Slack) EnableSocketMode(appToken string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.appToken = appToken
-	f.socket = &socketSide{acks: map[string]chan json.RawMessage{}, upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}}
+	f.socket = &socketSide{
+		acks:     map[string]chan json.RawMessage{},
+		changed:  make(chan struct{}),
+		upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
+	}
+}
+
+// socketState returns the Socket Mode side, nil until EnableSocketMode.
+func (f *Slack) socketState() *socketSide {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.socket
 }
 
 // SocketOpens counts apps.connections.open calls that were granted.
 func (f *Slack) SocketOpens() int {
-	f.mu.Lock()
-	s := f.socket
-	f.mu.Unlock()
+	s := f.socketState()
 	if s == nil {
 		return 0
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.opens
+}
+
+// RefusedAuth returns the Authorization headers of the
+// apps.connections.open calls that were refused, in order.
+func (f *Slack) RefusedAuth() []string {
+	s := f.socketState()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.refused...)
+}
+
+// CloseAfterHello makes the fake close the next n connections right after
+// their hello, as a refreshed or failed link does; the client should
+// reconnect. Such connections never count as connected.
+func (f *Slack) CloseAfterHello(n int) {
+	s := f.socketState()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop = n
 }
 
 // serveSocket handles apps.connections.open and the WebSocket; it reports
@@ -58,7 +95,10 @@ func (f *Slack) serveSocket(w http.ResponseWriter, r *http.Request) bool {
 	switch r.URL.Path {
 	case "/apps.connections.open":
 		w.Header().Set("Content-Type", "application/json")
-		if r.Header.Get("Authorization") != "Bearer "+token {
+		if auth := r.Header.Get("Authorization"); auth != "Bearer "+token {
+			s.mu.Lock()
+			s.refused = append(s.refused, auth)
+			s.mu.Unlock()
 			_, _ = w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
 			return true
 		}
@@ -73,18 +113,40 @@ func (f *Slack) serveSocket(w http.ResponseWriter, r *http.Request) bool {
 		if err != nil {
 			return true
 		}
-		hello := `{"type":"hello","num_connections":1,"connection_info":{"app_id":"A1"}}`
-		if conn.WriteMessage(websocket.TextMessage, []byte(hello)) != nil {
+		if sendHello(conn) != nil {
 			conn.Close()
 			return true
 		}
 		s.mu.Lock()
-		s.conns = append(s.conns, conn)
+		drop := s.drop > 0
+		if drop {
+			s.drop--
+		} else {
+			s.conns = append(s.conns, conn)
+			close(s.changed)
+			s.changed = make(chan struct{})
+		}
 		s.mu.Unlock()
+		if drop {
+			_ = conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "link refreshed"), time.Now().Add(time.Second))
+			conn.Close()
+			return true
+		}
 		go s.readAcks(conn)
 		return true
 	}
 	return false
+}
+
+// sendHello greets a new connection as Slack does, and pings it as Slack
+// does every few seconds.
+func sendHello(conn *websocket.Conn) error {
+	hello := `{"type":"hello","num_connections":1,"debug_info":{"host":"fake-applink","approximate_connection_time":18060},"connection_info":{"app_id":"A1"}}`
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(hello)); err != nil {
+		return err
+	}
+	return conn.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second))
 }
 
 func (s *socketSide) readAcks(conn *websocket.Conn) {
@@ -123,9 +185,16 @@ func (s *socketSide) readAcks(conn *websocket.Conn) {
 // newest connection and waits up to within for its ack, returning the
 // ack's payload.
 func (f *Slack) SendInteractive(envelopeID, payload string, within time.Duration) (json.RawMessage, error) {
-	f.mu.Lock()
-	s := f.socket
-	f.mu.Unlock()
+	return f.SendEnvelope(envelopeID, "interactive", payload, true, within)
+}
+
+// SendEnvelope sends an envelope of type typ ("interactive",
+// "slash_commands", …) with the payload, which must be JSON, over the
+// newest connection and waits up to within for the ack carrying its
+// envelope_id, returning the ack's payload. acceptsResponse is the
+// envelope's accepts_response_payload.
+func (f *Slack) SendEnvelope(envelopeID, typ, payload string, acceptsResponse bool, within time.Duration) (json.RawMessage, error) {
+	s := f.socketState()
 	if s == nil {
 		return nil, errors.New("socket mode is not enabled on the fake")
 	}
@@ -137,29 +206,62 @@ func (f *Slack) SendInteractive(envelopeID, payload string, within time.Duration
 	}
 	conn := s.conns[len(s.conns)-1]
 	s.acks[envelopeID] = ch
-	env := fmt.Sprintf(`{"envelope_id":%q,"type":"interactive","payload":%s,"accepts_response_payload":true,"retry_attempt":0,"retry_reason":""}`, envelopeID, payload)
+	env := fmt.Sprintf(`{"envelope_id":%q,"type":%q,"payload":%s,"accepts_response_payload":%t,"retry_attempt":0,"retry_reason":""}`,
+		envelopeID, typ, payload, acceptsResponse)
 	err := conn.WriteMessage(websocket.TextMessage, []byte(env))
 	s.mu.Unlock()
 	if err != nil {
+		s.forget(envelopeID)
 		return nil, err
 	}
+	timer := time.NewTimer(within)
+	defer timer.Stop()
 	select {
 	case p := <-ch:
 		return p, nil
-	case <-time.After(within):
+	case <-timer.C:
+		s.forget(envelopeID)
 		return nil, fmt.Errorf("no ack for envelope %s within %v", envelopeID, within)
 	}
 }
 
+func (s *socketSide) forget(envelopeID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.acks, envelopeID)
+}
+
 // SocketConnected reports whether a client is connected.
 func (f *Slack) SocketConnected() bool {
-	f.mu.Lock()
-	s := f.socket
-	f.mu.Unlock()
+	s := f.socketState()
 	if s == nil {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns) > 0
+}
+
+// WaitSocket waits up to within for a client to be connected (past its
+// hello, and not one CloseAfterHello drops).
+func (f *Slack) WaitSocket(within time.Duration) error {
+	s := f.socketState()
+	if s == nil {
+		return errors.New("socket mode is not enabled on the fake")
+	}
+	timer := time.NewTimer(within)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		n, changed := len(s.conns), s.changed
+		s.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return fmt.Errorf("no socket mode connection within %v", within)
+		}
+	}
 }
