@@ -304,12 +304,19 @@ func (c *Config) Warnings() []string {
 	}
 	catchAll := -1
 	for i, pol := range c.Policies {
-		if catchAll >= 0 {
-			w = append(w, fmt.Sprintf("policies[%d]: unreachable: policies[%d] (%q) has no match and takes every task first", i, catchAll, c.Policies[catchAll].Name))
-			continue
-		}
-		if len(pol.Match) == 0 {
+		if len(pol.Match) == 0 && catchAll < 0 {
 			catchAll = i
+		}
+		for j := range i {
+			if !shadows(c.Policies[j].Match, pol.Match) {
+				continue
+			}
+			if len(c.Policies[j].Match) == 0 {
+				w = append(w, fmt.Sprintf("policies[%d]: unreachable: policies[%d] (%q) has no match and takes every task first", i, j, c.Policies[j].Name))
+			} else {
+				w = append(w, fmt.Sprintf("policies[%d]: unreachable: policies[%d] (%q) matches every task it matches, and comes first", i, j, c.Policies[j].Name))
+			}
+			break
 		}
 	}
 	if catchAll < 0 {
@@ -380,4 +387,19 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// shadows reports whether a policy matching on earlier takes every task a
+// later policy matching on later would: each of earlier's patterns is "*"
+// or stands, the same, in later.
+func shadows(earlier, later map[string]string) bool {
+	for key, pattern := range earlier {
+		if pattern == "*" {
+			continue
+		}
+		if other, ok := later[key]; !ok || !strings.EqualFold(other, pattern) {
+			return false
+		}
+	}
+	return true
 }

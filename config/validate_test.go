@@ -446,6 +446,25 @@ func TestWarnings(t *testing.T) {
 			},
 			want: []string{`policies[1]: unreachable: policies[0] ("default") has no match and takes every task first`},
 		},
+		{
+			name: "shadowed by a broader policy",
+			mutate: func(c *Config) {
+				broad := c.Policies[0]
+				broad.Name, broad.Match = "prod-any", map[string]string{"environment": c.Policies[0].Match["environment"], "project": "*"}
+				narrow := c.Policies[0]
+				narrow.Name, narrow.Match = "prod-api", map[string]string{"environment": strings.ToLower(c.Policies[0].Match["environment"]), "project": "api"}
+				c.Policies = append([]PolicyConfig{broad, narrow}, c.Policies[1:]...)
+			},
+			want: []string{`policies[1]: unreachable: policies[0] ("prod-any") matches every task it matches, and comes first`},
+		},
+		{
+			name: "narrower first is fine",
+			mutate: func(c *Config) {
+				narrow := c.Policies[0]
+				narrow.Name, narrow.Match = "prod-api", map[string]string{"environment": c.Policies[0].Match["environment"], "project": "api"}
+				c.Policies = append([]PolicyConfig{narrow}, c.Policies...)
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
