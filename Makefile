@@ -30,9 +30,16 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
-## bench: Go benchmarks of the hot paths
-bench: tools
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+## bench: the Go benchmarks of the hot paths, then the load command against
+## the built bot on each store (see BENCHMARKS.md); about 3.5 minutes here
+bench: tools bench-go
+	$(GO) run ./cmd/approvalbench
+	$(GO) run ./cmd/approvalbench --store dynamodb --rate 500
+
+## bench-go: only the Go benchmarks of the hot paths
+.PHONY: bench-go
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./server/ ./bot/ ./tokens/ ./tokens/bolt/
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

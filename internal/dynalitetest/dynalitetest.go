@@ -5,22 +5,13 @@
 package dynalitetest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/approvalbot/approvalbot/internal/dynalite"
 	ddbstore "github.com/approvalbot/approvalbot/tokens/dynamodb"
 )
 
@@ -38,11 +30,7 @@ const EndpointEnv = "APPROVALBOT_TEST_DYNAMODB_ENDPOINT"
 // Region is the region the test clients claim; dynalite ignores it.
 const Region = "us-east-1"
 
-const (
-	dynaliteBin  = "tools/node_modules/.bin/dynalite"
-	startTimeout = 30 * time.Second
-	startTries   = 3
-)
+const startTries = 3
 
 // endpoint is set once by Main before any test runs. It is package state
 // because testing.M offers no other way to hand a value to the tests.
@@ -74,11 +62,6 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "dynalitetest: %v\n", err)
 		return 1
 	}
-	// The server is killed when the thread that started it ends (see
-	// startProcess): keep this goroutine on its thread until it is stopped.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
 	var srv *server
 	for try := 1; ; try++ {
 		srv, err = start(bin)
@@ -169,128 +152,25 @@ func TableName(t testing.TB) string {
 // findDynalite walks up from dir to the module root and returns its
 // dynalite binary.
 func findDynalite(start string) (string, error) {
-	dir := start
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("find module root: no go.mod in %s or above", start)
-		}
-		dir = parent
+	bin, err := dynalite.Find(start)
+	if errors.Is(err, dynalite.ErrNotInstalled) {
+		return "", fmt.Errorf("%w, or set %s to a running DynamoDB-compatible endpoint", err, EndpointEnv)
 	}
-	bin := filepath.Join(dir, filepath.FromSlash(dynaliteBin))
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("dynalite is not installed (%s is missing): run `make tools` "+
-			"(npm ci --prefix tools), or set %s to a running DynamoDB-compatible endpoint", bin, EndpointEnv)
-	}
-	return bin, nil
+	return bin, err
 }
 
 // server is a running dynalite.
 type server struct {
-	cmd      *exec.Cmd
 	endpoint string
-	exited   chan struct{} // closed when the process has ended
-	output   *lockedBuffer
+	exited   <-chan struct{} // closed when the process has ended
+	stop     func()          // kills it and waits for it to end
 }
 
 // start runs dynalite on a free port and waits until it answers.
 func start(bin string) (*server, error) {
-	port, err := freePort()
+	srv, err := dynalite.StartBinary(context.Background(), bin)
 	if err != nil {
 		return nil, err
 	}
-	// Tables become active at once: the tests create one per case.
-	cmd := exec.Command(bin,
-		"--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	srv := &server{
-		cmd:      cmd,
-		endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		exited:   make(chan struct{}),
-		output:   out,
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(srv.exited)
-	}()
-	if err := srv.waitReady(); err != nil {
-		srv.stop()
-		return nil, fmt.Errorf("dynalite on port %d: %w; its output:\n%s", port, err, out.String())
-	}
-	return srv, nil
-}
-
-// waitReady polls until dynalite answers its health check (a GET).
-func (s *server) waitReady() error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := client.Get(s.endpoint)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.exited:
-			return errors.New("exited before answering")
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within %s", startTimeout)
-		}
-	}
-}
-
-// stop kills dynalite's process group and waits for it to end.
-func (s *server) stop() {
-	killProcessGroup(s.cmd)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		fmt.Fprintf(os.Stderr, "dynalitetest: dynalite (pid %d) did not end after kill\n", s.cmd.Process.Pid)
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// lockedBuffer collects dynalite's output for error messages; the process
-// writes it from exec's copying goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	const keep = 64 << 10 // enough to show why it failed
-	if b.buf.Len() > keep {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return &server{endpoint: srv.Endpoint, exited: srv.Exited(), stop: srv.Stop}, nil
 }

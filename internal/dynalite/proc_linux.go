@@ -1,4 +1,4 @@
-package dynalitetest
+package dynalite
 
 import (
 	"os/exec"
@@ -6,10 +6,10 @@ import (
 )
 
 // setProcessGroup puts dynalite in its own process group, so that stopping
-// it also stops anything it spawned, and has the kernel kill it should the
-// test binary die without running its cleanup (a test timeout's panic, a
-// SIGKILL). Pdeathsig fires when the starting thread ends, which is why
-// Main locks its goroutine to that thread.
+// it also stops anything it spawned, and has the kernel kill it should this
+// process die without stopping it (a test timeout's panic, a SIGKILL).
+// Pdeathsig fires when the starting thread ends, which is why StartBinary
+// starts it from a goroutine locked to its thread for the child's life.
 func setProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
