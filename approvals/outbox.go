@@ -44,13 +44,16 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case id := <-s.kicks:
-					s.work(ctx, id)
+			for ctx.Err() == nil {
+				id, ok := s.nextKicked()
+				if !ok {
+					select {
+					case <-ctx.Done():
+					case <-s.wake:
+					}
+					continue
 				}
+				s.work(ctx, id)
 			}
 		}()
 	}
@@ -83,8 +86,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Kick asks for the task's outbox to be worked now. It never blocks: when
-// the queue is full the sweeper picks the task up.
+// Kick asks for the task's outbox to be worked now. It never blocks; a
+// task kicked twice before a worker takes it is worked once.
 func (s *Service) Kick(id string) {
 	s.mu.Lock()
 	if s.stopped {
@@ -96,11 +99,29 @@ func (s *Service) Kick(id string) {
 		s.mu.Unlock()
 		return
 	}
+	if !s.queued[id] {
+		s.queued[id] = true
+		s.queue = append(s.queue, id)
+	}
 	s.mu.Unlock()
 	select {
-	case s.kicks <- id:
-	default:
+	case s.wake <- struct{}{}:
+	default: // every worker has a wake-up waiting already
 	}
+}
+
+// nextKicked takes the oldest kicked task off the queue.
+func (s *Service) nextKicked() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return "", false
+	}
+	id := s.queue[0]
+	s.queue[0] = ""
+	s.queue = s.queue[1:]
+	delete(s.queued, id)
+	return id, true
 }
 
 // kickAt kicks the task at a later time (a retry this process will do while

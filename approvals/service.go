@@ -98,8 +98,10 @@ type Service struct {
 		n Notifier
 	}
 
-	kicks    chan string
+	wake     chan struct{} // a kick for the workers
 	mu       sync.Mutex
+	queue    []string        // kicked task ids, oldest first
+	queued   map[string]bool // the ids in queue
 	inFlight map[string]bool // task ids a worker is on
 	again    map[string]bool // kicked while in flight
 	timers   map[string]*time.Timer
@@ -146,7 +148,8 @@ func NewService(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg:      cfg,
 		now:      cfg.Clock,
-		kicks:    make(chan string, 4096),
+		wake:     make(chan struct{}, cfg.Workers),
+		queued:   map[string]bool{},
 		inFlight: map[string]bool{},
 		again:    map[string]bool{},
 		timers:   map[string]*time.Timer{},

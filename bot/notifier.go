@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/rest"
 	"github.com/slack-go/slack"
 )
 
@@ -67,7 +67,9 @@ func New(cfg Config) *Notifier {
 	if now == nil {
 		now = time.Now
 	}
-	opts := []slack.Option{slack.OptionHTTPClient(&http.Client{Timeout: timeout})}
+	// Its own transport keeps a connection per outbox worker alive (the
+	// default keeps two), with explicit dial and TLS timeouts.
+	opts := []slack.Option{slack.OptionHTTPClient(rest.NewHTTPClient(timeout))}
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
