@@ -407,17 +407,10 @@ func (b *crashBot) finalUpdate(taskID, ts string, gen int) {
 // click sends a signed click on the message's button.
 func (b *crashBot) click(msg fakes.SlackCall, actionID, userID, userName string) {
 	b.t.Helper()
-	value := ""
-	for _, btn := range msg.Buttons() {
-		if btn.ActionID == actionID {
-			value = btn.Value
-		}
+	click, err := fakes.ClickOn(msg, actionID, userID, userName)
+	if err != nil {
+		b.t.Fatal(err)
 	}
-	if value == "" {
-		b.t.Fatalf("the message has no %s button", actionID)
-	}
-	click := fakes.Click{ActionID: actionID, Value: value, UserID: userID, UserName: userName,
-		Channel: msg.Form.Get("channel"), MessageTS: "1700000000.000001", TriggerID: "trigger-" + userID}
 	req, err := fakes.InteractionRequest(b.url+"/slack/interactions", testSigningSecret, time.Now(), click.Payload())
 	if err != nil {
 		b.t.Fatal(err)

@@ -214,23 +214,11 @@ func (e *env) messageOf(name string) fakes.SlackCall {
 // click sends a signed click on the message's button as the user.
 func (e *env) click(msg fakes.SlackCall, actionID, userID, userName string) int {
 	e.t.Helper()
-	return e.clickAt(msg, actionID, userID, userName, time.Now())
-}
-
-func (e *env) clickAt(msg fakes.SlackCall, actionID, userID, userName string, at time.Time) int {
-	e.t.Helper()
-	value := ""
-	for _, b := range msg.Buttons() {
-		if b.ActionID == actionID {
-			value = b.Value
-		}
+	click, err := fakes.ClickOn(msg, actionID, userID, userName)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	if value == "" {
-		e.t.Fatalf("message has no %s button", actionID)
-	}
-	click := fakes.Click{ActionID: actionID, Value: value, UserID: userID, UserName: userName,
-		Channel: msg.Form.Get("channel"), MessageTS: "1700000000.000001", TriggerID: "trigger-" + userID}
-	req, err := fakes.InteractionRequest(e.url+"/slack/interactions", testSigningSecret, at, click.Payload())
+	req, err := fakes.InteractionRequest(e.url+"/slack/interactions", testSigningSecret, time.Now(), click.Payload())
 	if err != nil {
 		e.t.Fatal(err)
 	}

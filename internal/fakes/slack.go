@@ -235,6 +235,18 @@ type Click struct {
 	TriggerID string
 }
 
+// ClickOn is the user's click on the button of a posted message (as the
+// fake recorded it), or an error if the message has no such button.
+func ClickOn(msg SlackCall, actionID, userID, userName string) (Click, error) {
+	for _, b := range msg.Buttons() {
+		if b.ActionID == actionID {
+			return Click{ActionID: actionID, Value: b.Value, UserID: userID, UserName: userName,
+				Channel: msg.Form.Get("channel"), MessageTS: "1700000000.000001", TriggerID: "trigger-" + userID}, nil
+		}
+	}
+	return Click{}, fmt.Errorf("the message has no %s button", actionID)
+}
+
 // Payload is the block_actions payload Slack sends for the click.
 func (c Click) Payload() string {
 	p := map[string]any{
