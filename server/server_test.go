@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -313,5 +314,65 @@ func TestPanicIsRecovered(t *testing.T) {
 	res, body := do(t, "GET", srv.URL+"/v1/tasks/x", map[string]string{"X-API-Key": testKey}, "")
 	if res.StatusCode != 500 || body["error"] != "internal error" {
 		t.Fatalf("panic answer: %d %v", res.StatusCode, body)
+	}
+}
+
+// TestGracefulShutdown: once the context ends the server takes no new
+// connections, lets the request under way finish, and then returns.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	s, err := New(Config{
+		Tasks: &fakeTasks{get: func(ctx context.Context, id string) (*approvals.Task, error) {
+			close(entered)
+			<-release
+			return pendingTask(id), nil
+		}},
+		APIKeys:         func() []APIKey { return []APIKey{{Name: "k", Key: testKey}} },
+		Logger:          zerolog.Nop(),
+		ShutdownTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+
+	answered := make(chan int, 1)
+	go func() {
+		res, _ := do(t, "GET", "http://"+ln.Addr().String()+"/v1/tasks/flexdeploy-1", map[string]string{"X-API-Key": testKey}, "")
+		answered <- res.StatusCode
+	}()
+	<-entered
+	cancel()
+	// New connections are refused while the one under way goes on.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", ln.Addr().String(), 100*time.Millisecond)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections after shutdown began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned (%v) before the request under way finished", err)
+	default:
+	}
+	close(release)
+	if status := <-answered; status != http.StatusAccepted {
+		t.Fatalf("the request under way was answered %d", status)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
 	}
 }

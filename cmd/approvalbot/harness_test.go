@@ -84,6 +84,7 @@ func newEnv(t *testing.T) *env {
 			e.stop()
 		}
 		e.assertNoSecretsInLogs()
+		e.assertNoTokensAtRest()
 	})
 	return e
 }
@@ -271,6 +272,21 @@ func (e *env) assertNoSecretsInLogs() {
 	for _, secret := range append([]string{testAPIKey, testBotToken, testSigningSecret, testSigningKey, testFDPassword}, e.tokens...) {
 		if secret != "" && strings.Contains(logs, secret) {
 			e.t.Errorf("a secret reached the logs: %.12s…", secret)
+		}
+	}
+}
+
+// assertNoTokensAtRest reads the embedded store's file (the bot has
+// stopped) and looks for every token the bot put on a button: the store
+// keeps only their hashes.
+func (e *env) assertNoTokensAtRest() {
+	raw, err := os.ReadFile(filepath.Join(e.dir, "approvalbot.db"))
+	if err != nil {
+		return // another store, or the bot never started
+	}
+	for _, token := range e.tokens {
+		if token != "" && bytes.Contains(raw, []byte(token)) {
+			e.t.Errorf("a token is readable in the store file: %.12s…", token)
 		}
 	}
 }

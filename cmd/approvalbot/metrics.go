@@ -42,8 +42,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "approvalbot_refusals_total", Help: "Clicks refused, by reason.",
 		}, []string{"reason"}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "approvalbot_outbox_attempts_total", Help: "Outbox job attempts, by job kind and result (ok, retry, failed).",
-		}, []string{"job", "result"}),
+			Name: "approvalbot_outbox_attempts_total", Help: "Outbox job attempts, by job kind, target (slack or the deployment tool) and result (ok, retry, failed).",
+		}, []string{"job", "target", "result"}),
 		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "approvalbot_outbox_attempt_seconds", Help: "Duration of outbox job attempts (Slack and deployment-tool calls).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
@@ -78,16 +78,21 @@ func (m *metrics) observeEvent(e approvals.Event) {
 		m.decisions.WithLabelValues("decided_elsewhere").Inc()
 	case approvals.EventRefused:
 		m.refusals.WithLabelValues(refusalReason(e.Err)).Inc()
-	case approvals.EventJobDone:
-		m.jobs.WithLabelValues(string(e.Job), "ok").Inc()
-		m.jobDuration.WithLabelValues(string(e.Job)).Observe(e.Duration.Seconds())
-	case approvals.EventJobRetry:
-		m.jobs.WithLabelValues(string(e.Job), "retry").Inc()
-		m.jobDuration.WithLabelValues(string(e.Job)).Observe(e.Duration.Seconds())
-	case approvals.EventJobFailed:
-		m.jobs.WithLabelValues(string(e.Job), "failed").Inc()
+	case approvals.EventJobDone, approvals.EventJobRetry, approvals.EventJobFailed:
+		result := map[approvals.EventType]string{approvals.EventJobDone: "ok", approvals.EventJobRetry: "retry", approvals.EventJobFailed: "failed"}[e.Type]
+		m.jobs.WithLabelValues(string(e.Job), jobTarget(e), result).Inc()
 		m.jobDuration.WithLabelValues(string(e.Job)).Observe(e.Duration.Seconds())
 	}
+}
+
+// jobTarget is whom an outbox job talks to: Slack, or the task's
+// deployment tool.
+func jobTarget(e approvals.Event) string {
+	switch e.Job {
+	case approvals.JobDeliver, approvals.JobAnnounce:
+		return e.Source
+	}
+	return "slack"
 }
 
 func refusalReason(err error) string {

@@ -127,3 +127,32 @@ func TestStoreUnreachable(t *testing.T) {
 		t.Fatalf("%d messages posted for a task that was not recorded", n)
 	}
 }
+
+// TestReplicasExpireOnce: both replicas sweep the same table; a task that
+// runs out of time is expired, rejected in FlexDeploy and shown as
+// expired once.
+func TestReplicasExpireOnce(t *testing.T) {
+	t.Parallel()
+	r := replicas(t, 2, "")
+	for _, e := range r {
+		e.policies = `
+  - name: quick
+    approvers: {users: [UALICE]}
+    ttl: 1s
+    on_expiry: reject
+`
+	}
+	// The policies are read at start: restart both with the quick one.
+	r[0].restart()
+	r[1].restart()
+	id := r[0].submit(`{"taskId":"expire-once"}`)
+	r[0].message("expire-once")
+	r[1].waitTask(id, "expired and rejected", delivered)
+	time.Sleep(600 * time.Millisecond) // three more sweeps on each replica
+	if n := len(r[0].fd.Decisions()); n != 1 {
+		t.Fatalf("%d FlexDeploy rejections, want 1", n)
+	}
+	if n := len(r[0].slack.CallsTo("chat.update")); n != 1 {
+		t.Fatalf("%d message updates, want 1", n)
+	}
+}
