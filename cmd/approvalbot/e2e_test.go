@@ -77,6 +77,21 @@ func TestApproveEndToEnd(t *testing.T) {
 	}
 }
 
+func TestReadyLogGivesSlackRequestURL(t *testing.T) {
+	t.Parallel()
+	plain := newEnv(t)
+	plain.start()
+	if strings.Contains(plain.logs.String(), "slack_request_url") {
+		t.Error("request URL logged without server.public_url")
+	}
+	public := newEnv(t)
+	public.serverCfg = `{listen: "127.0.0.1:0", shutdown_timeout: 5s, public_url: "https://bot.example.com/"}`
+	public.start()
+	if !strings.Contains(public.logs.String(), `"slack_request_url":"https://bot.example.com/slack/interactions"`) {
+		t.Errorf("ready line lacks the request URL:\n%s", public.logs.String())
+	}
+}
+
 func TestRejectEndToEnd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

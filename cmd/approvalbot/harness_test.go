@@ -47,19 +47,20 @@ func (b *syncBuffer) String() string {
 
 // env is one end-to-end set-up: the fake neighbours and a bot.
 type env struct {
-	t        *testing.T
-	slack    *fakes.Slack
-	fd       *fakes.FlexDeploy
-	dir      string
-	config   string // path of the config file
-	policies string // YAML of the policies key
-	extra    string // more YAML appended to the config
-	store    string // YAML of the store key; the embedded store when empty
-	slackCfg string // YAML of the slack key; HTTP mode when empty
-	logs     *syncBuffer
-	url      string
-	stop     func()
-	tokens   []string // every token seen on a button
+	t         *testing.T
+	slack     *fakes.Slack
+	fd        *fakes.FlexDeploy
+	dir       string
+	config    string // path of the config file
+	policies  string // YAML of the policies key
+	extra     string // more YAML appended to the config
+	store     string // YAML of the store key; the embedded store when empty
+	slackCfg  string // YAML of the slack key; HTTP mode when empty
+	serverCfg string // YAML of the server key; loopback on a free port when empty
+	logs      *syncBuffer
+	url       string
+	stop      func()
+	tokens    []string // every token seen on a button
 }
 
 const defaultPolicies = `
@@ -94,12 +95,16 @@ func (e *env) configYAML() string {
 	if store == "" {
 		store = fmt.Sprintf("{driver: bolt, bolt: {path: %q}}", filepath.Join(e.dir, "approvalbot.db"))
 	}
+	serverCfg := e.serverCfg
+	if serverCfg == "" {
+		serverCfg = `{listen: "127.0.0.1:0", shutdown_timeout: 5s}`
+	}
 	slackCfg := e.slackCfg
 	if slackCfg == "" {
 		slackCfg = fmt.Sprintf("{bot_token: %q, signing_secret: %q, api_url: %q, channel: CDEFAULT}", testBotToken, testSigningSecret, e.slack.APIURL())
 	}
 	return fmt.Sprintf(`
-server: {listen: "127.0.0.1:0", shutdown_timeout: 5s}
+server: %s
 log: {level: debug}
 intake:
   api_keys: [{name: flexdeploy, key: %q}]
@@ -111,7 +116,7 @@ slack: %s
 flexdeploy: {base_url: %q, username: approvalbot, password: %q, timeout: 2s, enrich: false}
 sweeper: {interval: 200ms}
 policies:%s
-%s`, testAPIKey, store, testSigningKey, slackCfg, e.fd.BaseURL(), testFDPassword, e.policies, e.extra)
+%s`, serverCfg, testAPIKey, store, testSigningKey, slackCfg, e.fd.BaseURL(), testFDPassword, e.policies, e.extra)
 }
 
 // start writes the configuration and runs the bot until stopped.

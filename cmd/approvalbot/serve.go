@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -280,7 +282,13 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 		}()
 	}
 	err = srv.ListenAndServe(ctx, func(addr net.Addr) {
-		log.Info().Str("addr", addr.String()).Str("store", cfg.Store.Driver).Str("version", versionString()).Msg("approvalbot ready")
+		ready := log.Info().Str("addr", addr.String()).Str("store", cfg.Store.Driver).Str("version", versionString())
+		if u, err := url.Parse(cfg.Server.PublicURL); err == nil && u.Host != "" && cfg.Slack.Mode == "http" {
+			// What to paste into the Slack app's Interactivity settings.
+			u.User, u.RawQuery, u.Fragment = nil, "", ""
+			ready = ready.Str("slack_request_url", strings.TrimSuffix(u.String(), "/")+"/slack/interactions")
+		}
+		ready.Msg("approvalbot ready")
 		if onReady != nil {
 			onReady(addr)
 		}
