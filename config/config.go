@@ -70,6 +70,9 @@ type StoreConfig struct {
 // BoltConfig is the embedded store.
 type BoltConfig struct {
 	Path string `mapstructure:"path"`
+	// Retention is how long a decided or expired task stays in the file
+	// once it needs nothing more; 0 keeps tasks forever.
+	Retention time.Duration `mapstructure:"retention"`
 }
 
 // DynamoDBConfig is the shared store.
@@ -190,7 +193,7 @@ func defaults() Config {
 		Log: LogConfig{Level: "info"},
 		Store: StoreConfig{
 			Driver:   "bolt",
-			Bolt:     BoltConfig{Path: "approvalbot.db"},
+			Bolt:     BoltConfig{Path: "approvalbot.db", Retention: 30 * 24 * time.Hour},
 			DynamoDB: DynamoDBConfig{Table: "approvalbot", Region: "us-east-1"},
 		},
 		Tokens: TokensConfig{TTL: 24 * time.Hour},

@@ -33,7 +33,7 @@ func TestLoadDefaults(t *testing.T) {
 		Log: LogConfig{Level: "info"},
 		Store: StoreConfig{
 			Driver:   "bolt",
-			Bolt:     BoltConfig{Path: "approvalbot.db"},
+			Bolt:     BoltConfig{Path: "approvalbot.db", Retention: 30 * 24 * time.Hour},
 			DynamoDB: DynamoDBConfig{Table: "approvalbot", Region: "us-east-1"},
 		},
 		Tokens:      TokensConfig{TTL: 24 * time.Hour},

@@ -100,6 +100,9 @@ func (c *Config) validateStore(p *problems) {
 		if s.Bolt.Path == "" {
 			p.addf("store.bolt.path", "must not be empty")
 		}
+		if s.Bolt.Retention < 0 {
+			p.addf("store.bolt.retention", "must not be negative (0 keeps tasks forever), got %s", s.Bolt.Retention)
+		}
 	case "dynamodb":
 		if s.DynamoDB.Table == "" {
 			p.addf("store.dynamodb.table", "must not be empty")

@@ -123,6 +123,11 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name:   "negative retention",
+			mutate: func(c *Config) { c.Store.Bolt.Retention = -time.Hour },
+			want:   []string{"store.bolt.retention: must not be negative (0 keeps tasks forever), got -1h0m0s"},
+		},
+		{
 			name:   "unknown store driver",
 			mutate: func(c *Config) { c.Store.Driver = "sqlite" },
 			want:   []string{`store.driver: must be one of bolt, dynamodb, got "sqlite"`},

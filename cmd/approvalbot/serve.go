@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -141,6 +142,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 		return err
 	}
 	defer closeStore()
+	rawStore := store
 
 	keys := make([]tokens.Key, 0, len(cfg.Tokens.SigningKeys))
 	for _, k := range cfg.Tokens.SigningKeys {
@@ -261,6 +263,13 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 			errc <- err
 		}
 	}()
+	if b, ok := rawStore.(*bolt.Store); ok && cfg.Store.Bolt.Retention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			purgeLoop(ctx, b, cfg.Store.Bolt.Retention, log)
+		}()
+	}
 	if cfg.Slack.Mode == "socket" {
 		wg.Add(1)
 		go func() {
@@ -304,6 +313,30 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 	}
 	log.Info().Msg("approvalbot stopped")
 	return nil
+}
+
+// purgeInterval is how often the embedded store is cleaned of old tasks.
+const purgeInterval = 6 * time.Hour
+
+// purgeLoop deletes, a minute after start and then every purgeInterval, the
+// embedded store's tasks that are done and older than retention.
+func purgeLoop(ctx context.Context, b *bolt.Store, retention time.Duration, log zerolog.Logger) {
+	wait := time.Minute
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = purgeInterval
+		n, err := b.Purge(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error().Err(err).Msg("purging old tasks from the store failed; retrying later")
+		case n > 0:
+			log.Info().Int("deleted", n).Dur("retention", retention).Msg("old tasks purged from the store")
+		}
+	}
 }
 
 func newLogger(level string, out io.Writer) zerolog.Logger {
