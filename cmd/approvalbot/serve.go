@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/smithy-go/logging"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -92,7 +93,7 @@ func openStore(ctx context.Context, cfg *config.Config) (store approvals.Store, 
 	switch cfg.Store.Driver {
 	case "dynamodb":
 		d := cfg.Store.DynamoDB
-		client, err := ddb.NewClient(ctx, ddb.Options{Region: d.Region, Endpoint: d.Endpoint})
+		client, err := ddb.NewClient(ctx, ddb.Options{Region: d.Region, Endpoint: d.Endpoint, Logger: sdkLogger{zerolog.Ctx(ctx)}})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -337,6 +338,17 @@ func purgeLoop(ctx context.Context, b *bolt.Store, retention time.Duration, log 
 			log.Info().Int("deleted", n).Dur("retention", retention).Msg("old tasks purged from the store")
 		}
 	}
+}
+
+// sdkLogger puts the AWS SDK's warnings into the bot's JSON log.
+type sdkLogger struct{ log *zerolog.Logger }
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	ev := l.log.Warn()
+	if c == logging.Debug {
+		ev = l.log.Debug()
+	}
+	ev.Str("component", "aws-sdk").Msgf(format, v...)
 }
 
 func newLogger(level string, out io.Writer) zerolog.Logger {

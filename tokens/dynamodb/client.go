@@ -30,6 +30,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/logging"
 )
 
 // Options say where the table's service is and how to reach it.
@@ -46,6 +47,9 @@ type Options struct {
 	// Timeout bounds one HTTP request (one attempt); zero means
 	// DefaultRequestTimeout.
 	Timeout time.Duration
+	// Logger receives the SDK's own warnings (left alone, it writes plain
+	// text to stderr beside the bot's JSON log). Request logging stays off.
+	Logger logging.Logger
 }
 
 // Client defaults. A throttled or failing request is retried a few times
@@ -90,6 +94,9 @@ func NewClient(ctx context.Context, o Options, optFns ...func(*dynamodb.Options)
 	}
 	if o.Credentials != nil {
 		loadOpts = append(loadOpts, config.WithCredentialsProvider(o.Credentials))
+	}
+	if o.Logger != nil {
+		loadOpts = append(loadOpts, config.WithLogger(o.Logger))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
