@@ -323,6 +323,9 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 			j.LastError = r.err.Error()
 			j.NotBefore = now.Add(s.retryDelay(j.Attempts, r.err))
 		}
+		if t.Lease.HeldByOther(s.cfg.Owner, now) {
+			return nil // taken over meanwhile: the lease is the other process's now
+		}
 		// Keep the lease through the next retry so this process does it
 		// (within a second, not at the next sweep); release it otherwise.
 		t.Lease = Lease{}

@@ -766,3 +766,31 @@ func TestTokenDecidesOnlyItsTask(t *testing.T) {
 		t.Fatal("b was decided by a's token")
 	}
 }
+
+// TestFinishingLateKeepsATakenOverLease: a process whose work outlived its
+// lease records what it did, but leaves the lease to the process that took
+// the work over.
+func TestFinishingLateKeepsATakenOverLease(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := newHarness(t, nil)
+	h.notifier.post = func(*approvals.Task) error {
+		close(entered)
+		<-release
+		return nil
+	}
+	task := h.submit(t, "late", "dev")
+	<-entered
+	other := approvals.Lease{Owner: "other-process", Until: time.Now().Add(time.Hour).UTC()}
+	if _, err := h.store.Update(context.Background(), task.ID, func(t *approvals.Task) error {
+		t.Lease = other
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitFor(t, "the post recorded", func() bool { return h.get(t, task.ID).Message.TS != "" })
+	if got := h.get(t, task.ID).Lease; got.Owner != other.Owner {
+		t.Fatalf("lease after the late finish: %+v, want the other process's", got)
+	}
+}
