@@ -107,7 +107,8 @@ func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	response := h.Handle(r.Context(), cb)
+	// Slack shows the clicker an error when the answer takes over 3 s.
+	response := handleWithin(r.Context(), h, cb, ackWithin)
 	if response == nil {
 		w.WriteHeader(http.StatusOK)
 		return

@@ -584,3 +584,33 @@ func FuzzHandlePayload(f *testing.F) {
 		}
 	})
 }
+
+// TestSlowDecisionStillAnswered: a store that hangs must not keep Slack
+// waiting past its 3 seconds; the click is answered while the decision is
+// still under way.
+func TestSlowDecisionStillAnswered(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	rig := newInteractionsRig(t, func(ctx context.Context, _ approvals.DecideRequest) (*approvals.Task, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, ctx.Err()
+	})
+	body := formBody(blockActionsPayload("approve", "tok"))
+	answered := make(chan int, 1)
+	go func() {
+		status, _ := rig.post(t, body, signedHeaders(body, clickTime))
+		answered <- status
+	}()
+	select {
+	case status := <-answered:
+		if status != http.StatusOK {
+			t.Fatalf("answered %d", status)
+		}
+	case <-time.After(20 * time.Second): // a bound on the test, not a measurement
+		t.Fatal("the click was not answered while the decision hung")
+	}
+}

@@ -17,10 +17,10 @@ import (
 )
 
 const (
-	// socketAckWithin is how long an envelope waits for the Handler before
+	// ackWithin is how long an envelope waits for the Handler before
 	// it is acknowledged anyway: Slack wants the ack within 3 seconds, and
 	// the rest of the budget is for writing it to the socket.
-	socketAckWithin = 2500 * time.Millisecond
+	ackWithin = 2500 * time.Millisecond
 	// socketAckTimeout bounds queueing one ack for the connection's writer.
 	socketAckTimeout = 2 * time.Second
 	// socketHandshakeTimeout bounds the WebSocket handshake (slack-go's own
@@ -106,7 +106,7 @@ func NewSocket(cfg SocketConfig) *Socket {
 		appToken:  cfg.AppToken,
 		handler:   cfg.Handler,
 		debug:     cfg.Debug,
-		ackWithin: socketAckWithin,
+		ackWithin: ackWithin,
 	}
 }
 
@@ -223,33 +223,40 @@ func (s *Socket) dispatch(ctx context.Context, client *socketmode.Client, evt so
 }
 
 // handleInteraction hands the interaction to the Handler and acks with its
-// response, or without one if the Handler is late. The Handler's context
-// survives Run's cancellation (a decision half made at shutdown finishes)
-// but not the ack deadline: past it Slack has given up on this delivery.
+// response, or without one if the Handler is late.
 func (s *Socket) handleInteraction(ctx context.Context, client *socketmode.Client, req socketmode.Request, cb slack.InteractionCallback) {
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.ackWithin)
-	defer cancel()
-	done := make(chan any, 1)
-	go func() { done <- s.handler.Handle(hctx, cb) }()
-
-	var response any
-	select {
-	case response = <-done:
-	case <-hctx.Done():
-		zerolog.Ctx(ctx).Warn().Str("type", string(cb.Type)).Str("envelope", req.EnvelopeID).
-			Msg("slack: socket mode: interaction not handled in time; acknowledged without an answer")
-		if cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == callbackRejectReason {
-			// An empty ack would close the dialog as if the reason had
-			// been taken; keep it open and say so.
-			response = slack.NewErrorsViewSubmissionResponse(map[string]string{
-				blockIDReason: "approvalbot did not answer in time; submit again.",
-			})
-		}
-	}
+	response := handleWithin(ctx, s.handler, cb, s.ackWithin)
 	if !req.AcceptsResponsePayload {
 		response = nil
 	}
 	s.ack(ctx, client, req.EnvelopeID, response)
+}
+
+// handleWithin hands the interaction to handler and returns its response,
+// or gives up waiting after within: Slack wants its answer within 3
+// seconds, and past that it has given up on this delivery anyway. The
+// handler's context survives the caller's cancellation (a decision half
+// made at shutdown finishes) but not the deadline.
+func handleWithin(ctx context.Context, handler InteractionHandler, cb slack.InteractionCallback, within time.Duration) any {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), within)
+	defer cancel()
+	done := make(chan any, 1)
+	go func() { done <- handler.Handle(hctx, cb) }()
+	select {
+	case response := <-done:
+		return response
+	case <-hctx.Done():
+		zerolog.Ctx(ctx).Warn().Str("type", string(cb.Type)).
+			Msg("slack: interaction not handled in time; answered without waiting further")
+		if cb.Type == slack.InteractionTypeViewSubmission && cb.View.CallbackID == callbackRejectReason {
+			// An empty answer would close the dialog as if the reason had
+			// been taken; keep it open and say so.
+			return slack.NewErrorsViewSubmissionResponse(map[string]string{
+				blockIDReason: "approvalbot did not answer in time; submit again.",
+			})
+		}
+		return nil
+	}
 }
 
 // goAck acks an envelope without a payload, off the event loop: queueing
