@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -126,7 +127,7 @@ func (a Approvers) IsApprover(ctx context.Context, dir Directory, userID string)
 	for _, e := range a.Emails {
 		id, err := dir.UserIDByEmail(ctx, e)
 		if err != nil {
-			if isNotFound(err) {
+			if errors.Is(err, ErrNotFound) {
 				continue
 			}
 			return false, fmt.Errorf("look up approver email: %w", err)
