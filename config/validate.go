@@ -47,6 +47,19 @@ func (p *problems) addf(key, format string, args ...any) {
 	*p = append(*p, key+": "+fmt.Sprintf(format, args...))
 }
 
+// uniqueName checks that list[i].field is set and names no earlier entry;
+// seen maps the names so far to their index.
+func (p *problems) uniqueName(seen map[string]int, list string, i int, field, value string) {
+	key := fmt.Sprintf("%s[%d].%s", list, i, field)
+	if value == "" {
+		p.addf(key, "must not be empty")
+	} else if j, dup := seen[value]; dup {
+		p.addf(key, "%q is also the %s of %s[%d]", value, field, list, j)
+	} else {
+		seen[value] = i
+	}
+}
+
 // Validate checks the whole configuration and returns a *ValidationError
 // listing every problem at once, or nil.
 func (c *Config) Validate() error {
@@ -122,13 +135,7 @@ func (c *Config) validateTokens(p *problems) {
 	seen := map[string]int{}
 	for i, k := range c.Tokens.SigningKeys {
 		key := fmt.Sprintf("tokens.signing_keys[%d]", i)
-		if k.ID == "" {
-			p.addf(key+".id", "must not be empty")
-		} else if j, dup := seen[k.ID]; dup {
-			p.addf(key+".id", "%q is also the id of tokens.signing_keys[%d]", k.ID, j)
-		} else {
-			seen[k.ID] = i
-		}
+		p.uniqueName(seen, "tokens.signing_keys", i, "id", k.ID)
 		if len(k.Secret) < minSecretBytes {
 			p.addf(key+".secret", "must be at least %d bytes, got %d", minSecretBytes, len(k.Secret))
 		}
@@ -140,13 +147,7 @@ func (c *Config) validateIntake(p *problems) {
 	keys := map[string]int{}
 	for i, k := range c.Intake.APIKeys {
 		key := fmt.Sprintf("intake.api_keys[%d]", i)
-		if k.Name == "" {
-			p.addf(key+".name", "must not be empty")
-		} else if j, dup := names[k.Name]; dup {
-			p.addf(key+".name", "%q is also the name of intake.api_keys[%d]", k.Name, j)
-		} else {
-			names[k.Name] = i
-		}
+		p.uniqueName(names, "intake.api_keys", i, "name", k.Name)
 		if n := utf8.RuneCountInString(k.Key); n < minAPIKeyChars {
 			p.addf(key+".key", "must be at least %d characters, got %d", minAPIKeyChars, n)
 		} else if j, dup := keys[k.Key]; dup {
@@ -218,13 +219,7 @@ func (c *Config) validatePolicies(p *problems) {
 	names := map[string]int{}
 	for i, pol := range c.Policies {
 		key := fmt.Sprintf("policies[%d]", i)
-		if pol.Name == "" {
-			p.addf(key+".name", "must not be empty")
-		} else if j, dup := names[pol.Name]; dup {
-			p.addf(key+".name", "%q is also the name of policies[%d]", pol.Name, j)
-		} else {
-			names[pol.Name] = i
-		}
+		p.uniqueName(names, "policies", i, "name", pol.Name)
 
 		for _, mk := range sortedKeys(pol.Match) {
 			if !slices.Contains(approvals.MatchKeys, mk) {
