@@ -39,7 +39,7 @@ bench: tools bench-go
 ## bench-go: only the Go benchmarks of the hot paths
 .PHONY: bench-go
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./server/ ./bot/ ./tokens/ ./tokens/bolt/
+	$(GO) test -run '^$$' -bench . -benchmem ./server/ ./bot/ ./tokens/ ./store/bolt/
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

@@ -6,8 +6,8 @@ import (
 )
 
 // Store keeps tasks. Every method is safe for concurrent use, also across
-// processes sharing one backend. Backends: tokens/bolt (embedded),
-// tokens/dynamodb (shared); tokens/storetest is the contract both pass.
+// processes sharing one backend. Backends: store/bolt (embedded),
+// store/dynamodb (shared); store/storetest is the contract both pass.
 type Store interface {
 	// Create writes a new task if no task with its ID exists. It returns the
 	// stored task and created=true, or the existing task and created=false

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/store/bolt"
 	"github.com/approvalbot/approvalbot/tokens"
-	"github.com/approvalbot/approvalbot/tokens/bolt"
 )
 
 // fakeNotifier records what would reach Slack; its func fields inject failures.

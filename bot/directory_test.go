@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
-func newTestDirectory(t *testing.T) (*Directory, *fakes.Slack, *fakeClock) {
+func newTestDirectory(t *testing.T) (*Directory, *slacktest.Server, *fakeClock) {
 	t.Helper()
 	fake := newFakeSlack(t)
 	fake.Groups["S2"] = []string{"U1", "U2"}
@@ -105,15 +105,15 @@ func TestDirectoryErrorsNotCached(t *testing.T) {
 	t.Parallel()
 	dir, fake, _ := newTestDirectory(t)
 	ctx := context.Background()
-	fake.SetAnswer(func(fakes.SlackCall) *fakes.Answer { return &fakes.Answer{Status: 500} })
+	fake.SetAnswer(func(slacktest.Call) *slacktest.Answer { return &slacktest.Answer{Status: 500} })
 	if _, err := dir.GroupMembers(ctx, "S2"); err == nil || approvals.IsPermanent(err) {
 		t.Fatalf("GroupMembers on a 500 = %v, want a retryable error", err)
 	}
 	if _, err := dir.UserIDByEmail(ctx, "lead@example.com"); err == nil || errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("UserIDByEmail on a 500 = %v, want a retryable error", err)
 	}
-	fake.SetAnswer(func(fakes.SlackCall) *fakes.Answer {
-		return &fakes.Answer{Status: 429, Header: map[string]string{"Retry-After": "3"}}
+	fake.SetAnswer(func(slacktest.Call) *slacktest.Answer {
+		return &slacktest.Answer{Status: 429, Header: map[string]string{"Retry-After": "3"}}
 	})
 	if _, err := dir.GroupMembers(ctx, "S2"); err == nil {
 		t.Fatal("GroupMembers on a 429 succeeded")

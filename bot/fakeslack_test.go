@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 const testBotToken = "xoxb-test-0123456789-secret"
@@ -15,15 +15,15 @@ const testBotToken = "xoxb-test-0123456789-secret"
 const firstTS = "1700000000.000001"
 
 // newFakeSlack starts the shared fake Slack Web API for one test.
-func newFakeSlack(t *testing.T) *fakes.Slack {
+func newFakeSlack(t *testing.T) *slacktest.Server {
 	t.Helper()
-	f := fakes.NewSlack()
+	f := slacktest.New()
 	t.Cleanup(f.Close)
 	return f
 }
 
 // notifierFor returns a Notifier talking to the fake.
-func notifierFor(f *fakes.Slack, mutate func(*Config)) *Notifier {
+func notifierFor(f *slacktest.Server, mutate func(*Config)) *Notifier {
 	cfg := Config{BotToken: testBotToken, APIURL: f.APIURL(), DefaultChannel: "CDEFAULT", Timeout: 5 * time.Second}
 	if mutate != nil {
 		mutate(&cfg)

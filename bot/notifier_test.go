@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
+
 	"github.com/slack-go/slack"
 )
 
 func policies() []approvals.Policy { return []approvals.Policy{*singlePolicy()} }
 
 // formBlocks decodes the blocks a chat.* call sent.
-func formBlocks(t *testing.T, call fakes.SlackCall) []slack.Block {
+func formBlocks(t *testing.T, call slacktest.Call) []slack.Block {
 	t.Helper()
 	raw := call.Form.Get("blocks")
 	if raw == "" {
@@ -31,7 +32,7 @@ func formBlocks(t *testing.T, call fakes.SlackCall) []slack.Block {
 	return blocks.BlockSet
 }
 
-func checkToken(t *testing.T, calls []fakes.SlackCall) {
+func checkToken(t *testing.T, calls []slacktest.Call) {
 	t.Helper()
 	for _, c := range calls {
 		if got := c.Token(); got != testBotToken {
@@ -304,20 +305,20 @@ func TestNotifierOpenRejectReason(t *testing.T) {
 
 func TestNotifierErrors(t *testing.T) {
 	t.Parallel()
-	slackError := func(code string) *fakes.Answer {
-		return &fakes.Answer{Body: `{"ok":false,"error":"` + code + `","needed":"chat:write"}`}
+	slackError := func(code string) *slacktest.Answer {
+		return &slacktest.Answer{Body: `{"ok":false,"error":"` + code + `","needed":"chat:write"}`}
 	}
 	tests := []struct {
 		name       string
-		answer     *fakes.Answer
+		answer     *slacktest.Answer
 		update     bool
 		retryAfter time.Duration
 		permanent  bool
 		contains   string
 	}{
-		{name: "rate limited", answer: &fakes.Answer{Status: 429, Header: map[string]string{"Retry-After": "7"}}, retryAfter: 7 * time.Second},
-		{name: "server error", answer: &fakes.Answer{Status: 503, Body: "<html>down</html>"}, contains: "HTTP 503"},
-		{name: "bad gateway", answer: &fakes.Answer{Status: 502}, contains: "HTTP 502"},
+		{name: "rate limited", answer: &slacktest.Answer{Status: 429, Header: map[string]string{"Retry-After": "7"}}, retryAfter: 7 * time.Second},
+		{name: "server error", answer: &slacktest.Answer{Status: 503, Body: "<html>down</html>"}, contains: "HTTP 503"},
+		{name: "bad gateway", answer: &slacktest.Answer{Status: 502}, contains: "HTTP 502"},
 		{name: "not in channel", answer: slackError("not_in_channel"), contains: "invite"},
 		{name: "channel not found", answer: slackError("channel_not_found"), contains: "channel_not_found"},
 		{name: "invalid auth", answer: slackError("invalid_auth"), contains: "slack.bot_token"},
@@ -335,7 +336,7 @@ func TestNotifierErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := newFakeSlack(t)
-			fake.SetAnswer(func(fakes.SlackCall) *fakes.Answer { return tc.answer })
+			fake.SetAnswer(func(slacktest.Call) *slacktest.Answer { return tc.answer })
 			n := notifierFor(fake, nil)
 			n.Mint = func(*approvals.Task) (string, error) { return "tok", nil }
 			var err error

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
+
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 )
@@ -20,7 +21,7 @@ const socketAppToken = "xapp-1-A1-123-test"
 
 // newSocketFake starts the shared fake Slack with Socket Mode granted to
 // socketAppToken.
-func newSocketFake(t *testing.T) *fakes.Slack {
+func newSocketFake(t *testing.T) *slacktest.Server {
 	t.Helper()
 	f := newFakeSlack(t)
 	f.EnableSocketMode(socketAppToken)
@@ -33,7 +34,7 @@ const socketAckDeadline = 3 * time.Second
 
 // sendEnvelope waits for the client to connect, sends it an envelope and
 // returns the ack's payload.
-func sendEnvelope(t *testing.T, fake *fakes.Slack, envelopeID, typ, payload string, acceptsResponse bool, within time.Duration) json.RawMessage {
+func sendEnvelope(t *testing.T, fake *slacktest.Server, envelopeID, typ, payload string, acceptsResponse bool, within time.Duration) json.RawMessage {
 	t.Helper()
 	if err := fake.WaitSocket(15 * time.Second); err != nil {
 		t.Fatal(err)

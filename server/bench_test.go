@@ -18,14 +18,14 @@ import (
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/flexdeploy"
 	"github.com/approvalbot/approvalbot/server"
+	"github.com/approvalbot/approvalbot/store/bolt"
 	"github.com/approvalbot/approvalbot/tokens"
-	"github.com/approvalbot/approvalbot/tokens/bolt"
 )
 
 const benchAPIKey = "bench-api-key-0123456789abcdef"
 
 // newIntakeHandler is the bot's intake path without the network: the real
-// server.New handler, approvals.Service on tokens/bolt (a temp file, fsync
+// server.New handler, approvals.Service on store/bolt (a temp file, fsync
 // on), tokens.Issuer and flexdeploy.ParseTask. The outbox is not run: its
 // queue fills and then drops kicks, which costs the intake nothing.
 func newIntakeHandler(b *testing.B, level zerolog.Level) http.Handler {

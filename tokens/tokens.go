@@ -6,8 +6,8 @@
 // key holder can mint the very same token again after a restart while a
 // reader of the store alone cannot.
 //
-// The store backends live in tokens/bolt and tokens/dynamodb; both pass the
-// contract in tokens/storetest.
+// The store backends live in store/bolt and store/dynamodb; both pass the
+// contract in store/storetest.
 package tokens
 
 import (

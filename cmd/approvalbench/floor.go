@@ -16,8 +16,8 @@ import (
 
 // floor is the bare HTTP floor: an http.Server on loopback, in the bench's
 // process, whose handler reads the body and makes it durable with one
-// bbolt write. Its file options are tokens/bolt's (fsync on,
-// NoFreelistSync, map freelist) and, like tokens/bolt, writes that arrive
+// bbolt write. Its file options are store/bolt's (fsync on,
+// NoFreelistSync, map freelist) and, like store/bolt, writes that arrive
 // together share one transaction and one fsync. Nothing else: no routing,
 // auth, parsing, logging, token, or outbox. Intake's throughput and
 // latency against this tell what the bot's own work costs.
@@ -93,7 +93,7 @@ func (f *floor) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, `{"status":"pending"}`+"\n")
 }
 
-// commitLoop writes whatever waits in one transaction (tokens/bolt's group
+// commitLoop writes whatever waits in one transaction (store/bolt's group
 // commit, at most 256 writes each).
 func (f *floor) commitLoop() {
 	for {

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 // requestTimeout bounds every request the bench makes.
@@ -162,9 +162,9 @@ func recordID(taskID string) string { return "flexdeploy-" + taskID }
 // clickRequest builds Slack's signed click on a message's approve or
 // reject button; signing happens here, before the clock starts.
 func clickRequest(ctx context.Context, url, secret string, m message, action, user string) (*http.Request, error) {
-	click := fakes.Click{ActionID: action, Value: m.Token, UserID: user, UserName: user,
+	click := slacktest.Click{ActionID: action, Value: m.Token, UserID: user, UserName: user,
 		Channel: m.Channel, MessageTS: "1700000000.000001", TriggerID: "trigger-" + user}
-	req, err := fakes.InteractionRequest(url+"/slack/interactions", secret, time.Now(), click.Payload())
+	req, err := slacktest.InteractionRequest(url+"/slack/interactions", secret, time.Now(), click.Payload())
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,7 @@
 //	    [--concurrency 32] [--pending 10000] [--clicks 500] [--binary PATH]
 //
 // It builds ./cmd/approvalbot (unless --binary), starts a fake Slack and a
-// fake FlexDeploy on loopback (internal/fakes), and, for --store dynamodb,
+// fake FlexDeploy on loopback (internal/slacktest, internal/flexdeploytest), and, for --store dynamodb,
 // dynalite (internal/dynalite); it runs the bot as a child process with a
 // generated configuration and measures: the start to the first 200 of
 // /readyz; intake throughput and latency; click to 200 and click to
@@ -35,7 +35,8 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/internal/dynalite"
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 type options struct {
@@ -137,8 +138,8 @@ type bench struct {
 	bin      string
 	secrets  secrets
 	env      []string
-	slack    *fakes.Slack
-	fd       *fakes.FlexDeploy
+	slack    *slacktest.Server
+	fd       *flexdeploytest.Server
 	index    *slackIndex
 	endpoint string // dynalite
 	stopDyn  func()
@@ -189,12 +190,12 @@ func (b *bench) run(ctx context.Context) error {
 	}
 
 	b.index = newSlackIndex()
-	b.slack = fakes.NewSlack()
+	b.slack = slacktest.New()
 	// Recording every call would grow the bench without bound; the index
 	// sees each call through the answer hook instead.
 	b.slack.Quiet = true
 	b.slack.SetAnswer(b.index.hook)
-	b.fd = fakes.NewFlexDeploy()
+	b.fd = flexdeploytest.New()
 
 	if b.opts.store == "dynamodb" {
 		b.logf("starting dynalite")

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 // message is what a click needs of a posted message.
@@ -31,7 +31,7 @@ type slackIndex struct {
 func newSlackIndex() *slackIndex { return &slackIndex{msgs: map[string]message{}} }
 
 // hook is the fake Slack's answer function; it answers as Slack would.
-func (x *slackIndex) hook(call fakes.SlackCall) *fakes.Answer {
+func (x *slackIndex) hook(call slacktest.Call) *slacktest.Answer {
 	if call.Method != "chat.postMessage" || call.Form.Get("thread_ts") != "" {
 		return nil
 	}

@@ -43,7 +43,8 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/flexdeploy"
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 // crashBinary is the approvalbot binary the crash tests run, built once per
@@ -99,8 +100,8 @@ func crashBuildDir() (string, error) {
 type crashBot struct {
 	t      *testing.T
 	bin    string
-	slack  *fakes.Slack
-	fd     *fakes.FlexDeploy
+	slack  *slacktest.Server
+	fd     *flexdeploytest.Server
 	dir    string
 	client *http.Client
 	// fdBaseURL is flexdeploy.base_url; the fake's unless a test puts
@@ -118,8 +119,8 @@ func newCrashBot(t *testing.T) *crashBot {
 	b := &crashBot{
 		t:      t,
 		bin:    approvalbotBinary(t),
-		slack:  fakes.NewSlack(),
-		fd:     fakes.NewFlexDeploy(),
+		slack:  slacktest.New(),
+		fd:     flexdeploytest.New(),
 		dir:    t.TempDir(),
 		client: &http.Client{Timeout: 10 * time.Second},
 	}
@@ -142,10 +143,10 @@ func crashBotToken(gen int) string { return fmt.Sprintf("xoxb-crash-test-token-g
 func crashFDUser(gen int) string   { return fmt.Sprintf("approvalbot-g%d", gen) }
 
 // slackGen is the generation of the process that made a Slack call.
-func slackGen(c fakes.SlackCall) int { return generationOf(c.Token()) }
+func slackGen(c slacktest.Call) int { return generationOf(c.Token()) }
 
 // fdGen is the generation of the process that made a FlexDeploy call.
-func fdGen(c fakes.FlexDeployCall) int {
+func fdGen(c flexdeploytest.Call) int {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(c.Auth, "Basic "))
 	if err != nil {
 		return 0
@@ -373,8 +374,8 @@ func hasMessage(task map[string]any) bool { return messageTS(task) != "" }
 
 // posts are the task's chat.postMessage calls (thread replies aside) made
 // by the given generation; gen 0 means every generation.
-func (b *crashBot) posts(taskID string, gen int) []fakes.SlackCall {
-	var out []fakes.SlackCall
+func (b *crashBot) posts(taskID string, gen int) []slacktest.Call {
+	var out []slacktest.Call
 	for _, c := range b.slack.CallsTo("chat.postMessage") {
 		if c.Form.Get("thread_ts") == "" && isAbout(c, taskID) && (gen == 0 || slackGen(c) == gen) {
 			out = append(out, c)
@@ -385,7 +386,7 @@ func (b *crashBot) posts(taskID string, gen int) []fakes.SlackCall {
 
 // isAbout tells whether a Slack call renders the task (tests use task ids
 // of which none is a prefix of another).
-func isAbout(c fakes.SlackCall, taskID string) bool {
+func isAbout(c slacktest.Call, taskID string) bool {
 	return strings.Contains(c.Text(), "FlexDeploy task "+taskID)
 }
 
@@ -405,13 +406,13 @@ func (b *crashBot) finalUpdate(taskID, ts string, gen int) {
 }
 
 // click sends a signed click on the message's button.
-func (b *crashBot) click(msg fakes.SlackCall, actionID, userID, userName string) {
+func (b *crashBot) click(msg slacktest.Call, actionID, userID, userName string) {
 	b.t.Helper()
-	click, err := fakes.ClickOn(msg, actionID, userID, userName)
+	click, err := slacktest.ClickOn(msg, actionID, userID, userName)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	req, err := fakes.InteractionRequest(b.url+"/slack/interactions", testSigningSecret, time.Now(), click.Payload())
+	req, err := slacktest.InteractionRequest(b.url+"/slack/interactions", testSigningSecret, time.Now(), click.Payload())
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -427,7 +428,7 @@ func (b *crashBot) click(msg fakes.SlackCall, actionID, userID, userName string)
 
 // fdCalls are FlexDeploy's calls for the task from index from on: PUTs
 // (approve or reject) and GETs (status reads).
-func (b *crashBot) fdCalls(taskID string, from int) (calls []fakes.FlexDeployCall) {
+func (b *crashBot) fdCalls(taskID string, from int) (calls []flexdeploytest.Call) {
 	all := b.fd.Calls()
 	for _, c := range all[min(from, len(all)):] {
 		if strings.HasSuffix(c.Path, "/"+taskID) {
@@ -437,15 +438,15 @@ func (b *crashBot) fdCalls(taskID string, from int) (calls []fakes.FlexDeployCal
 	return calls
 }
 
-func isDecision(c fakes.FlexDeployCall) bool { return c.Method == http.MethodPut }
+func isDecision(c flexdeploytest.Call) bool { return c.Method == http.MethodPut }
 
-func isStatusRead(c fakes.FlexDeployCall, taskID string) bool {
-	return c.Method == http.MethodGet && c.Path == fakes.FlexDeployRoot+"/tasks/approval/"+taskID
+func isStatusRead(c flexdeploytest.Call, taskID string) bool {
+	return c.Method == http.MethodGet && c.Path == flexdeploytest.Root+"/tasks/approval/"+taskID
 }
 
 // checkStatusReadFirst fails unless the calls (those of a resumed delivery)
 // hold a status read before their first decision.
-func checkStatusReadFirst(t *testing.T, taskID string, calls []fakes.FlexDeployCall) {
+func checkStatusReadFirst(t *testing.T, taskID string, calls []flexdeploytest.Call) {
 	t.Helper()
 	for _, c := range calls {
 		if isStatusRead(c, taskID) {
@@ -489,14 +490,14 @@ func TestCrashAfterIntake(t *testing.T) {
 			// Slack does not take the first process's posts: Slack here
 			// never holds a message the store has no record of (see the
 			// file comment for the window when it does).
-			b.slack.SetAnswer(func(c fakes.SlackCall) *fakes.Answer {
+			b.slack.SetAnswer(func(c slacktest.Call) *slacktest.Answer {
 				if c.Method != "chat.postMessage" || slackGen(c) != 1 {
 					return nil
 				}
 				if tc.hold {
 					<-release
 				}
-				return &fakes.Answer{Status: http.StatusServiceUnavailable, Body: "upstream connect error"}
+				return &slacktest.Answer{Status: http.StatusServiceUnavailable, Body: "upstream connect error"}
 			})
 			b.start()
 			id := b.submit(taskID)
@@ -595,7 +596,7 @@ func TestCrashDuringDelivery(t *testing.T) {
 			for _, c := range after {
 				if isDecision(c) {
 					puts++
-					if c.Path != fakes.FlexDeployRoot+"/tasks/approval/approve/"+taskID || fdGen(c) != 2 {
+					if c.Path != flexdeploytest.Root+"/tasks/approval/approve/"+taskID || fdGen(c) != 2 {
 						t.Errorf("PUT %s from generation %d", c.Path, fdGen(c))
 					}
 				}
@@ -653,7 +654,7 @@ func TestCrashDuringDeliveryStatusUnreadable(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(front.Close)
-	b.fdBaseURL = front.URL + fakes.FlexDeployRoot
+	b.fdBaseURL = front.URL + flexdeploytest.Root
 
 	b.start()
 	id := b.submit(taskID)
@@ -693,9 +694,9 @@ func TestCrashDuringDeliveryStatusUnreadable(t *testing.T) {
 func TestCrashBeforeMessageUpdate(t *testing.T) {
 	t.Parallel()
 	b := newCrashBot(t)
-	b.slack.SetAnswer(func(c fakes.SlackCall) *fakes.Answer {
+	b.slack.SetAnswer(func(c slacktest.Call) *slacktest.Answer {
 		if c.Method == "chat.update" && slackGen(c) == 1 {
-			return &fakes.Answer{Status: http.StatusServiceUnavailable, Body: "upstream connect error"}
+			return &slacktest.Answer{Status: http.StatusServiceUnavailable, Body: "upstream connect error"}
 		}
 		return nil
 	})
@@ -762,7 +763,7 @@ func TestCrashWithTasksInEveryState(t *testing.T) {
 		stateOf[tk.taskID] = tk.state
 	}
 	taskOfPath := func(path string) string { return path[strings.LastIndex(path, "/")+1:] }
-	stateOfSlack := func(c fakes.SlackCall) (crashState, bool) {
+	stateOfSlack := func(c slacktest.Call) (crashState, bool) {
 		for id, s := range stateOf {
 			if isAbout(c, id) {
 				return s, true
@@ -772,13 +773,13 @@ func TestCrashWithTasksInEveryState(t *testing.T) {
 	}
 
 	b := newCrashBot(t)
-	b.slack.SetAnswer(func(c fakes.SlackCall) *fakes.Answer {
+	b.slack.SetAnswer(func(c slacktest.Call) *slacktest.Answer {
 		if slackGen(c) != 1 {
 			return nil
 		}
 		s, ok := stateOfSlack(c)
 		if ok && ((c.Method == "chat.postMessage" && s == unposted) || (c.Method == "chat.update" && s == updateFailed)) {
-			return &fakes.Answer{Status: http.StatusServiceUnavailable, Body: "upstream connect error"}
+			return &slacktest.Answer{Status: http.StatusServiceUnavailable, Body: "upstream connect error"}
 		}
 		return nil
 	})
@@ -789,7 +790,7 @@ func TestCrashWithTasksInEveryState(t *testing.T) {
 	)
 	release := make(chan struct{})
 	t.Cleanup(func() { closeOnce(release) }) // before the fake closes
-	b.fd.SetAnswer(func(c fakes.FlexDeployCall, _ int) (int, string) {
+	b.fd.SetAnswer(func(c flexdeploytest.Call, _ int) (int, string) {
 		id := taskOfPath(c.Path)
 		if fdGen(c) == 1 {
 			switch stateOf[id] {
@@ -874,7 +875,7 @@ func TestCrashWithTasksInEveryState(t *testing.T) {
 	for _, tk := range tasks {
 		// Exactly one message: the first process's accepted post, or the
 		// second's for the tasks Slack refused before the kill.
-		var ok []fakes.SlackCall
+		var ok []slacktest.Call
 		for _, c := range b.posts(tk.taskID, 0) {
 			if slackGen(c) == 2 || tk.state != unposted {
 				ok = append(ok, c)
@@ -913,7 +914,7 @@ func TestCrashWithTasksInEveryState(t *testing.T) {
 			checkStatusReadFirst(t, tk.taskID, after)
 		}
 		for _, c := range b.fdCalls(tk.taskID, 0) {
-			if isDecision(c) && c.Path != fakes.FlexDeployRoot+"/tasks/approval/"+tk.action+"/"+tk.taskID {
+			if isDecision(c) && c.Path != flexdeploytest.Root+"/tasks/approval/"+tk.action+"/"+tk.taskID {
 				t.Errorf("%s: wrong decision %s", tk.taskID, c.Path)
 			}
 		}

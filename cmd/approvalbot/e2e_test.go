@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 func basicAuth(user, pass string) string {
@@ -54,7 +55,7 @@ func TestApproveEndToEnd(t *testing.T) {
 		t.Fatalf("%d FlexDeploy decisions, want 1", len(decisions))
 	}
 	put := decisions[0]
-	if put.Path != fakes.FlexDeployRoot+"/tasks/approval/approve/8900" || put.Auth != basicAuth("approvalbot", testFDPassword) || put.ContentType != "application/json" {
+	if put.Path != flexdeploytest.Root+"/tasks/approval/approve/8900" || put.Auth != basicAuth("approvalbot", testFDPassword) || put.ContentType != "application/json" {
 		t.Errorf("PUT %s auth %q content type %q", put.Path, put.Auth, put.ContentType)
 	}
 	if notes := put.Notes(); !strings.HasPrefix(notes, "Approved in Slack by Alice (UALICE) at 20") {
@@ -103,7 +104,7 @@ func TestRejectEndToEnd(t *testing.T) {
 	}
 	task := e.waitTask(id, "delivered", delivered)
 	decisions := e.fd.Decisions()
-	if len(decisions) != 1 || decisions[0].Path != fakes.FlexDeployRoot+"/tasks/approval/reject/77" || !strings.Contains(decisions[0].Notes(), "Rejected in Slack by Bob (UBOB)") {
+	if len(decisions) != 1 || decisions[0].Path != flexdeploytest.Root+"/tasks/approval/reject/77" || !strings.Contains(decisions[0].Notes(), "Rejected in Slack by Bob (UBOB)") {
 		t.Fatalf("decisions %+v", decisions)
 	}
 	if task["status"] != "rejected" {
@@ -154,10 +155,10 @@ func TestForgedClicksAreRefused(t *testing.T) {
 	id := e.submit(`{"taskId":"forge","environment":"PROD"}`)
 	msg := e.message("forge")
 	token := msg.Buttons()[0].Value
-	payload := fakes.Click{ActionID: "approve", Value: token, UserID: "UALICE", UserName: "Alice", Channel: "CPROD"}.Payload()
+	payload := slacktest.Click{ActionID: "approve", Value: token, UserID: "UALICE", UserName: "Alice", Channel: "CPROD"}.Payload()
 	body := url.Values{"payload": {payload}}.Encode()
 	post := func(mutate func(*http.Request)) int {
-		req, _ := fakes.InteractionRequest(e.url+"/slack/interactions", testSigningSecret, time.Now(), payload)
+		req, _ := slacktest.InteractionRequest(e.url+"/slack/interactions", testSigningSecret, time.Now(), payload)
 		mutate(req)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -168,16 +169,16 @@ func TestForgedClicksAreRefused(t *testing.T) {
 	}
 	cases := map[string]func(*http.Request){
 		"forged signature": func(r *http.Request) {
-			_, sig := fakes.Sign("not-the-secret", time.Now(), body)
+			_, sig := slacktest.Sign("not-the-secret", time.Now(), body)
 			r.Header.Set("X-Slack-Signature", sig)
 		},
 		"stale timestamp": func(r *http.Request) {
-			ts, sig := fakes.Sign(testSigningSecret, time.Now().Add(-6*time.Minute), body)
+			ts, sig := slacktest.Sign(testSigningSecret, time.Now().Add(-6*time.Minute), body)
 			r.Header.Set("X-Slack-Request-Timestamp", ts)
 			r.Header.Set("X-Slack-Signature", sig)
 		},
 		"future timestamp": func(r *http.Request) {
-			ts, sig := fakes.Sign(testSigningSecret, time.Now().Add(6*time.Minute), body)
+			ts, sig := slacktest.Sign(testSigningSecret, time.Now().Add(6*time.Minute), body)
 			r.Header.Set("X-Slack-Request-Timestamp", ts)
 			r.Header.Set("X-Slack-Signature", sig)
 		},
@@ -262,7 +263,7 @@ func TestExpiredTokenIsRefused(t *testing.T) {
 func TestFlexDeployFailsThenRecovers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.fd.SetAnswer(func(_ fakes.FlexDeployCall, n int) (int, string) {
+	e.fd.SetAnswer(func(_ flexdeploytest.Call, n int) (int, string) {
 		if n <= 3 {
 			return http.StatusServiceUnavailable, `{"message":"down for maintenance"}`
 		}
@@ -283,7 +284,7 @@ func TestFlexDeployFailsThenRecovers(t *testing.T) {
 func TestFlexDeployRefusalIsFinalAndShown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.fd.SetAnswer(func(fakes.FlexDeployCall, int) (int, string) {
+	e.fd.SetAnswer(func(flexdeploytest.Call, int) (int, string) {
 		return http.StatusBadRequest, `{"message":"Task 55 is not pending"}`
 	})
 	e.start()
@@ -307,12 +308,12 @@ func TestSlackRateLimitIsHonoured(t *testing.T) {
 	e := newEnv(t)
 	var mu sync.Mutex
 	limited := false
-	e.slack.SetAnswer(func(c fakes.SlackCall) *fakes.Answer {
+	e.slack.SetAnswer(func(c slacktest.Call) *slacktest.Answer {
 		mu.Lock()
 		defer mu.Unlock()
 		if c.Method == "chat.postMessage" && !limited {
 			limited = true
-			return &fakes.Answer{Status: http.StatusTooManyRequests, Header: map[string]string{"Retry-After": "1"}, Body: `{"ok":false,"error":"ratelimited"}`}
+			return &slacktest.Answer{Status: http.StatusTooManyRequests, Header: map[string]string{"Retry-After": "1"}, Body: `{"ok":false,"error":"ratelimited"}`}
 		}
 		return nil
 	})
@@ -336,7 +337,7 @@ func TestRestartBetweenClickAndDelivery(t *testing.T) {
 	e := newEnv(t)
 	var mu sync.Mutex
 	down := true
-	e.fd.SetAnswer(func(fakes.FlexDeployCall, int) (int, string) {
+	e.fd.SetAnswer(func(flexdeploytest.Call, int) (int, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if down {
@@ -361,7 +362,7 @@ func TestRestartBetweenClickAndDelivery(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	var successes int
 	for _, c := range e.fd.Decisions()[failed:] {
-		if c.Path == fakes.FlexDeployRoot+"/tasks/approval/approve/restart" {
+		if c.Path == flexdeploytest.Root+"/tasks/approval/approve/restart" {
 			successes++
 		}
 	}

@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 // TestFlexDeployDownForAWhile: FlexDeploy is down for longer than one
@@ -18,7 +19,7 @@ func TestFlexDeployDownForAWhile(t *testing.T) {
 	e := newEnv(t)
 	var mu sync.Mutex
 	down := true
-	e.fd.SetAnswer(func(fakes.FlexDeployCall, int) (int, string) {
+	e.fd.SetAnswer(func(flexdeploytest.Call, int) (int, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if down {
@@ -72,12 +73,12 @@ func TestSlackServerErrors(t *testing.T) {
 	e := newEnv(t)
 	var mu sync.Mutex
 	failures := 0
-	e.slack.SetAnswer(func(c fakes.SlackCall) *fakes.Answer {
+	e.slack.SetAnswer(func(c slacktest.Call) *slacktest.Answer {
 		mu.Lock()
 		defer mu.Unlock()
 		if c.Method == "chat.postMessage" && failures < 2 {
 			failures++
-			return &fakes.Answer{Status: http.StatusInternalServerError, Body: "upstream connect error"}
+			return &slacktest.Answer{Status: http.StatusInternalServerError, Body: "upstream connect error"}
 		}
 		return nil
 	})

@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 // Secrets of the test configuration; the log scan looks for every one.
@@ -48,8 +49,8 @@ func (b *syncBuffer) String() string {
 // env is one end-to-end set-up: the fake neighbours and a bot.
 type env struct {
 	t         *testing.T
-	slack     *fakes.Slack
-	fd        *fakes.FlexDeploy
+	slack     *slacktest.Server
+	fd        *flexdeploytest.Server
 	dir       string
 	config    string // path of the config file
 	policies  string // YAML of the policies key
@@ -73,7 +74,7 @@ const defaultPolicies = `
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, slack: fakes.NewSlack(), fd: fakes.NewFlexDeploy(), dir: t.TempDir(), logs: &syncBuffer{}, policies: defaultPolicies}
+	e := &env{t: t, slack: slacktest.New(), fd: flexdeploytest.New(), dir: t.TempDir(), logs: &syncBuffer{}, policies: defaultPolicies}
 	e.slack.Groups["SREL"] = []string{"UGROUP"}
 	e.slack.Emails["lead@example.com"] = "ULEAD"
 	e.slack.Emails["dev@example.com"] = "UDEV"
@@ -191,16 +192,16 @@ func (e *env) submit(body string) string {
 
 // message waits for the FlexDeploy task's message to be posted and returns
 // the call.
-func (e *env) message(taskID string) fakes.SlackCall {
+func (e *env) message(taskID string) slacktest.Call {
 	e.t.Helper()
 	return e.messageOf("FlexDeploy task " + taskID)
 }
 
 // messageOf waits for the message whose text names the task, e.g. "Azure
 // DevOps task 1a2b", and returns the call.
-func (e *env) messageOf(name string) fakes.SlackCall {
+func (e *env) messageOf(name string) slacktest.Call {
 	e.t.Helper()
-	var found fakes.SlackCall
+	var found slacktest.Call
 	waitFor(e.t, "message for "+name, func() bool {
 		for _, c := range e.slack.CallsTo("chat.postMessage") {
 			// Tests use task ids that are no prefix of each other.
@@ -218,13 +219,13 @@ func (e *env) messageOf(name string) fakes.SlackCall {
 }
 
 // click sends a signed click on the message's button as the user.
-func (e *env) click(msg fakes.SlackCall, actionID, userID, userName string) int {
+func (e *env) click(msg slacktest.Call, actionID, userID, userName string) int {
 	e.t.Helper()
-	click, err := fakes.ClickOn(msg, actionID, userID, userName)
+	click, err := slacktest.ClickOn(msg, actionID, userID, userName)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req, err := fakes.InteractionRequest(e.url+"/slack/interactions", testSigningSecret, time.Now(), click.Payload())
+	req, err := slacktest.InteractionRequest(e.url+"/slack/interactions", testSigningSecret, time.Now(), click.Payload())
 	if err != nil {
 		e.t.Fatal(err)
 	}

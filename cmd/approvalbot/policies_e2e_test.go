@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 const policyMatrix = `
@@ -142,7 +143,7 @@ func TestRejectWithRequiredReason(t *testing.T) {
 	id := e.submit(`{"taskId":"why","environment":"PROD"}`)
 	msg := e.message("why")
 	e.click(msg, "reject", "UCAROL", "Carol")
-	var view fakes.SlackCall
+	var view slacktest.Call
 	waitFor(t, "reason dialog", func() bool {
 		calls := e.slack.CallsTo("views.open")
 		if len(calls) > 0 {
@@ -166,7 +167,7 @@ func TestRejectWithRequiredReason(t *testing.T) {
 		},
 	}
 	raw, _ := json.Marshal(submission)
-	req, _ := fakes.InteractionRequest(e.url+"/slack/interactions", testSigningSecret, time.Now(), string(raw))
+	req, _ := slacktest.InteractionRequest(e.url+"/slack/interactions", testSigningSecret, time.Now(), string(raw))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +213,7 @@ func TestExpiryWithAndWithoutAutoReject(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond) // sweeps come every 200ms: a second rejection would show
 	d := e.fd.Decisions()
-	if len(d) != 1 || d[0].Path != fakes.FlexDeployRoot+"/tasks/approval/reject/exp-auto" || !strings.Contains(d[0].Notes(), "Expired") {
+	if len(d) != 1 || d[0].Path != flexdeploytest.Root+"/tasks/approval/reject/exp-auto" || !strings.Contains(d[0].Notes(), "Expired") {
 		t.Fatalf("decisions %+v", d)
 	}
 	waitFor(t, "both messages show the expiry", func() bool {
@@ -238,7 +239,7 @@ func TestReminderBeforeExpiry(t *testing.T) {
 	e.start()
 	e.submit(`{"taskId":"remind"}`)
 	msg := e.message("remind")
-	var reminder fakes.SlackCall
+	var reminder slacktest.Call
 	waitFor(t, "a reminder in the thread", func() bool {
 		for _, c := range e.slack.CallsTo("chat.postMessage") {
 			if c.Form.Get("thread_ts") != "" {

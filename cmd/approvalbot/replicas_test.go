@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/internal/dynalitetest"
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
 )
 
-// replicas starts n bots sharing one dynalite table and the same fakes.
+// replicas starts n bots sharing one dynalite table and the same slacktest.
 func replicas(t *testing.T, n int, extra string) []*env {
 	t.Helper()
 	_, table := dynalitetest.NewTable(t)
@@ -74,7 +74,7 @@ func TestReplicaTakesOverAfterLease(t *testing.T) {
 	id := r[0].submit(`{"taskId":"takeover","environment":"PROD"}`)
 	msg := r[0].message("takeover")
 	r[0].fd.SetDelay(time.Minute)
-	r[0].fd.SetAnswer(func(c fakes.FlexDeployCall, _ int) (int, string) { return 0, "" })
+	r[0].fd.SetAnswer(func(c flexdeploytest.Call, _ int) (int, string) { return 0, "" })
 	if status := r[0].click(msg, "approve", "UALICE", "Alice"); status != http.StatusOK {
 		t.Fatalf("click answered %d", status)
 	}

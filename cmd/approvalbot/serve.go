@@ -21,9 +21,9 @@ import (
 	"github.com/approvalbot/approvalbot/config"
 	"github.com/approvalbot/approvalbot/flexdeploy"
 	"github.com/approvalbot/approvalbot/server"
+	"github.com/approvalbot/approvalbot/store/bolt"
+	ddb "github.com/approvalbot/approvalbot/store/dynamodb"
 	"github.com/approvalbot/approvalbot/tokens"
-	"github.com/approvalbot/approvalbot/tokens/bolt"
-	ddb "github.com/approvalbot/approvalbot/tokens/dynamodb"
 )
 
 // loadConfig loads and validates the configuration; problems are printed

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/approvalbot/approvalbot/internal/fakes"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 const testAppToken = "xapp-1-A1-e2e-app-token-0123456789"
@@ -26,7 +26,7 @@ func TestSocketModeEndToEnd(t *testing.T) {
 
 	id := e.submit(`{"taskId":"socket","environment":"PROD"}`)
 	msg := e.message("socket")
-	click := fakes.Click{ActionID: "approve", Value: msg.Buttons()[0].Value, UserID: "UALICE", UserName: "Alice", Channel: "CPROD", MessageTS: "1700000000.000001"}
+	click := slacktest.Click{ActionID: "approve", Value: msg.Buttons()[0].Value, UserID: "UALICE", UserName: "Alice", Channel: "CPROD", MessageTS: "1700000000.000001"}
 	if _, err := e.slack.SendInteractive("env-1", click.Payload(), 3*time.Second); err != nil {
 		t.Fatalf("click over Socket Mode: %v", err)
 	}
@@ -44,7 +44,7 @@ func TestSocketModeEndToEnd(t *testing.T) {
 		t.Fatalf("%d FlexDeploy calls after a repeated click, want 1", n)
 	}
 
-	req, _ := fakes.InteractionRequest(e.url+"/slack/interactions", "", time.Now(), click.Payload())
+	req, _ := slacktest.InteractionRequest(e.url+"/slack/interactions", "", time.Now(), click.Payload())
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/approvalbot/approvalbot/internal/dynalite"
-	ddbstore "github.com/approvalbot/approvalbot/tokens/dynamodb"
+	ddbstore "github.com/approvalbot/approvalbot/store/dynamodb"
 )
 
 // EndpointEnv names an already running DynamoDB-compatible endpoint to use
@@ -108,7 +108,7 @@ func NewClient(t testing.TB, optFns ...func(*dynamodb.Options)) *dynamodb.Client
 	return client
 }
 
-// NewTable creates a fresh uniquely named table (via tokens/dynamodb
+// NewTable creates a fresh uniquely named table (via store/dynamodb
 // CreateTable) and returns a client and the table name; the table is
 // deleted in t.Cleanup.
 func NewTable(t testing.TB) (*dynamodb.Client, string) {

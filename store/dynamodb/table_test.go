@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/approvalbot/approvalbot/internal/dynalitetest"
-	ddbstore "github.com/approvalbot/approvalbot/tokens/dynamodb"
+	ddbstore "github.com/approvalbot/approvalbot/store/dynamodb"
 )
 
 func deleteTableOnCleanup(t *testing.T, client *dynamodb.Client, table string) {

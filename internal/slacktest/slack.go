@@ -1,7 +1,7 @@
-// Package fakes holds the stand-ins for approvalbot's neighbours that the
-// end-to-end tests and the load command run on loopback: a Slack Web API, a
-// FlexDeploy REST API, and signed Slack clicks. They are real HTTP servers.
-package fakes
+// Package slacktest is a stand-in for Slack that the tests and the load
+// command run on loopback: the Web API, Socket Mode, and signed clicks. It
+// is a real HTTP server that checks requests as Slack does.
+package slacktest
 
 import (
 	"crypto/hmac"
@@ -20,8 +20,8 @@ import (
 	"time"
 )
 
-// SlackCall is one request the fake Slack Web API received.
-type SlackCall struct {
+// Call is one request the fake Slack Web API received.
+type Call struct {
 	Method string     // "chat.postMessage"
 	Form   url.Values // form-encoded methods
 	JSON   map[string]any
@@ -31,7 +31,7 @@ type SlackCall struct {
 
 // Token is the credential the call carried (a form field for chat.* and
 // users.*, a Bearer header for JSON methods).
-func (c SlackCall) Token() string {
+func (c Call) Token() string {
 	if bearer, ok := strings.CutPrefix(c.Auth, "Bearer "); ok {
 		return bearer
 	}
@@ -39,7 +39,7 @@ func (c SlackCall) Token() string {
 }
 
 // Blocks decodes the call's blocks (form field or JSON).
-func (c SlackCall) Blocks() []map[string]any {
+func (c Call) Blocks() []map[string]any {
 	var blocks []map[string]any
 	if raw := c.Form.Get("blocks"); raw != "" {
 		_ = json.Unmarshal([]byte(raw), &blocks)
@@ -62,7 +62,7 @@ type Button struct {
 }
 
 // Buttons returns the buttons of the call's actions blocks.
-func (c SlackCall) Buttons() []Button {
+func (c Call) Buttons() []Button {
 	var out []Button
 	for _, b := range c.Blocks() {
 		if b["type"] != "actions" {
@@ -83,7 +83,7 @@ func (c SlackCall) Buttons() []Button {
 }
 
 // Text is every text of the call's blocks and its fallback text, joined.
-func (c SlackCall) Text() string {
+func (c Call) Text() string {
 	raw, _ := json.Marshal(c.Blocks())
 	return c.Form.Get("text") + " " + string(raw)
 }
@@ -95,10 +95,10 @@ type Answer struct {
 	Body   string
 }
 
-// Slack is a Slack Web API on a real HTTP server: it records every call and
+// Server is a Slack Web API on a real HTTP server: it records every call and
 // answers like Slack, unless Answer says otherwise. chat.postMessage answers
 // the ts 1700000000.000001, 1700000000.000002, … in the order of the posts.
-type Slack struct {
+type Server struct {
 	Server *httptest.Server
 
 	// Groups maps user-group ids to members; Emails maps emails to user ids.
@@ -110,8 +110,8 @@ type Slack struct {
 	Channels map[string]string
 
 	mu     sync.Mutex
-	calls  []SlackCall
-	answer func(call SlackCall) *Answer
+	calls  []Call
+	answer func(call Call) *Answer
 	ts     atomic.Int64
 	// Quiet stops recording calls (for load runs).
 	Quiet bool
@@ -120,36 +120,36 @@ type Slack struct {
 	socket   *socketSide
 }
 
-// NewSlack starts a fake Slack; Close it when done.
-func NewSlack() *Slack {
-	f := &Slack{Groups: map[string][]string{}, Emails: map[string]string{}, Channels: map[string]string{}}
+// New starts a fake Slack; Close it when done.
+func New() *Server {
+	f := &Server{Groups: map[string][]string{}, Emails: map[string]string{}, Channels: map[string]string{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
 
 // APIURL is the URL to configure as slack.api_url.
-func (f *Slack) APIURL() string { return f.Server.URL + "/" }
+func (f *Server) APIURL() string { return f.Server.URL + "/" }
 
 // Close stops the server.
-func (f *Slack) Close() { f.Server.Close() }
+func (f *Server) Close() { f.Server.Close() }
 
 // SetAnswer installs an override; nil answers as Slack would.
-func (f *Slack) SetAnswer(fn func(call SlackCall) *Answer) {
+func (f *Server) SetAnswer(fn func(call Call) *Answer) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.answer = fn
 }
 
 // Calls returns every call so far.
-func (f *Slack) Calls() []SlackCall {
+func (f *Server) Calls() []Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]SlackCall(nil), f.calls...)
+	return append([]Call(nil), f.calls...)
 }
 
 // CallsTo returns the calls of one method.
-func (f *Slack) CallsTo(method string) []SlackCall {
-	var out []SlackCall
+func (f *Server) CallsTo(method string) []Call {
+	var out []Call
 	for _, c := range f.Calls() {
 		if c.Method == method {
 			out = append(out, c)
@@ -158,11 +158,11 @@ func (f *Slack) CallsTo(method string) []SlackCall {
 	return out
 }
 
-func (f *Slack) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if f.serveSocket(w, r) {
 		return
 	}
-	call := SlackCall{Method: strings.TrimPrefix(r.URL.Path, "/"), Auth: r.Header.Get("Authorization"), At: time.Now()}
+	call := Call{Method: strings.TrimPrefix(r.URL.Path, "/"), Auth: r.Header.Get("Authorization"), At: time.Now()}
 	body, _ := io.ReadAll(r.Body)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		_ = json.Unmarshal(body, &call.JSON)
@@ -237,7 +237,7 @@ type Click struct {
 
 // ClickOn is the user's click on the button of a posted message (as the
 // fake recorded it), or an error if the message has no such button.
-func ClickOn(msg SlackCall, actionID, userID, userName string) (Click, error) {
+func ClickOn(msg Call, actionID, userID, userName string) (Click, error) {
 	for _, b := range msg.Buttons() {
 		if b.ActionID == actionID {
 			return Click{ActionID: actionID, Value: b.Value, UserID: userID, UserName: userName,

@@ -9,8 +9,8 @@ import (
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/dynalitetest"
+	ddbstore "github.com/approvalbot/approvalbot/store/dynamodb"
 	"github.com/approvalbot/approvalbot/tokens"
-	ddbstore "github.com/approvalbot/approvalbot/tokens/dynamodb"
 )
 
 // recorder stands in for Slack and FlexDeploy: it only remembers.

@@ -15,7 +15,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/approvalbot/approvalbot/approvals"
-	"github.com/approvalbot/approvalbot/tokens/storetest"
+	"github.com/approvalbot/approvalbot/store/storetest"
 )
 
 func openStore(t testing.TB, path string) *Store {

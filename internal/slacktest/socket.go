@@ -1,4 +1,4 @@
-package fakes
+package slacktest
 
 import (
 	"encoding/json"
@@ -29,7 +29,7 @@ type socketSide struct {
 
 // EnableSocketMode makes the fake accept Socket Mode connections from a
 // client holding appToken.
-func (f *Slack) EnableSocketMode(appToken string) {
+func (f *Server) EnableSocketMode(appToken string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.appToken = appToken
@@ -41,14 +41,14 @@ func (f *Slack) EnableSocketMode(appToken string) {
 }
 
 // socketState returns the Socket Mode side, nil until EnableSocketMode.
-func (f *Slack) socketState() *socketSide {
+func (f *Server) socketState() *socketSide {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.socket
 }
 
 // SocketOpens counts apps.connections.open calls that were granted.
-func (f *Slack) SocketOpens() int {
+func (f *Server) SocketOpens() int {
 	s := f.socketState()
 	if s == nil {
 		return 0
@@ -60,7 +60,7 @@ func (f *Slack) SocketOpens() int {
 
 // RefusedAuth returns the Authorization headers of the
 // apps.connections.open calls that were refused, in order.
-func (f *Slack) RefusedAuth() []string {
+func (f *Server) RefusedAuth() []string {
 	s := f.socketState()
 	if s == nil {
 		return nil
@@ -73,7 +73,7 @@ func (f *Slack) RefusedAuth() []string {
 // CloseAfterHello makes the fake close the next n connections right after
 // their hello, as a refreshed or failed link does; the client should
 // reconnect. Such connections never count as connected.
-func (f *Slack) CloseAfterHello(n int) {
+func (f *Server) CloseAfterHello(n int) {
 	s := f.socketState()
 	if s == nil {
 		return
@@ -85,7 +85,7 @@ func (f *Slack) CloseAfterHello(n int) {
 
 // serveSocket handles apps.connections.open and the WebSocket; it reports
 // whether the request was one of those.
-func (f *Slack) serveSocket(w http.ResponseWriter, r *http.Request) bool {
+func (f *Server) serveSocket(w http.ResponseWriter, r *http.Request) bool {
 	f.mu.Lock()
 	s, token := f.socket, f.appToken
 	f.mu.Unlock()
@@ -184,7 +184,7 @@ func (s *socketSide) readAcks(conn *websocket.Conn) {
 // SendInteractive sends an interactive envelope with the payload over the
 // newest connection and waits up to within for its ack, returning the
 // ack's payload.
-func (f *Slack) SendInteractive(envelopeID, payload string, within time.Duration) (json.RawMessage, error) {
+func (f *Server) SendInteractive(envelopeID, payload string, within time.Duration) (json.RawMessage, error) {
 	return f.SendEnvelope(envelopeID, "interactive", payload, true, within)
 }
 
@@ -193,7 +193,7 @@ func (f *Slack) SendInteractive(envelopeID, payload string, within time.Duration
 // newest connection and waits up to within for the ack carrying its
 // envelope_id, returning the ack's payload. acceptsResponse is the
 // envelope's accepts_response_payload.
-func (f *Slack) SendEnvelope(envelopeID, typ, payload string, acceptsResponse bool, within time.Duration) (json.RawMessage, error) {
+func (f *Server) SendEnvelope(envelopeID, typ, payload string, acceptsResponse bool, within time.Duration) (json.RawMessage, error) {
 	s := f.socketState()
 	if s == nil {
 		return nil, errors.New("socket mode is not enabled on the fake")
@@ -232,7 +232,7 @@ func (s *socketSide) forget(envelopeID string) {
 }
 
 // SocketConnected reports whether a client is connected.
-func (f *Slack) SocketConnected() bool {
+func (f *Server) SocketConnected() bool {
 	s := f.socketState()
 	if s == nil {
 		return false
@@ -244,7 +244,7 @@ func (f *Slack) SocketConnected() bool {
 
 // WaitSocket waits up to within for a client to be connected (past its
 // hello, and not one CloseAfterHello drops).
-func (f *Slack) WaitSocket(within time.Duration) error {
+func (f *Server) WaitSocket(within time.Duration) error {
 	s := f.socketState()
 	if s == nil {
 		return errors.New("socket mode is not enabled on the fake")

@@ -15,8 +15,8 @@ import (
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/dynalitetest"
-	ddbstore "github.com/approvalbot/approvalbot/tokens/dynamodb"
-	"github.com/approvalbot/approvalbot/tokens/storetest"
+	ddbstore "github.com/approvalbot/approvalbot/store/dynamodb"
+	"github.com/approvalbot/approvalbot/store/storetest"
 )
 
 func TestContract(t *testing.T) {

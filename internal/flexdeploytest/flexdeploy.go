@@ -1,4 +1,6 @@
-package fakes
+// Package flexdeploytest is a stand-in for FlexDeploy's REST API (v1
+// approval tasks) that the tests and the load command run on loopback.
+package flexdeploytest
 
 import (
 	"encoding/json"
@@ -10,18 +12,18 @@ import (
 	"time"
 )
 
-// FlexDeployRoot is the REST root path the fake serves under.
-const FlexDeployRoot = "/flexdeploy/rest/v1"
+// Root is the REST root path the fake serves under.
+const Root = "/flexdeploy/rest/v1"
 
-// FlexDeployCall is one request the fake FlexDeploy received.
-type FlexDeployCall struct {
+// Call is one request the fake FlexDeploy received.
+type Call struct {
 	Method, Path, Auth, ContentType string
 	Body                            string
 	At                              time.Time
 }
 
 // Notes decodes the {"notes": …} body of an approve or reject.
-func (c FlexDeployCall) Notes() string {
+func (c Call) Notes() string {
 	var v struct {
 		Notes string `json:"notes"`
 	}
@@ -29,41 +31,41 @@ func (c FlexDeployCall) Notes() string {
 	return v.Notes
 }
 
-// FlexDeploy is FlexDeploy's REST API (v1 approval tasks) on a real HTTP
+// Server is FlexDeploy's REST API (v1 approval tasks) on a real HTTP
 // server.
-type FlexDeploy struct {
+type Server struct {
 	Server *httptest.Server
 
 	mu     sync.Mutex
-	calls  []FlexDeployCall
-	answer func(call FlexDeployCall, n int) (status int, body string)
+	calls  []Call
+	answer func(call Call, n int) (status int, body string)
 	status map[string]string // task id → status answered by GET
 	delay  time.Duration
 	Quiet  bool
 }
 
-// NewFlexDeploy starts a fake FlexDeploy that accepts every decision.
-func NewFlexDeploy() *FlexDeploy {
-	f := &FlexDeploy{status: map[string]string{}}
+// New starts a fake FlexDeploy that accepts every decision.
+func New() *Server {
+	f := &Server{status: map[string]string{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
 
 // BaseURL is the URL to configure as flexdeploy.base_url.
-func (f *FlexDeploy) BaseURL() string { return f.Server.URL + FlexDeployRoot }
+func (f *Server) BaseURL() string { return f.Server.URL + Root }
 
 // Close stops the server.
-func (f *FlexDeploy) Close() { f.Server.Close() }
+func (f *Server) Close() { f.Server.Close() }
 
 // SetAnswer decides the answer to the n-th PUT (from 1); nil accepts all.
-func (f *FlexDeploy) SetAnswer(fn func(call FlexDeployCall, n int) (status int, body string)) {
+func (f *Server) SetAnswer(fn func(call Call, n int) (status int, body string)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.answer = fn
 }
 
 // SetDelay makes every answer wait d.
-func (f *FlexDeploy) SetDelay(d time.Duration) {
+func (f *Server) SetDelay(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.delay = d
@@ -71,22 +73,22 @@ func (f *FlexDeploy) SetDelay(d time.Duration) {
 
 // SetStatus sets the status GET answers for a task (as if decided in
 // FlexDeploy's own UI).
-func (f *FlexDeploy) SetStatus(taskID, status string) {
+func (f *Server) SetStatus(taskID, status string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status[taskID] = status
 }
 
 // Calls returns every request so far.
-func (f *FlexDeploy) Calls() []FlexDeployCall {
+func (f *Server) Calls() []Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]FlexDeployCall(nil), f.calls...)
+	return append([]Call(nil), f.calls...)
 }
 
 // Decisions returns the approve and reject calls.
-func (f *FlexDeploy) Decisions() []FlexDeployCall {
-	var out []FlexDeployCall
+func (f *Server) Decisions() []Call {
+	var out []Call
 	for _, c := range f.Calls() {
 		if c.Method == http.MethodPut {
 			out = append(out, c)
@@ -95,9 +97,9 @@ func (f *FlexDeploy) Decisions() []FlexDeployCall {
 	return out
 }
 
-func (f *FlexDeploy) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	call := FlexDeployCall{Method: r.Method, Path: r.URL.EscapedPath(), Auth: r.Header.Get("Authorization"),
+	call := Call{Method: r.Method, Path: r.URL.EscapedPath(), Auth: r.Header.Get("Authorization"),
 		ContentType: r.Header.Get("Content-Type"), Body: string(body), At: time.Now()}
 	f.mu.Lock()
 	if !f.Quiet {
