@@ -3,11 +3,14 @@ package approvals
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 )
 
-// Sentinel errors. The HTTP layer maps them to statuses and the chat layer to
-// replies in one place each; only errors that are none of these are internal.
+// Sentinel errors. Each has one entry in the table below, which gives its
+// code (the API's and the metrics' name for it), its HTTP status and what a
+// person is told; no other place lists them.
 var (
 	// ErrNotFound: no task with that id.
 	ErrNotFound = errors.New("task not found")
@@ -17,6 +20,9 @@ var (
 	ErrConflict = errors.New("write conflict")
 	// ErrUnavailable: the store (or another dependency) cannot be reached.
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrCorrupt: a stored record cannot be decoded. The store names the
+	// record; background loops skip it, a read of it fails.
+	ErrCorrupt = errors.New("stored record cannot be decoded")
 
 	// ErrBadToken: the token is malformed, forged, signed by an unknown key,
 	// or not the token of this task.
@@ -36,16 +42,113 @@ var (
 	// ErrNoPolicy: no policy matches the task, so nobody may decide it from chat.
 	ErrNoPolicy = errors.New("no policy names approvers for this task")
 
+	// ErrToolDecided: the deployment tool answered a decision call by
+	// saying the task is decided already. For a tool without a status
+	// read, on an attempt after the first, that is the answer to an
+	// earlier attempt that went through: the outbox counts it delivered.
+	ErrToolDecided = errors.New("the deployment tool has the task decided already")
+
 	// ErrLeased: another process holds the task's outbox lease.
 	ErrLeased = errors.New("outbox leased by another process")
 	// ErrNothingToDo: the task needs no work now.
 	ErrNothingToDo = errors.New("nothing to do")
 )
 
+// Code names a kind of error where people and programs see it: the
+// refusal label of the metrics, the log, the API.
+type Code string
+
+// CodeInternal is the code of every error the table does not name: a
+// failure of the bot's own, logged as an error, its text never shown.
+const CodeInternal Code = "internal"
+
+// Kind is everything the surfaces need to know about one kind of error.
+type Kind struct {
+	Code Code
+	// HTTPStatus is the status the API answers with.
+	HTTPStatus int
+	// Refusal marks a person's decision refused under the rules: it is
+	// answered, audited and counted, never logged as a failure.
+	Refusal bool
+	// Reply is what a person is told; "{tool}" stands for the task's
+	// deployment tool (Kind.Text fills it in).
+	Reply string
+	// Answer is what the API answers a program with (an invalid request's
+	// own error, which says what to mend, is quoted instead).
+	Answer string
+}
+
+// Text is the reply with the tool's display name filled in.
+func (k Kind) Text(tool string) string {
+	if tool == "" {
+		tool = "the deployment tool"
+	}
+	return strings.ReplaceAll(k.Reply, "{tool}", tool)
+}
+
+// kinds is the one table of error kinds, most specific first.
+var kinds = []struct {
+	err  error
+	kind Kind
+}{
+	{ErrNotApprover, Kind{"not_approver", http.StatusForbidden, true, "You are not an approver for this deployment.", "not an approver"}},
+	{ErrSelfApproval, Kind{"self_approval", http.StatusForbidden, true, "You requested this deployment, so you cannot approve it yourself. Ask another approver.", "self-approval not allowed"}},
+	{ErrAlreadyDecided, Kind{"already_decided", http.StatusConflict, true, "This deployment has already been decided; your click changed nothing.", "already decided"}},
+	{ErrExpired, Kind{"expired", http.StatusGone, true, "This approval request has expired. Decide it in {tool}.", "expired"}},
+	{ErrBadToken, Kind{"bad_token", http.StatusForbidden, true, "This button is no longer valid.", "invalid token"}},
+	{ErrAlreadyVoted, Kind{"already_voted", http.StatusConflict, true, "Your approval is already counted.", "already voted"}},
+	{ErrReasonRequired, Kind{"reason_required", http.StatusBadRequest, true, "A reason is required to reject this deployment.", "a reason is required to reject"}},
+	{ErrNoPolicy, Kind{"no_policy", http.StatusForbidden, true, "No policy names approvers for this deployment, so nobody can decide it from Slack. Decide it in {tool}.", "no policy names approvers for this task"}},
+	{ErrInvalid, Kind{"invalid", http.StatusBadRequest, false, "The request was not understood; nothing was decided.", "invalid request"}},
+	{ErrNotFound, Kind{"not_found", http.StatusNotFound, false, "This button is no longer valid.", "task not found"}},
+	{ErrUnavailable, Kind{"unavailable", http.StatusServiceUnavailable, false, "approvalbot cannot reach its store right now; try again in a minute.", "store unavailable, retry later"}},
+	{ErrConflict, Kind{"conflict", http.StatusServiceUnavailable, false, "approvalbot is busy with this task; try again in a minute.", "store busy, retry later"}},
+	{ErrCorrupt, Kind{"corrupt", http.StatusInternalServerError, false, "approvalbot cannot read this task's record; nothing was decided. Tell the bot's operators.", "the task's stored record cannot be read"}},
+}
+
+// internalKind is every error the table does not name.
+var internalKind = Kind{CodeInternal, http.StatusInternalServerError, false, "Something went wrong; the deployment was not decided. Try again.", "internal error"}
+
+// KindOf looks err up in the table; an error it does not name is internal.
+func KindOf(err error) Kind {
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			return k.kind
+		}
+	}
+	return internalKind
+}
+
+// Codes lists every code the table can give, internal last (for metrics
+// that want their label values up front, and for documentation tests).
+func Codes() []Code {
+	out := make([]Code, 0, len(kinds)+1)
+	for _, k := range kinds {
+		out = append(out, k.kind.Code)
+	}
+	return append(out, internalKind.Code)
+}
+
+// IsRefusal reports whether err refuses a person's decision under the rules.
+func IsRefusal(err error) bool { return err != nil && KindOf(err).Refusal }
+
 // Invalidf returns an ErrInvalid that says what is wrong.
 func Invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
+
+// CorruptError names a stored record that cannot be decoded. It matches
+// ErrCorrupt.
+type CorruptError struct {
+	Key string // the record's key in the store
+	Err error  // what the decoder said
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("stored record %q cannot be decoded: %v", e.Key, e.Err)
+}
+func (e *CorruptError) Unwrap() error        { return e.Err }
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // PermanentError marks a failure that retrying cannot mend: the deployment
 // tool answered 4xx, the channel does not exist. The outbox gives up on the

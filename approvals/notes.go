@@ -3,7 +3,6 @@ package approvals
 import (
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // MaxNotesRunes bounds the notes sent to a deployment tool; a long reason must not
@@ -56,7 +55,7 @@ func Notes(t *Task, action Action, now time.Time) string {
 		b.WriteString(reason)
 	}
 	notes := b.String()
-	if capped := capRunes(notes, MaxNotesRunes-1); capped != notes {
+	if capped := CapRunes(notes, MaxNotesRunes-1); capped != notes {
 		notes = capped + "…"
 	}
 	return notes
@@ -121,11 +120,17 @@ func timestamp(at, now time.Time) string {
 	return at.UTC().Format(time.RFC3339)
 }
 
-// capRunes cuts s to at most n runes.
-func capRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
+// CapRunes cuts s to at most n runes.
+func CapRunes(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n])
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos]
+		}
+		i++
+	}
+	return s
 }

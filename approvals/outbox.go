@@ -4,203 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"sync"
 	"time"
 )
 
 // retryDelay is the wait before attempt number attempts+1 of a failed job:
-// the first within RetryMin, then exponential with full jitter, capped at
-// RetryMax; a Retry-After from the remote side wins.
+// the one Backoff between RetryMin and RetryMax; a Retry-After from the
+// remote side wins.
 func (s *Service) retryDelay(attempts int, err error) time.Duration {
 	if d, ok := RetryAfter(err); ok && d > 0 {
 		return min(d, 5*time.Minute)
 	}
-	ceiling := s.cfg.RetryMin
-	for i := 1; i < attempts && ceiling < s.cfg.RetryMax; i++ {
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, s.cfg.RetryMax)
-	// Full jitter, but never hammer: at least a tenth of the ceiling.
-	return ceiling/10 + rand.N(ceiling-ceiling/10+1)
-}
-
-// Run works the outbox until ctx is done: tasks kicked by intake and
-// decisions at once, and every SweepInterval whatever is due (retries, work
-// of a process that died, expiries); every ReconcileInterval it asks the
-// deployment tools about pending tasks. Work left unfinished at shutdown
-// stays in the store for the next start.
-func (s *Service) Run(ctx context.Context) error {
-	s.mu.Lock()
-	if s.running {
-		s.mu.Unlock()
-		return errors.New("approvals: service already running")
-	}
-	s.running = true
-	s.mu.Unlock()
-
-	var wg sync.WaitGroup
-	for range s.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				id, ok := s.nextKicked()
-				if !ok {
-					select {
-					case <-ctx.Done():
-					case <-s.wake:
-					}
-					continue
-				}
-				s.work(ctx, id)
-			}
-		}()
-	}
-	// Unfinished work resumes at once after a start.
-	s.Sweep(ctx)
-	sweep := time.NewTicker(s.cfg.SweepInterval)
-	defer sweep.Stop()
-	var reconcile <-chan time.Time
-	if s.cfg.ReconcileInterval > 0 && len(s.cfg.Checkers) > 0 {
-		t := time.NewTicker(s.cfg.ReconcileInterval)
-		defer t.Stop()
-		reconcile = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			s.mu.Lock()
-			s.stopped = true
-			for _, t := range s.timers {
-				t.Stop()
-			}
-			s.mu.Unlock()
-			wg.Wait()
-			return nil
-		case <-sweep.C:
-			s.Sweep(ctx)
-		case <-reconcile:
-			s.Reconcile(ctx)
-		}
-	}
-}
-
-// Kick asks for the task's outbox to be worked now. It never blocks; a
-// task kicked twice before a worker takes it is worked once.
-func (s *Service) Kick(id string) {
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
-		return
-	}
-	if s.inFlight[id] {
-		s.again[id] = true
-		s.mu.Unlock()
-		return
-	}
-	if !s.queued[id] {
-		s.queued[id] = true
-		s.queue = append(s.queue, id)
-	}
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default: // every worker has a wake-up waiting already
-	}
-}
-
-// nextKicked takes the oldest kicked task off the queue.
-func (s *Service) nextKicked() (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
-		return "", false
-	}
-	id := s.queue[0]
-	s.queue[0] = ""
-	s.queue = s.queue[1:]
-	delete(s.queued, id)
-	return id, true
-}
-
-// kickAt kicks the task at a later time (a retry this process will do while
-// it keeps the lease).
-func (s *Service) kickAt(id string, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return
-	}
-	if t := s.timers[id]; t != nil {
-		t.Stop()
-	}
-	s.timers[id] = time.AfterFunc(at.Sub(s.now()), func() {
-		s.mu.Lock()
-		delete(s.timers, id)
-		s.mu.Unlock()
-		s.Kick(id)
-	})
-}
-
-// Sweep kicks every task that is due now.
-func (s *Service) Sweep(ctx context.Context) {
-	for {
-		tasks, err := s.cfg.Store.Due(ctx, s.now(), 500)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.observe(ctx, Event{Type: EventError, Err: err, Detail: "sweep"})
-			}
-			return
-		}
-		for _, t := range tasks {
-			s.Kick(t.ID)
-		}
-		if len(tasks) < 500 || ctx.Err() != nil {
-			return
-		}
-		// A full page: let the workers catch up before the next one.
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// work does the task's due outbox jobs while holding its lease, and repeats
-// while new work keeps arriving.
-func (s *Service) work(ctx context.Context, id string) {
-	s.mu.Lock()
-	if s.inFlight[id] {
-		s.again[id] = true
-		s.mu.Unlock()
-		return
-	}
-	s.inFlight[id] = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.inFlight, id)
-		delete(s.again, id)
-		s.mu.Unlock()
-	}()
-	for ctx.Err() == nil {
-		next, more, err := s.workOnce(ctx, id)
-		if err != nil && ctx.Err() == nil {
-			s.observe(ctx, Event{Type: EventError, TaskID: id, Err: err, Detail: "outbox"})
-		}
-		if !next.IsZero() {
-			s.kickAt(id, next)
-		}
-		s.mu.Lock()
-		again := s.again[id]
-		delete(s.again, id)
-		s.mu.Unlock()
-		if !more && !again {
-			return
-		}
-	}
+	return Backoff(attempts, s.cfg.RetryMin, s.cfg.RetryMax)
 }
 
 // claim makes sure this process holds the task's lease with time to spare,
@@ -263,9 +77,24 @@ type jobResult struct {
 	effect func(t *Task, now time.Time)
 }
 
-// workOnce runs one round: claim, do the due jobs, record the results in
-// one write. It returns when to come back for a retry this process keeps
-// the lease for, and whether more work is due at once.
+// Round is what one outbox round of a task left to do.
+type Round struct {
+	// RetryAt is when to come back for a retry this process keeps the
+	// lease for (zero: none).
+	RetryAt time.Time
+	// More is work due at once (it arrived during the round).
+	More bool
+}
+
+// Work runs one outbox round of the task: claim it, do its due jobs, record
+// the results in one write. A task another process holds, or one with
+// nothing due, is no work and no error. It is the scheduler's to call; it
+// starts nothing and waits for nothing but the calls it makes.
+func (s *Service) Work(ctx context.Context, id string) (Round, error) {
+	next, more, err := s.workOnce(ctx, id)
+	return Round{RetryAt: next, More: more}, err
+}
+
 func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more bool, err error) {
 	t, resumed, err := s.claim(ctx, id)
 	if errors.Is(err, ErrLeased) || errors.Is(err, ErrNothingToDo) || errors.Is(err, ErrNotFound) {
@@ -277,7 +106,7 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 	now := s.now().UTC()
 	// Stop well before the lease runs out, so that no other process can
 	// take the work over while a call is still under way.
-	jobCtx, cancel := context.WithDeadline(ctx, t.Lease.Until.Add(-s.cfg.Lease/4))
+	jobCtx, cancel := context.WithTimeout(ctx, t.Lease.Until.Sub(now)-s.cfg.Lease/4)
 	defer cancel()
 	var results []jobResult
 	for _, j := range t.Outbox {
@@ -385,15 +214,16 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 		if n == nil {
 			return nil, errNoNotifier
 		}
-		token, err := s.cfg.Tokens.Mint(t)
+		token, err := s.mint(t)
 		if err != nil {
-			return nil, Permanent(fmt.Errorf("mint token: %w", err))
+			return nil, err
 		}
 		ref, err := n.Post(ctx, t, token)
 		if err != nil {
 			return nil, err
 		}
-		_, announces := s.cfg.Deployers[t.Source].(Announcer)
+		tool, _ := s.cfg.Tools.Get(t.Source)
+		announces := tool != nil && tool.Announce != nil
 		return func(t *Task, now time.Time) {
 			t.Message = ref
 			if announces && !t.HasJob(JobAnnounce) {
@@ -401,11 +231,11 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 			}
 		}, nil
 	case JobAnnounce:
-		a, ok := s.cfg.Deployers[t.Source].(Announcer)
-		if !ok {
+		tool, _ := s.cfg.Tools.Get(t.Source)
+		if tool == nil || tool.Announce == nil {
 			return nil, nil
 		}
-		extra, err := a.Announce(ctx, t)
+		extra, err := tool.Announce(ctx, t)
 		if err != nil || len(extra) == 0 {
 			return nil, err
 		}
@@ -425,7 +255,15 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 		if n == nil {
 			return nil, errNoNotifier
 		}
-		return nil, n.Update(ctx, t)
+		token := ""
+		if t.Status == StatusPending {
+			// A pending task's message keeps working buttons.
+			var err error
+			if token, err = s.mint(t); err != nil {
+				return nil, err
+			}
+		}
+		return nil, n.Update(ctx, t, token)
 	case JobRemind:
 		n := s.getNotifier()
 		if t.Status != StatusPending || t.Message.TS == "" {
@@ -441,39 +279,61 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 	return nil, Permanent(fmt.Errorf("unknown job kind %q", j.Kind))
 }
 
-// deliver hands the outcome to the deployment tool. A retry, or work taken
-// over from another process, first asks the tool whether it already has
-// the outcome, so that a call that went through before a crash is not made
-// twice.
+// mint is the one place a task's token is minted: the token of a task is
+// the same every time, so posting and updating after a restart show
+// buttons that work.
+func (s *Service) mint(t *Task) (string, error) {
+	c := *t // Mint may fill in the key id; the round's task stays as it is
+	token, err := s.cfg.Tokens.Mint(&c)
+	if err != nil {
+		return "", Permanent(fmt.Errorf("mint token: %w", err))
+	}
+	return token, nil
+}
+
+// deliver hands the outcome to the deployment tool: one decision call per
+// attempt. Every attempt after the first (a retry after a timeout or a
+// dropped connection, work resumed after a restart or taken over from
+// another process) first reads the tool's status, so that a call that went
+// through is not made twice; a tool without a status read has its "already
+// decided" answer to such an attempt counted as delivered.
 func (s *Service) deliver(ctx context.Context, t *Task, j Job, resumed bool) (func(*Task, time.Time), error) {
 	action, ok := t.Outcome()
 	if !ok {
 		return nil, nil
 	}
-	d := s.cfg.Deployers[t.Source]
-	if d == nil {
+	tool, _ := s.cfg.Tools.Get(t.Source)
+	name := s.cfg.Tools.DisplayName(t.Source)
+	if tool == nil || tool.Decide == nil {
 		// Nothing is lost: the decision waits in the outbox until the
 		// bot is started with the connection configured.
-		err := fmt.Errorf("no %s connection is configured; the decision waits in the outbox", displaySource(t.Source))
+		err := fmt.Errorf("no %s connection is configured; the decision waits in the outbox", name)
 		return deliveryEffect(err), err
 	}
-	if c := s.cfg.Checkers[t.Source]; c != nil && (resumed || j.Attempts > 0) {
-		remote, err := c.RemoteStatus(ctx, t)
+	later := resumed || j.Attempts > 0
+	if later && tool.Status != nil {
+		remote, err := tool.Status(ctx, t)
 		switch {
 		case err != nil && !IsPermanent(err):
 			// Without knowing whether the earlier call went through, a
 			// second call could decide twice: ask again later.
-			err = fmt.Errorf("ask %s whether it has the decision: %w", displaySource(t.Source), err)
+			err = fmt.Errorf("ask %s whether it has the decision: %w", name, err)
 			return deliveryEffect(err), err
 		case err == nil && remote.Final():
 			if want := outcomeStatus(action); remote == want {
 				return deliveryEffect(nil), nil
 			}
-			err := Permanent(fmt.Errorf("the task is %s in %s already", remote, displaySource(t.Source)))
+			err := Permanent(fmt.Errorf("the task is %s in %s already", remote, name))
 			return deliveryEffect(err), err
 		}
 	}
-	err := d.Deliver(ctx, t, action, Notes(t, action, s.now()))
+	err := tool.Decide(ctx, t, action, Notes(t, action, s.now()))
+	if errors.Is(err, ErrToolDecided) {
+		if later && tool.Status == nil {
+			return deliveryEffect(nil), nil // the answer to an earlier attempt that went through
+		}
+		err = Permanent(err)
+	}
 	return deliveryEffect(err), err
 }
 
@@ -509,31 +369,38 @@ func deliveryEffect(err error) func(*Task, time.Time) {
 	}
 }
 
-// Reconcile asks the deployment tools about pending tasks and closes the
-// ones decided in the tool's own UI.
-func (s *Service) Reconcile(ctx context.Context) {
-	tasks, err := s.cfg.Store.Due(ctx, s.now().Add(100*365*24*time.Hour), 1000)
+// Reconcile asks the task's deployment tool about a pending task and
+// closes it when it was decided in the tool's own UI. A task that is not
+// pending, or whose tool has no status read, needs nothing.
+func (s *Service) Reconcile(ctx context.Context, t *Task) error {
+	if t.Status != StatusPending {
+		return nil
+	}
+	tool, ok := s.cfg.Tools.Get(t.Source)
+	if !ok || tool.Status == nil {
+		return nil
+	}
+	remote, err := tool.Status(ctx, t)
 	if err != nil {
-		s.observe(ctx, Event{Type: EventError, Err: err, Detail: "reconcile"})
-		return
+		return fmt.Errorf("ask %s about task %s: %w", tool.DisplayName, t.ID, err)
 	}
-	for _, t := range tasks {
-		if ctx.Err() != nil {
-			return
-		}
-		c := s.cfg.Checkers[t.Source]
-		if c == nil || t.Status != StatusPending {
-			continue
-		}
-		remote, err := c.RemoteStatus(ctx, t)
-		if err != nil || !remote.Final() {
-			continue
-		}
-		s.closeDecidedElsewhere(ctx, t.ID, remote)
+	if !remote.Final() {
+		return nil
 	}
+	return s.closeDecidedElsewhere(ctx, t.ID, remote)
 }
 
-func (s *Service) closeDecidedElsewhere(ctx context.Context, id string, remote Status) {
+// CanReconcile reports whether any registered tool has a status read.
+func (s *Service) CanReconcile() bool {
+	for _, t := range s.cfg.Tools.All() {
+		if t.Status != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) closeDecidedElsewhere(ctx context.Context, id string, remote Status) error {
 	now := s.now().UTC()
 	t, err := s.cfg.Store.Update(ctx, id, func(t *Task) error {
 		if t.Status != StatusPending {
@@ -541,22 +408,21 @@ func (s *Service) closeDecidedElsewhere(ctx context.Context, id string, remote S
 		}
 		t.Status = remote
 		t.DecidedAt = &now
-		t.Reason = fmt.Sprintf("%s in %s", remote, displaySource(t.Source))
+		t.Reason = fmt.Sprintf("%s in %s", remote, s.cfg.Tools.DisplayName(t.Source))
 		t.Audit = append(t.Audit, AuditRecord{At: now, Event: "decided_elsewhere", Detail: t.Reason})
-		s.queueOutcome(t, now)
 		// The tool decided it: there is nothing to tell it.
-		t.Outbox = removeJobs(t.Outbox, JobDeliver)
-		t.Delivery = Delivery{State: DeliveryNotNeeded}
+		s.queueFinal(t, now, false)
 		return nil
 	})
+	if errors.Is(err, ErrNothingToDo) {
+		return nil
+	}
 	if err != nil {
-		if !errors.Is(err, ErrNothingToDo) {
-			s.observe(ctx, Event{Type: EventError, TaskID: id, Err: err, Detail: "reconcile"})
-		}
-		return
+		return fmt.Errorf("close task %s decided in its tool: %w", id, err)
 	}
 	s.observe(ctx, Event{Type: EventDecidedElsewhere, TaskID: id, Source: t.Source, Detail: string(remote)})
 	s.Kick(id)
+	return nil
 }
 
 func removeJobs(jobs []Job, kind JobKind) []Job {
@@ -567,14 +433,4 @@ func removeJobs(jobs []Job, kind JobKind) []Job {
 		}
 	}
 	return kept
-}
-
-func displaySource(source string) string {
-	switch source {
-	case "flexdeploy":
-		return "FlexDeploy"
-	case "azure-devops":
-		return "Azure DevOps"
-	}
-	return source
 }

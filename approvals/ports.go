@@ -8,6 +8,10 @@ import (
 // Store keeps tasks. Every method is safe for concurrent use, also across
 // processes sharing one backend. Backends: store/bolt (embedded),
 // store/dynamodb (shared); store/storetest is the contract both pass.
+//
+// A record that cannot be decoded makes Get and Update fail with a
+// *CorruptError (matching ErrCorrupt) naming it; Due skips it and names it
+// in the page, so that one bad record never stops the work on the others.
 type Store interface {
 	// Create writes a new task if no task with its ID exists. It returns the
 	// stored task and created=true, or the existing task and created=false
@@ -20,11 +24,28 @@ type Store interface {
 	// again on the fresh record. An error from fn aborts without writing
 	// and is returned as it is. fn must not change ID or Version.
 	Update(ctx context.Context, id string, fn func(*Task) error) (*Task, error)
-	// Due returns up to limit tasks whose DueAt is at or before before,
-	// earliest first, without a scan.
-	Due(ctx context.Context, before time.Time, limit int) ([]*Task, error)
+	// Due returns one page of at most limit tasks whose DueAt is at or
+	// before before, earliest first, without a scan. after is the Next of
+	// the page before ("" for the first); a task whose due time changes
+	// between pages may be missed by this walk or seen twice, and is found
+	// by the next.
+	Due(ctx context.Context, before time.Time, after Cursor, limit int) (DuePage, error)
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
+}
+
+// Cursor is where a walk through the due tasks goes on; its form is the
+// store's own. The zero Cursor is the start.
+type Cursor string
+
+// DuePage is one page of due tasks.
+type DuePage struct {
+	Tasks []*Task
+	// Corrupt are the keys of records on this page that could not be
+	// decoded and were skipped.
+	Corrupt []string
+	// Next continues the walk after this page; "" when it is done.
+	Next Cursor
 }
 
 // TokenIssuer mints and verifies one-time tokens.
@@ -39,38 +60,17 @@ type TokenIssuer interface {
 	Verify(token string, now time.Time) (taskID string, err error)
 }
 
-// Notifier shows tasks in a chat tool.
+// Notifier shows tasks in a chat tool. The outbox mints the tokens and
+// hands them over; a notifier never mints one.
 type Notifier interface {
 	// Post posts the task's message with its decision buttons carrying token.
 	Post(ctx context.Context, t *Task, token string) (MessageRef, error)
-	// Update renders the task's current state into its message.
-	Update(ctx context.Context, t *Task) error
+	// Update renders the task's current state into its message; token is
+	// the task's token while it is pending (its buttons keep working) and
+	// "" once it is final.
+	Update(ctx context.Context, t *Task, token string) error
 	// Remind posts a reminder in the message's thread.
 	Remind(ctx context.Context, t *Task) error
-}
-
-// Deployer hands outcomes to a deployment tool.
-type Deployer interface {
-	// Deliver tells the deployment tool the outcome with notes. A
-	// PermanentError means the tool refused for good (for example a 4xx:
-	// the task was decided in its own UI).
-	Deliver(ctx context.Context, t *Task, action Action, notes string) error
-}
-
-// Announcer is a Deployer that also shows its own users what is happening
-// (Azure DevOps' task log: "Waiting for approval in Slack"). Announce is
-// called once the chat message is posted; the values it returns are kept in
-// the task's Extra (for example the id of a log it created).
-type Announcer interface {
-	Announce(ctx context.Context, t *Task) (extra map[string]string, err error)
-}
-
-// StatusChecker asks a deployment tool whether a task was decided in its own UI.
-type StatusChecker interface {
-	// RemoteStatus returns the task's status at the deployment tool:
-	// StatusPending while open there, StatusApproved or StatusRejected once
-	// decided there.
-	RemoteStatus(ctx context.Context, t *Task) (Status, error)
 }
 
 // Directory answers who is who in the chat tool.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,7 +21,7 @@ type Rules struct {
 
 // Submission is a task as a deployment tool's intake adapter parsed it.
 type Submission struct {
-	Source string // "flexdeploy", "azure-devops"
+	Source string // the registered tool's name
 	TaskID string // the source's own task id
 	Context
 	// Secret and Extra are copied to the task (see Task).
@@ -34,11 +35,6 @@ type DecideRequest struct {
 	Action Action
 	User   Person
 	Reason string
-}
-
-// Enricher fills in context a deployment tool's webhook left out.
-type Enricher interface {
-	Enrich(ctx context.Context, sub *Submission) error
 }
 
 // Event is something the service reports to its Observer (logs, metrics).
@@ -68,6 +64,9 @@ const (
 	EventJobFailed        EventType = "job_failed"
 	EventDecidedElsewhere EventType = "decided_elsewhere"
 	EventError            EventType = "error"
+	// EventCorrupt: a stored record cannot be decoded (TaskID is its key);
+	// it is skipped.
+	EventCorrupt EventType = "corrupt_record"
 )
 
 // Observer receives the service's events. It must not block.
@@ -88,26 +87,24 @@ type Config struct {
 	// the outbox, retried, until a notifier is set with SetNotifier.
 	Notifier  Notifier
 	Directory Directory
-	Deployers map[string]Deployer
-	Checkers  map[string]StatusChecker
-	Enrichers map[string]Enricher
+	// Tools are the deployment tools; a task of a source not registered
+	// is refused at intake.
+	Tools *Tools
 	// Rules returns the rules in force; it is called on every intake and
 	// decision so that a reloaded configuration applies at once.
 	Rules func() Rules
 
-	Owner             string        // lease owner id; random when empty
-	Lease             time.Duration // default 15s
-	SweepInterval     time.Duration // default 15s
-	ReconcileInterval time.Duration // default 1m; negative disables
-	Workers           int           // concurrent outbox workers, default 8
-	RetryMin          time.Duration // first outbox retry within this, default 1s
-	RetryMax          time.Duration // longest wait between retries, default 30s
-	Clock             Clock
-	Observer          Observer
+	Owner    string        // lease owner id; random when empty
+	Lease    time.Duration // default 15s
+	RetryMin time.Duration // first outbox retry within this, default 1s
+	RetryMax time.Duration // longest wait between retries, default 30s
+	Clock    Clock
+	Observer Observer
 }
 
-// Service runs the task lifecycle: intake, decisions, the outbox, expiry and
-// reconciliation with the deployment tools.
+// Service is the task lifecycle: intake, decisions, expiry, one outbox
+// round of a task, reconciling one task with its tool. Its methods do their
+// work and return; the Scheduler is what calls Work and Reconcile over time.
 type Service struct {
 	cfg      Config
 	now      Clock
@@ -115,22 +112,14 @@ type Service struct {
 		sync.RWMutex
 		n Notifier
 	}
-
-	wake     chan struct{} // a kick for the workers
-	mu       sync.Mutex
-	queue    []string        // kicked task ids, oldest first
-	queued   map[string]bool // the ids in queue
-	inFlight map[string]bool // task ids a worker is on
-	again    map[string]bool // kicked while in flight
-	timers   map[string]*time.Timer
-	running  bool
-	stopped  bool
+	// kick tells the scheduler that a task has work now.
+	kick atomic.Pointer[func(id string)]
 }
 
 // NewService checks the wiring and fills in defaults.
 func NewService(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Tokens == nil || cfg.Rules == nil {
-		return nil, errors.New("approvals: store, tokens and rules are required")
+	if cfg.Store == nil || cfg.Tokens == nil || cfg.Rules == nil || cfg.Tools == nil {
+		return nil, errors.New("approvals: store, tokens, rules and tools are required")
 	}
 	if cfg.Owner == "" {
 		b := make([]byte, 8)
@@ -141,15 +130,6 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 15 * time.Second
-	}
-	if cfg.SweepInterval <= 0 {
-		cfg.SweepInterval = 15 * time.Second
-	}
-	if cfg.ReconcileInterval == 0 {
-		cfg.ReconcileInterval = time.Minute
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 8
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = time.Second
@@ -163,15 +143,7 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = ObserverFunc(func(context.Context, Event) {})
 	}
-	s := &Service{
-		cfg:      cfg,
-		now:      cfg.Clock,
-		wake:     make(chan struct{}, cfg.Workers),
-		queued:   map[string]bool{},
-		inFlight: map[string]bool{},
-		again:    map[string]bool{},
-		timers:   map[string]*time.Timer{},
-	}
+	s := &Service{cfg: cfg, now: cfg.Clock}
 	s.notifier.n = cfg.Notifier
 	return s, nil
 }
@@ -190,6 +162,16 @@ func (s *Service) getNotifier() Notifier {
 	defer s.notifier.RUnlock()
 	return s.notifier.n
 }
+
+// Kick tells the scheduler, if there is one, that the task has work now.
+func (s *Service) Kick(id string) {
+	if k := s.kick.Load(); k != nil {
+		(*k)(id)
+	}
+}
+
+// Tools is the registry of deployment tools.
+func (s *Service) Tools() *Tools { return s.cfg.Tools }
 
 // Owner is this process's lease owner id.
 func (s *Service) Owner() string { return s.cfg.Owner }
@@ -216,8 +198,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Task, bool, erro
 	case !errors.Is(err, ErrNotFound):
 		return nil, false, fmt.Errorf("submit task: %w", err)
 	}
-	if e := s.cfg.Enrichers[sub.Source]; e != nil {
-		if err := e.Enrich(ctx, &sub); err != nil {
+	tool, ok := s.cfg.Tools.Get(sub.Source)
+	if !ok {
+		return nil, false, Invalidf("unknown source %q", sub.Source)
+	}
+	if tool.Enrich != nil {
+		if err := tool.Enrich(ctx, &sub); err != nil {
 			// The webhook's own fields still make a usable message.
 			s.observe(ctx, Event{Type: EventError, TaskID: id, Source: sub.Source, Err: err, Detail: "enrich"})
 		}
@@ -312,6 +298,18 @@ func (s *Service) Get(ctx context.Context, id string) (*Task, error) {
 	return s.expireOnRead(ctx, t), nil
 }
 
+// Lookup returns a task by its id or, failing that, by the own task id of
+// the tool whose tasks can be read so (GET /v1/tasks/8900).
+func (s *Service) Lookup(ctx context.Context, id string) (*Task, error) {
+	t, err := s.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		if tool, ok := s.cfg.Tools.readByTaskID(); ok {
+			return s.Get(ctx, TaskRecordID(tool.Name, id))
+		}
+	}
+	return t, err
+}
+
 func (s *Service) expireOnRead(ctx context.Context, t *Task) *Task {
 	if t.Status != StatusPending || !t.Expired(s.now()) {
 		return t
@@ -350,14 +348,16 @@ func (s *Service) expire(t *Task, now time.Time) bool {
 // queueOutcome queues what a final status needs: the deployment tool told
 // (if anything is to be told) and the message updated; reminders dropped.
 func (s *Service) queueOutcome(t *Task, now time.Time) {
-	kept := t.Outbox[:0]
-	for _, j := range t.Outbox {
-		if j.Kind != JobRemind {
-			kept = append(kept, j)
-		}
-	}
-	t.Outbox = kept
-	if _, ok := t.Outcome(); ok {
+	_, tell := t.Outcome()
+	s.queueFinal(t, now, tell)
+}
+
+// queueFinal queues the jobs of a task that became final: its reminders
+// dropped, a delivery if tell, a message update.
+func (s *Service) queueFinal(t *Task, now time.Time, tell bool) {
+	t.Outbox = removeJobs(t.Outbox, JobRemind)
+	t.Outbox = removeJobs(t.Outbox, JobDeliver)
+	if tell {
 		t.Delivery = Delivery{State: DeliveryPending}
 		t.Enqueue(JobDeliver, now)
 	} else {
@@ -447,7 +447,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 		return nil
 	})
 	if err != nil {
-		if isRefusal(err) {
+		if IsRefusal(err) {
 			s.refuse(ctx, t, req, err, now)
 			return t, err
 		}
@@ -526,19 +526,10 @@ func (s *Service) isRequester(ctx context.Context, t *Task, u Person) bool {
 	return false
 }
 
-func isRefusal(err error) bool {
-	for _, e := range []error{ErrBadToken, ErrExpired, ErrAlreadyDecided, ErrNotApprover, ErrSelfApproval, ErrAlreadyVoted, ErrReasonRequired, ErrNoPolicy} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // refuse records a refusal in the audit trail (best effort: the refusal
 // itself is the answer) and reports it.
 func (s *Service) refuse(ctx context.Context, t *Task, req DecideRequest, reason error, now time.Time) {
-	if !isRefusal(reason) {
+	if !IsRefusal(reason) {
 		return
 	}
 	s.observe(ctx, Event{Type: EventRefused, TaskID: t.ID, Source: t.Source, Err: reason})

@@ -7,6 +7,7 @@ package approvals
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"regexp"
 	"time"
 )
@@ -142,7 +143,7 @@ type Task struct {
 	KeyID     string `json:"keyId,omitempty"`
 
 	// Secret is a source-specific credential needed to deliver the outcome
-	// (for example Azure DevOps' job token), sealed by the adapter that
+	// (for example a job token the tool gave), sealed by the adapter that
 	// owns it and dropped once delivered. Extra holds a source's other
 	// routing fields.
 	Secret []byte            `json:"secret,omitempty"`
@@ -282,22 +283,13 @@ func (t *Task) DueAt() (due time.Time, ok bool) {
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
 
 // TaskRecordID derives the stable, URL-safe id of the task a source knows as
-// taskID: "flexdeploy-8900" for FlexDeploy's task 8900.
+// taskID: "acme-8900" for task 8900 of the tool named acme.
 func TaskRecordID(source, taskID string) string {
 	if idPattern.MatchString(taskID) {
 		return source + "-" + taskID
 	}
 	sum := sha256.Sum256([]byte(taskID))
-	return source + "-h" + hexString(sum[:12])
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, len(b)*2)
-	for i, c := range b {
-		out[i*2], out[i*2+1] = digits[c>>4], digits[c&0xf]
-	}
-	return string(out)
+	return source + "-h" + hex.EncodeToString(sum[:12])
 }
 
 // HashToken is what the store keeps of a token.

@@ -58,6 +58,5 @@ func FuzzLoad(f *testing.F) {
 		_ = c.Validate()
 		_ = c.Warnings()
 		_ = c.ApprovalPolicies()
-		_ = c.Redacted()
 	})
 }

@@ -12,12 +12,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/tokens"
 )
 
-const (
-	minSecretBytes = 32
-	minAPIKeyChars = 16
-)
+// minAPIKeyChars is the shortest intake API key accepted.
+const minAPIKeyChars = 16
 
 // ValidationError lists every problem of a configuration, each naming its key
 // path ("policies[1].required_approvals: must be at least 1, got 0"). No
@@ -136,8 +135,8 @@ func (c *Config) validateTokens(p *problems) {
 	for i, k := range c.Tokens.SigningKeys {
 		key := fmt.Sprintf("tokens.signing_keys[%d]", i)
 		p.uniqueName(seen, "tokens.signing_keys", i, "id", k.ID)
-		if len(k.Secret) < minSecretBytes {
-			p.addf(key+".secret", "must be at least %d bytes, got %d", minSecretBytes, len(k.Secret))
+		if len(k.Secret) < tokens.MinSecretLen {
+			p.addf(key+".secret", "must be at least %d bytes, got %d", tokens.MinSecretLen, len(k.Secret))
 		}
 	}
 }

@@ -12,7 +12,6 @@ package tokens
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -81,15 +80,6 @@ func NewIssuer(keys []Key) (*Issuer, error) {
 		iss.keys[k.ID] = append([]byte(nil), k.Secret...)
 	}
 	return iss, nil
-}
-
-// NewNonce returns NonceLen random bytes for a new task.
-func NewNonce() ([]byte, error) {
-	b := make([]byte, NonceLen)
-	if _, err := rand.Read(b); err != nil {
-		return nil, fmt.Errorf("tokens: nonce: %w", err)
-	}
-	return b, nil
 }
 
 // claims is the token payload. A struct, not a map, so the JSON field order

@@ -454,24 +454,6 @@ func TestErrorsHideToken(t *testing.T) {
 	}
 }
 
-func TestNewNonce(t *testing.T) {
-	t.Parallel()
-	a, err := NewNonce()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewNonce()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(a) != 32 || len(b) != 32 {
-		t.Errorf("nonce lengths %d %d, want 32", len(a), len(b))
-	}
-	if bytes.Equal(a, b) {
-		t.Errorf("two nonces are equal")
-	}
-}
-
 func FuzzVerify(f *testing.F) {
 	iss := newIssuer(f)
 	other := newIssuer(f, Key{ID: "k1", Secret: secret3})

@@ -38,7 +38,13 @@ func (n *fakeNotifier) Post(_ context.Context, t *approvals.Task, token string) 
 	return approvals.MessageRef{Channel: "C1", TS: fmt.Sprintf("1700000000.%06d", len(n.posts))}, nil
 }
 
-func (n *fakeNotifier) Update(_ context.Context, t *approvals.Task) error {
+func (n *fakeNotifier) Update(_ context.Context, t *approvals.Task, token string) error {
+	if t.Status == approvals.StatusPending && token == "" {
+		return errors.New("a pending task updated without its token")
+	}
+	if t.Status.Final() && token != "" {
+		return errors.New("a final task updated with a token")
+	}
 	if n.update != nil {
 		if err := n.update(t); err != nil {
 			return err
@@ -93,6 +99,11 @@ type fakeDeployer struct {
 	calls   []delivery
 	deliver func(call int) error // call counts from 1
 	remote  func() (approvals.Status, error)
+}
+
+// tool is the fake as a registered deployment tool.
+func (d *fakeDeployer) tool() approvals.Tool {
+	return approvals.Tool{Name: "acme", DisplayName: "Acme Deploy", ReadByTaskID: true, Decide: d.Deliver, Status: d.RemoteStatus}
 }
 
 func (d *fakeDeployer) Deliver(_ context.Context, _ *approvals.Task, action approvals.Action, notes string) error {
@@ -155,6 +166,8 @@ func (c *clock) Advance(d time.Duration) {
 
 type harness struct {
 	svc      *approvals.Service
+	sched    *approvals.Scheduler
+	schedCfg approvals.SchedulerConfig
 	store    *bolt.Store
 	path     string
 	notifier *fakeNotifier
@@ -188,14 +201,15 @@ func newHarness(t *testing.T, mutate func(*approvals.Config)) *harness {
 		Tokens:    issuer,
 		Notifier:  h.notifier,
 		Directory: &fakeDirectory{groups: map[string][]string{"SREL": {"UGROUPIE"}}, emails: map[string]string{"lead@example.com": "ULEAD", "dev@example.com": "UDEV"}},
-		Deployers: map[string]approvals.Deployer{"flexdeploy": h.deployer},
-		Checkers:  map[string]approvals.StatusChecker{"flexdeploy": h.deployer},
+		Tools:     mustTools(t, h.deployer.tool()),
 		Rules: func() approvals.Rules {
 			return approvals.Rules{Policies: testPolicies, DefaultTTL: 24 * time.Hour}
 		},
-		Clock:             h.clock.Now,
-		RetryMin:          10 * time.Millisecond,
-		RetryMax:          50 * time.Millisecond,
+		Clock:    h.clock.Now,
+		RetryMin: 10 * time.Millisecond,
+		RetryMax: 50 * time.Millisecond,
+	}
+	h.schedCfg = approvals.SchedulerConfig{
 		SweepInterval:     time.Hour, // tests sweep by hand
 		ReconcileInterval: -1,
 	}
@@ -224,11 +238,12 @@ func (h *harness) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.svc = svc
+	h.sched = approvals.NewScheduler(svc, h.schedCfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
 	go func() {
 		defer close(h.done)
-		_ = svc.Run(ctx)
+		_ = h.sched.Run(ctx)
 	}()
 }
 
@@ -244,7 +259,7 @@ func (h *harness) stop() {
 func (h *harness) submit(t *testing.T, taskID, env string) *approvals.Task {
 	t.Helper()
 	task, created, err := h.svc.Submit(context.Background(), approvals.Submission{
-		Source: "flexdeploy", TaskID: taskID,
+		Source: "acme", TaskID: taskID,
 		Context: approvals.Context{Environment: env, RequestedBy: "dev@example.com", Description: "deploy " + taskID},
 	})
 	if err != nil || !created {
@@ -301,7 +316,7 @@ func TestSubmitIsIdempotent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	first, _ := h.posted(t, "8900", "dev")
-	again, created, err := h.svc.Submit(context.Background(), approvals.Submission{Source: "flexdeploy", TaskID: "8900", Context: approvals.Context{Description: "resubmitted"}})
+	again, created, err := h.svc.Submit(context.Background(), approvals.Submission{Source: "acme", TaskID: "8900", Context: approvals.Context{Description: "resubmitted"}})
 	if err != nil || created {
 		t.Fatalf("repeat: created=%v err=%v", created, err)
 	}
@@ -312,7 +327,7 @@ func TestSubmitIsIdempotent(t *testing.T) {
 	if posts, _ := h.notifier.counts(); posts != 1 {
 		t.Fatalf("%d messages posted, want 1", posts)
 	}
-	if first.ID != "flexdeploy-8900" || first.Policy != "default" || first.RequiredApprovals != 1 {
+	if first.ID != "acme-8900" || first.Policy != "default" || first.RequiredApprovals != 1 {
 		t.Fatalf("task: id %q policy %q required %d", first.ID, first.Policy, first.RequiredApprovals)
 	}
 	if len(first.TokenHash) != 32 {
@@ -323,7 +338,7 @@ func TestSubmitIsIdempotent(t *testing.T) {
 func TestSubmitValidates(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	for _, sub := range []approvals.Submission{{Source: "flexdeploy"}, {TaskID: "1"}, {Source: "flexdeploy", TaskID: "  "}} {
+	for _, sub := range []approvals.Submission{{Source: "acme"}, {TaskID: "1"}, {Source: "acme", TaskID: "  "}} {
 		if _, _, err := h.svc.Submit(context.Background(), sub); !errors.Is(err, approvals.ErrInvalid) {
 			t.Errorf("submit %+v: %v, want ErrInvalid", sub, err)
 		}
@@ -453,7 +468,7 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 	// Nothing was decided and nothing delivered.
-	for _, id := range []string{"flexdeploy-r1", "flexdeploy-r2", "flexdeploy-r3"} {
+	for _, id := range []string{"acme-r1", "acme-r2", "acme-r3"} {
 		if got := h.get(t, id); got.Status != approvals.StatusPending || len(got.Approvals) != 0 {
 			t.Errorf("%s changed: %s %+v", id, got.Status, got.Approvals)
 		}
@@ -462,7 +477,7 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("%d deliveries after refusals", n)
 	}
 	// Refusals are audited.
-	if audit := h.get(t, "flexdeploy-r1").Audit; !strings.Contains(fmt.Sprint(audit), "refused") {
+	if audit := h.get(t, "acme-r1").Audit; !strings.Contains(fmt.Sprint(audit), "refused") {
 		t.Errorf("no refusal in the audit trail: %+v", audit)
 	}
 	// A group member, and an approver named by email, may decide.
@@ -472,7 +487,7 @@ func TestRefusals(t *testing.T) {
 	if _, err := h.svc.Decide(ctx, approvals.DecideRequest{Token: devToken, Action: approvals.ActionApprove, User: approvals.Person{ID: "UGROUPIE"}}); err != nil {
 		t.Fatalf("group member: %v", err)
 	}
-	if got := h.get(t, "flexdeploy-r2"); got.Reason != "freeze" {
+	if got := h.get(t, "acme-r2"); got.Reason != "freeze" {
 		t.Errorf("reason %q", got.Reason)
 	}
 }
@@ -524,7 +539,7 @@ func TestDeliveryRetriesUntilAccepted(t *testing.T) {
 	h := newHarness(t, nil)
 	h.deployer.deliver = func(call int) error {
 		if call <= 3 {
-			return errors.New("flexdeploy: 503 Service Unavailable")
+			return errors.New("acme: 503 Service Unavailable")
 		}
 		return nil
 	}
@@ -545,7 +560,7 @@ func TestDeliveryRefusedIsFinal(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	h.deployer.deliver = func(int) error {
-		return approvals.Permanent(errors.New("FlexDeploy answered 400 Bad Request: task is not pending"))
+		return approvals.Permanent(errors.New("Acme Deploy answered 400 Bad Request: task is not pending"))
 	}
 	task, token := h.posted(t, "4xx", "dev")
 	if _, err := h.svc.Decide(context.Background(), approvals.DecideRequest{Token: token, Action: approvals.ActionReject, User: alice()}); err != nil {
@@ -585,7 +600,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 
 func TestRestartResumesDelivery(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *approvals.Config) { c.Workers = 1 })
+	h := newHarness(t, nil)
 	task, token := h.posted(t, "restart", "dev")
 	// The click's write lands, then the process dies before its outbox runs:
 	// a service that is not running records the decision only.
@@ -653,7 +668,7 @@ func TestExpiry(t *testing.T) {
 			if _, err := h.svc.Decide(context.Background(), approvals.DecideRequest{Token: token, Action: approvals.ActionApprove, User: alice()}); !errors.Is(err, approvals.ErrExpired) {
 				t.Fatalf("click after expiry: %v", err)
 			}
-			h.svc.Sweep(context.Background())
+			h.sched.Sweep(context.Background())
 			waitFor(t, "expired", func() bool { return h.get(t, task.ID).Status == approvals.StatusExpired })
 			final := idle(t, h, task.ID)
 			if final.Status != approvals.StatusExpired || final.Delivery.State != tc.delivery {
@@ -666,7 +681,7 @@ func TestExpiry(t *testing.T) {
 			if u := h.notifier.lastUpdate(); u == nil || u.Status != approvals.StatusExpired {
 				t.Fatalf("message not updated: %+v", u)
 			}
-			h.svc.Sweep(context.Background())
+			h.sched.Sweep(context.Background())
 			time.Sleep(20 * time.Millisecond)
 			if n := len(h.deployer.Calls()); n != tc.calls {
 				t.Fatalf("a second sweep delivered again: %d", n)
@@ -691,13 +706,13 @@ func TestReconcileClosesTasksDecidedElsewhere(t *testing.T) {
 	h := newHarness(t, nil)
 	task, token := h.posted(t, "ui", "dev")
 	h.deployer.remote = func() (approvals.Status, error) { return approvals.StatusRejected, nil }
-	h.svc.Reconcile(context.Background())
+	h.sched.Reconcile(context.Background())
 	final := idle(t, h, task.ID)
-	if final.Status != approvals.StatusRejected || final.Delivery.State != approvals.DeliveryNotNeeded || !strings.Contains(final.Reason, "FlexDeploy") {
+	if final.Status != approvals.StatusRejected || final.Delivery.State != approvals.DeliveryNotNeeded || !strings.Contains(final.Reason, "Acme Deploy") {
 		t.Fatalf("after reconcile: %s %q %+v", final.Status, final.Reason, final.Delivery)
 	}
 	if n := len(h.deployer.Calls()); n != 0 {
-		t.Fatalf("told FlexDeploy what it decided itself: %d calls", n)
+		t.Fatalf("told the tool what it decided itself: %d calls", n)
 	}
 	if u := h.notifier.lastUpdate(); u == nil || u.Status != approvals.StatusRejected {
 		t.Fatalf("message not updated: %+v", u)
@@ -728,7 +743,7 @@ func TestReminder(t *testing.T) {
 	})
 	task, _ := h.posted(t, "remind", "dev")
 	h.clock.Advance(91 * time.Minute)
-	h.svc.Sweep(context.Background())
+	h.sched.Sweep(context.Background())
 	waitFor(t, "reminder", func() bool { h.notifier.mu.Lock(); defer h.notifier.mu.Unlock(); return h.notifier.reminds > 0 })
 	final := idle(t, h, task.ID)
 	h.notifier.mu.Lock()
@@ -793,4 +808,13 @@ func TestFinishingLateKeepsATakenOverLease(t *testing.T) {
 	if got := h.get(t, task.ID).Lease; got.Owner != other.Owner {
 		t.Fatalf("lease after the late finish: %+v, want the other process's", got)
 	}
+}
+
+func mustTools(t *testing.T, tools ...approvals.Tool) *approvals.Tools {
+	t.Helper()
+	r, err := approvals.NewTools(tools...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
