@@ -43,9 +43,12 @@ type Replier interface {
 
 // InteractionsConfig configures the interactions endpoint.
 type InteractionsConfig struct {
-	Verifier     *Verifier
-	Decider      Decider
-	Replier      Replier
+	Verifier *Verifier
+	Decider  Decider
+	Replier  Replier
+	// Tools is the registry of deployment tools; a reply names a task's
+	// tool by its display name. nil shows the task's source as it is.
+	Tools        *approvals.Tools
 	MaxBodyBytes int64 // default 64 KiB
 }
 
@@ -56,6 +59,7 @@ type Interactions struct {
 	verifier *Verifier
 	decider  Decider
 	replier  Replier
+	tools    *approvals.Tools
 	maxBody  int64
 
 	mu      sync.Mutex
@@ -69,7 +73,7 @@ func NewInteractions(cfg InteractionsConfig) *Interactions {
 	if maxBody <= 0 {
 		maxBody = defaultMaxBodyBytes
 	}
-	return &Interactions{verifier: cfg.Verifier, decider: cfg.Decider, replier: cfg.Replier, maxBody: maxBody}
+	return &Interactions{verifier: cfg.Verifier, decider: cfg.Decider, replier: cfg.Replier, tools: cfg.Tools, maxBody: maxBody}
 }
 
 // ServeHTTP serves POST /slack/interactions. The signature is checked on the
@@ -203,7 +207,7 @@ func (h *Interactions) handleBlockActions(ctx context.Context, cb slack.Interact
 		}
 		return
 	}
-	h.replyLater(ctx, channel, user.ID, refusalText(ctx, err, task))
+	h.replyLater(ctx, channel, user.ID, h.refusalText(ctx, err, task))
 }
 
 func (h *Interactions) handleRejectReason(ctx context.Context, cb slack.InteractionCallback) *slack.ViewSubmissionResponse {
@@ -218,7 +222,7 @@ func (h *Interactions) handleRejectReason(ctx context.Context, cb slack.Interact
 		reason = string([]rune(reason)[:maxReasonChars])
 	}
 	if h.decider == nil {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: refusalText(ctx, approvals.ErrUnavailable, nil)})
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: h.refusalText(ctx, approvals.ErrUnavailable, nil)})
 	}
 	task, err := h.decider.Decide(ctx, approvals.DecideRequest{
 		Token:  cb.View.PrivateMetadata,
@@ -227,44 +231,30 @@ func (h *Interactions) handleRejectReason(ctx context.Context, cb slack.Interact
 		Reason: reason,
 	})
 	if err != nil {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: refusalText(ctx, err, task)})
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: h.refusalText(ctx, err, task)})
 	}
 	return nil
 }
 
-// refusalText is the one place that turns a decision's error into what the
-// clicker reads. Only errors that are none of the known refusals are
-// internal, and logged as errors.
-func refusalText(ctx context.Context, err error, task *approvals.Task) string {
-	source := "the deployment tool"
-	if task != nil {
-		source = sourceName(task.Source)
-	}
+// refusalText is what the clicker reads when a decision fails: the reply of
+// the error's kind in approvals' one table, naming the task's tool. Refusals
+// are the rules at work and are not logged here (the service audits and
+// counts them); other known kinds are warnings; only an error the table
+// does not know is internal, and logged as an error.
+func (h *Interactions) refusalText(ctx context.Context, err error, task *approvals.Task) string {
+	kind := approvals.KindOf(err)
 	switch {
-	case errors.Is(err, approvals.ErrNotApprover):
-		if task != nil && task.Policy != "" {
-			return fmt.Sprintf("You are not an approver for this deployment (policy %s).", escape(oneLine(task.Policy)))
-		}
-		return "You are not an approver for this deployment."
-	case errors.Is(err, approvals.ErrSelfApproval):
-		return "You requested this deployment, so you cannot approve it yourself. Ask another approver."
-	case errors.Is(err, approvals.ErrAlreadyDecided):
-		return "This deployment has already been decided; your click changed nothing."
-	case errors.Is(err, approvals.ErrExpired):
-		return fmt.Sprintf("This approval request has expired. Decide it in %s.", escape(source))
-	case errors.Is(err, approvals.ErrBadToken), errors.Is(err, approvals.ErrNotFound):
-		return "This button is no longer valid."
-	case errors.Is(err, approvals.ErrAlreadyVoted):
-		return "Your approval is already counted."
-	case errors.Is(err, approvals.ErrNoPolicy):
-		return fmt.Sprintf("No policy names approvers for this deployment, so nobody can decide it from Slack. Decide it in %s.", escape(source))
-	case errors.Is(err, approvals.ErrReasonRequired):
-		return "A reason is required to reject this deployment."
-	case errors.Is(err, approvals.ErrUnavailable):
-		return "approvalbot cannot reach its store right now; try again in a minute."
+	case kind.Refusal:
+	case kind.Code == approvals.CodeInternal:
+		zerolog.Ctx(ctx).Error().Err(err).Msg("slack: decide task")
+	default:
+		zerolog.Ctx(ctx).Warn().Err(err).Str("code", string(kind.Code)).Msg("slack: decide task")
 	}
-	zerolog.Ctx(ctx).Error().Err(err).Msg("slack: decide task")
-	return "Something went wrong; the deployment was not decided. Try again."
+	tool := ""
+	if task != nil {
+		tool = escape(oneLine(h.tools.DisplayName(task.Source)))
+	}
+	return kind.Text(tool)
 }
 
 // replyLater sends an ephemeral reply after the acknowledgement, bounded by

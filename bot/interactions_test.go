@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 )
@@ -110,6 +111,7 @@ func newInteractionsRig(t *testing.T, decide func(context.Context, approvals.Dec
 		Verifier:     NewVerifier(testSigningSecret, func() time.Time { return clickTime }),
 		Decider:      rig.decider,
 		Replier:      rig.replier,
+		Tools:        testTools,
 		MaxBodyBytes: 16 << 10,
 	})
 	rig.srv = httptest.NewServer(rig.h)
@@ -137,49 +139,27 @@ func (rig *interactionsRig) post(t *testing.T, body string, headers http.Header)
 }
 
 func signedHeaders(body string, at time.Time) http.Header {
-	ts := strconv.FormatInt(at.Unix(), 10)
-	return slackHeaders(ts, sign(testSigningSecret, ts, []byte(body)))
+	return slackHeaders(slacktest.Sign(testSigningSecret, at, body))
 }
 
 func formBody(payload string) string {
 	return url.Values{"payload": {payload}}.Encode()
 }
 
+// testTriggerID is the trigger id of the test's clicks.
+const testTriggerID = "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+
+// blockActionsPayload is alice's (U1) click on a message in C1.
 func blockActionsPayload(actionID, token string) string {
-	p := map[string]any{
-		"type":       "block_actions",
-		"trigger_id": "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
-		"user":       map[string]any{"id": "U1", "username": "alice", "name": "alice", "team_id": "T1"},
-		"team":       map[string]any{"id": "T1", "domain": "example"},
-		"channel":    map[string]any{"id": "C1", "name": "deploys"},
-		"container":  map[string]any{"type": "message", "message_ts": "1700000000.000100", "channel_id": "C1"},
-		"message":    map[string]any{"ts": "1700000000.000100", "text": "Deployment approval needed"},
-		"actions": []any{map[string]any{
-			"action_id": actionID, "block_id": "decision", "type": "button",
-			"value": token, "action_ts": "1700000001.000001",
-			"text": map[string]any{"type": "plain_text", "text": "Approve"},
-		}},
-		"response_url": "https://hooks.slack.com/actions/T1/1/abc",
-	}
-	raw, _ := json.Marshal(p)
-	return string(raw)
+	return slacktest.Click{ActionID: actionID, Value: token, UserID: "U1", UserName: "alice",
+		Channel: "C1", MessageTS: "1700000000.000100", TriggerID: testTriggerID}.Payload()
 }
 
+// viewSubmissionPayload is carol's (U3) submission of a modal with a
+// reason.
 func viewSubmissionPayload(callbackID, token, reason string) string {
-	p := map[string]any{
-		"type":       "view_submission",
-		"trigger_id": "trigger-2",
-		"user":       map[string]any{"id": "U3", "username": "carol", "name": "carol"},
-		"team":       map[string]any{"id": "T1"},
-		"view": map[string]any{
-			"id": "V1", "type": "modal", "callback_id": callbackID, "private_metadata": token,
-			"state": map[string]any{"values": map[string]any{
-				"reason": map[string]any{"reason": map[string]any{"type": "plain_text_input", "value": reason}},
-			}},
-		},
-	}
-	raw, _ := json.Marshal(p)
-	return string(raw)
+	return slacktest.Submission{CallbackID: callbackID, PrivateMetadata: token, UserID: "U3", UserName: "carol",
+		TriggerID: "trigger-2", Values: map[string]map[string]string{blockIDReason: {actionIDReason: reason}}}.Payload()
 }
 
 func TestInteractionsApprove(t *testing.T) {
@@ -226,7 +206,7 @@ func TestInteractionsRefused(t *testing.T) {
 		headers http.Header
 		body    string
 	}{
-		{"bad signature", slackHeaders(strconv.FormatInt(clickTime.Unix(), 10), sign("other-secret", strconv.FormatInt(clickTime.Unix(), 10), []byte(body))), body},
+		{"bad signature", slackHeaders(slacktest.Sign("other-secret", clickTime, body)), body},
 		{"stale timestamp", signedHeaders(body, stale), body},
 		{"missing headers", http.Header{}, body},
 		{"missing signature", slackHeaders(strconv.FormatInt(clickTime.Unix(), 10), ""), body},
@@ -315,15 +295,18 @@ func TestInteractionsRefusalReplies(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"not approver", policyTask(), fmt.Errorf("decide: %w", approvals.ErrNotApprover), "You are not an approver for this deployment (policy production)."},
+		{"not approver", policyTask(), fmt.Errorf("decide: %w", approvals.ErrNotApprover), "You are not an approver for this deployment."},
 		{"not approver without task", nil, approvals.ErrNotApprover, "You are not an approver for this deployment."},
 		{"self approval", nil, approvals.ErrSelfApproval, "you cannot approve it yourself"},
 		{"already decided", nil, approvals.ErrAlreadyDecided, "already been decided"},
-		{"expired", nil, approvals.ErrExpired, "expired"},
+		{"expired", policyTask(), approvals.ErrExpired, "This approval request has expired. Decide it in FlexDeploy."},
+		{"expired without task", nil, approvals.ErrExpired, "This approval request has expired. Decide it in the deployment tool."},
+		{"expired, unregistered tool", func() *approvals.Task { t := policyTask(); t.Source = "jenkins"; return t }(), approvals.ErrExpired, "Decide it in jenkins."},
 		{"bad token", nil, fmt.Errorf("verify: %w", approvals.ErrBadToken), "This button is no longer valid"},
 		{"unknown task", nil, approvals.ErrNotFound, "This button is no longer valid"},
 		{"already voted", nil, approvals.ErrAlreadyVoted, "already counted"},
-		{"no policy", nil, approvals.ErrNoPolicy, "nobody can decide it from Slack"},
+		{"no policy", policyTask(), approvals.ErrNoPolicy, "nobody can decide it from Slack. Decide it in FlexDeploy."},
+		{"store busy", nil, fmt.Errorf("bolt: %w", approvals.ErrConflict), "approvalbot is busy with this task; try again in a minute."},
 		{"store down", nil, fmt.Errorf("bolt: %w", approvals.ErrUnavailable), "approvalbot cannot reach its store right now; try again in a minute"},
 		{"internal", nil, errors.New("boom"), "Something went wrong; the deployment was not decided. Try again."},
 	}
@@ -384,7 +367,7 @@ func TestInteractionsReasonRequired(t *testing.T) {
 			t.Fatalf("status %d", status)
 		}
 		opened := rig.replier.Opened()
-		want := modalOpen{TriggerID: "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c", Token: clickToken}
+		want := modalOpen{TriggerID: testTriggerID, Token: clickToken}
 		if len(opened) != 1 || opened[0] != want {
 			t.Errorf("opened = %+v, want %+v", opened, want)
 		}
@@ -461,7 +444,7 @@ func TestInteractionsIgnored(t *testing.T) {
 	t.Parallel()
 	payloads := map[string]string{
 		"shortcut":          `{"type":"shortcut","callback_id":"x","trigger_id":"t","user":{"id":"U1"}}`,
-		"other action":      blockActionsPayload("open_in_flexdeploy", clickToken),
+		"other action":      blockActionsPayload("open_in_tool", clickToken),
 		"no actions":        `{"type":"block_actions","user":{"id":"U1"},"actions":[]}`,
 		"view closed":       `{"type":"view_closed","view":{"callback_id":"reject_reason","private_metadata":"t"}}`,
 		"unknown type":      `{"type":"something_new"}`,
@@ -515,6 +498,55 @@ func TestInteractionsNeverLogsToken(t *testing.T) {
 	}
 	if e := replier.Ephemerals(); len(e) != 1 || !strings.HasPrefix(e[0].Text, "Something went wrong") {
 		t.Errorf("replies = %+v", e)
+	}
+}
+
+// TestInteractionsLogsOnlyInternal: a refusal is the rules at work and is
+// not logged; a known failure (the store is down) is a warning naming its
+// code; only an error the table does not know is logged as an error.
+func TestInteractionsLogsOnlyInternal(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		err   error
+		level string // "" for no log line
+	}{
+		{"refusal", fmt.Errorf("decide: %w", approvals.ErrNotApprover), ""},
+		{"expired", approvals.ErrExpired, ""},
+		{"store down", fmt.Errorf("bolt: %w", approvals.ErrUnavailable), "warn"},
+		{"corrupt record", &approvals.CorruptError{Key: "flexdeploy-8900", Err: errors.New("bad json")}, "warn"},
+		{"internal", errors.New("boom"), "error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var logs bytes.Buffer
+			h := NewInteractions(InteractionsConfig{
+				Decider: &fakeDecider{decide: func(context.Context, approvals.DecideRequest) (*approvals.Task, error) {
+					return nil, tc.err
+				}},
+				Replier: &fakeReplier{},
+			})
+			var cb slack.InteractionCallback
+			if err := json.Unmarshal([]byte(blockActionsPayload("approve", clickToken)), &cb); err != nil {
+				t.Fatal(err)
+			}
+			h.Handle(zerolog.New(&logs).WithContext(context.Background()), cb)
+			h.Close()
+			out := logs.String()
+			if tc.level == "" {
+				if out != "" {
+					t.Errorf("a refusal was logged: %s", out)
+				}
+				return
+			}
+			if !strings.Contains(out, `"level":"`+tc.level+`"`) || strings.Count(out, "\n") > 1 {
+				t.Errorf("log = %s, want one %s line", out, tc.level)
+			}
+			if code := approvals.KindOf(tc.err).Code; code != approvals.CodeInternal && !strings.Contains(out, `"code":"`+string(code)+`"`) {
+				t.Errorf("log = %s, want the code %s", out, code)
+			}
+		})
 	}
 }
 

@@ -33,22 +33,21 @@ type Config struct {
 	// Policies returns the current policies (they may be reloaded); it is
 	// used to show a task's approvers. May be nil.
 	Policies func() []approvals.Policy
+	// Tools is the registry of deployment tools; a message names a task's
+	// tool by its display name. nil shows the task's source as it is.
+	Tools *approvals.Tools
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
 
-// Notifier shows tasks in Slack through the Web API.
+// Notifier shows tasks in Slack through the Web API. It never mints a
+// token: the outbox hands it the task's token with every post and update.
 type Notifier struct {
-	// Mint returns a pending task's one-time token (the wiring sets it to
-	// the token issuer's Mint). Update needs it: re-rendering a task that
-	// is still pending, for example to show a quorum's progress, must keep
-	// working buttons, and tokens are never stored.
-	Mint func(*approvals.Task) (string, error)
-
 	api            *slack.Client
 	botToken       string
 	defaultChannel string
 	policies       func() []approvals.Policy
+	tools          *approvals.Tools
 	now            func() time.Time
 }
 
@@ -78,6 +77,7 @@ func New(cfg Config) *Notifier {
 		botToken:       cfg.BotToken,
 		defaultChannel: cfg.DefaultChannel,
 		policies:       cfg.Policies,
+		tools:          cfg.Tools,
 		now:            now,
 	}
 }
@@ -89,6 +89,16 @@ func (n *Notifier) policyFor(t *approvals.Task) *approvals.Policy {
 		return nil
 	}
 	return approvals.FindPolicy(n.policies(), t.Policy)
+}
+
+// render renders the task's message with its tool's display name.
+func (n *Notifier) render(t *approvals.Task, token string) (string, []slack.Block) {
+	return RenderTask(t, RenderOptions{
+		Token:  token,
+		Policy: n.policyFor(t),
+		Tool:   n.tools.DisplayName(t.Source),
+		Now:    n.now(),
+	})
 }
 
 func (n *Notifier) ready(op string) error {
@@ -114,7 +124,7 @@ func (n *Notifier) Post(ctx context.Context, t *approvals.Task, token string) (a
 	if err := n.ready(op); err != nil {
 		return approvals.MessageRef{}, err
 	}
-	text, blocks := RenderTask(t, token, n.policyFor(t), n.now())
+	text, blocks := n.render(t, token)
 	gotChannel, ts, err := n.api.PostMessageContext(ctx, channel,
 		slack.MsgOptionText(text, false),
 		slack.MsgOptionBlocks(blocks...),
@@ -132,28 +142,25 @@ func (n *Notifier) Post(ctx context.Context, t *approvals.Task, token string) (a
 
 // Update renders the task's current state into its message, blocks
 // included: an update without blocks would keep the old buttons. A final
-// task is rendered without buttons; a pending one gets its token from Mint.
-func (n *Notifier) Update(ctx context.Context, t *approvals.Task) error {
+// task is rendered without buttons (token is ignored); a pending one keeps
+// working buttons carrying token, which must then be given.
+func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) error {
 	op := "update task " + t.ID
 	if t.Message.Channel == "" || t.Message.TS == "" {
 		return approvals.Permanent(fmt.Errorf("slack: %s: the task has no posted message", op))
 	}
+	if !t.Status.Final() && token == "" {
+		// The outbox hands every pending task's token over; without one
+		// the message would lose working buttons for good.
+		return approvals.Permanent(fmt.Errorf("slack: %s: the task is pending and no token was given", op))
+	}
 	if err := n.ready(op); err != nil {
 		return err
 	}
-	token := ""
-	if !t.Status.Final() {
-		if n.Mint == nil {
-			return fmt.Errorf("slack: %s: the task is pending and no token minter is configured", op)
-		}
-		// Mint may fill in the key id; the caller's task stays as it is.
-		c := *t
-		var err error
-		if token, err = n.Mint(&c); err != nil {
-			return fmt.Errorf("slack: %s: mint token: %w", op, err)
-		}
+	if t.Status.Final() {
+		token = ""
 	}
-	text, blocks := RenderTask(t, token, n.policyFor(t), n.now())
+	text, blocks := n.render(t, token)
 	_, _, _, err := n.api.UpdateMessageContext(ctx, t.Message.Channel, t.Message.TS,
 		slack.MsgOptionText(text, false),
 		slack.MsgOptionBlocks(blocks...),
@@ -179,7 +186,7 @@ func (n *Notifier) Remind(ctx context.Context, t *approvals.Task) error {
 	}
 	_, _, err := n.api.PostMessageContext(ctx, t.Message.Channel,
 		slack.MsgOptionTS(t.Message.TS),
-		slack.MsgOptionText(reminderText(t, n.policyFor(t)), false),
+		slack.MsgOptionText(reminderText(t, n.policyFor(t), toolName(n.tools.DisplayName(t.Source))), false),
 		slack.MsgOptionDisableLinkUnfurl(),
 	)
 	if err != nil {
@@ -188,13 +195,14 @@ func (n *Notifier) Remind(ctx context.Context, t *approvals.Task) error {
 	return nil
 }
 
-func reminderText(t *approvals.Task, p *approvals.Policy) string {
+// reminderText is the reminder; tool names the task's deployment tool.
+func reminderText(t *approvals.Task, p *approvals.Policy, tool string) string {
 	text := "⏰ Still waiting for approval"
 	if !t.ExpiresAt.IsZero() {
 		text += "; expires " + slackDate(t.ExpiresAt)
 	}
 	if p == nil {
-		return text + ". No policy names approvers; decide it in " + escape(sourceName(t.Source)) + "."
+		return text + ". No policy names approvers; decide it in " + escape(tool) + "."
 	}
 	var who []string
 	for _, u := range p.Approvers.Users {

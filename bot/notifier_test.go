@@ -3,9 +3,6 @@ package bot
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -120,21 +117,17 @@ func TestNotifierUpdate(t *testing.T) {
 	tests := []struct {
 		name       string
 		task       func() *approvals.Task
-		mint       func(*approvals.Task) (string, error)
+		token      string
 		wantErr    bool
 		permanent  bool
 		wantButton string // "" when the update must have no buttons
 	}{
 		{name: "final", task: approved},
-		{name: "final ignores minter", task: approved, mint: func(*approvals.Task) (string, error) { return "", errors.New("must not be called") }},
-		{name: "pending keeps working buttons", task: fixtureTask, wantButton: "tok-minted",
-			mint: func(task *approvals.Task) (string, error) {
-				task.KeyID = "k1" // Mint may set the key id of a copy.
-				return "tok-minted", nil
-			}},
-		{name: "pending without minter", task: fixtureTask, wantErr: true},
-		{name: "pending mint fails", task: fixtureTask, wantErr: true,
-			mint: func(*approvals.Task) (string, error) { return "", errors.New("no key k0") }},
+		{name: "final ignores a token", task: approved, token: "tok-stale"},
+		{name: "pending keeps working buttons", task: fixtureTask, token: "tok-given", wantButton: "tok-given"},
+		// The outbox hands a pending task's token over; without one the
+		// message would lose its buttons for good, which no retry mends.
+		{name: "pending without a token", task: fixtureTask, wantErr: true, permanent: true},
 		{name: "not posted", wantErr: true, permanent: true, task: func() *approvals.Task {
 			task := approved()
 			task.Message = approvals.MessageRef{}
@@ -146,9 +139,8 @@ func TestNotifierUpdate(t *testing.T) {
 			t.Parallel()
 			fake := newFakeSlack(t)
 			n := notifierFor(fake, func(c *Config) { c.Policies = policies; c.Now = func() time.Time { return renderNow } })
-			n.Mint = tc.mint
 			task := tc.task()
-			err := n.Update(context.Background(), task)
+			err := n.Update(context.Background(), task, tc.token)
 			if tc.wantErr {
 				if err == nil {
 					t.Fatal("Update succeeded")
@@ -163,9 +155,6 @@ func TestNotifierUpdate(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("Update: %v", err)
-			}
-			if task.KeyID != "" {
-				t.Error("Update changed the caller's task")
 			}
 			calls := fake.CallsTo("chat.update")
 			if len(calls) != 1 {
@@ -184,8 +173,47 @@ func TestNotifierUpdate(t *testing.T) {
 				if findBlock(blocks, blockIDOutcome) == nil {
 					t.Error("update of a final task has no outcome")
 				}
+				if tc.token != "" && strings.Contains(call.Form.Get("blocks"), tc.token) {
+					t.Error("update of a final task carries the token")
+				}
 			} else {
 				checkButtons(t, blocks, tc.wantButton)
+			}
+		})
+	}
+}
+
+// TestNotifierNamesTool: a message names the task's tool by the display
+// name the registry gives it, and by its source without one.
+func TestNotifierNamesTool(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		tools *approvals.Tools
+		want  string
+	}{
+		{"registry", testTools, "decide it in FlexDeploy"},
+		{"no registry", nil, "decide it in flexdeploy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := newFakeSlack(t)
+			n := notifierFor(fake, func(c *Config) { c.Tools = tc.tools }) // no policies: nobody can decide it from Slack
+			if _, err := n.Post(context.Background(), fixtureTask(), "tok"); err != nil {
+				t.Fatalf("Post: %v", err)
+			}
+			if err := n.Remind(context.Background(), fixtureTask()); err != nil {
+				t.Fatalf("Remind: %v", err)
+			}
+			posts := fake.CallsTo("chat.postMessage")
+			if len(posts) != 2 {
+				t.Fatalf("got %d chat.postMessage calls, want 2", len(posts))
+			}
+			for _, c := range posts {
+				if !strings.Contains(c.Text(), tc.want) {
+					t.Errorf("%s does not say %q: %s", c.Method, tc.want, c.Text())
+				}
 			}
 		})
 	}
@@ -338,10 +366,9 @@ func TestNotifierErrors(t *testing.T) {
 			fake := newFakeSlack(t)
 			fake.SetAnswer(func(slacktest.Call) *slacktest.Answer { return tc.answer })
 			n := notifierFor(fake, nil)
-			n.Mint = func(*approvals.Task) (string, error) { return "tok", nil }
 			var err error
 			if tc.update {
-				err = n.Update(context.Background(), fixtureTask())
+				err = n.Update(context.Background(), fixtureTask(), "tok")
 			} else {
 				_, err = n.Post(context.Background(), fixtureTask(), "tok")
 			}
@@ -376,24 +403,17 @@ func TestNotifierTransportErrors(t *testing.T) {
 	t.Parallel()
 	t.Run("connection refused", func(t *testing.T) {
 		t.Parallel()
-		srv := httptest.NewServer(http.NotFoundHandler())
-		srv.Close()
-		n := New(Config{BotToken: testBotToken, APIURL: srv.URL + "/", DefaultChannel: "C1"})
+		fake := slacktest.New()
+		fake.Close() // nobody listens there any more
+		n := New(Config{BotToken: testBotToken, APIURL: fake.APIURL(), DefaultChannel: "C1"})
 		_, err := n.Post(context.Background(), fixtureTask(), "tok")
 		checkRetryable(t, err)
 	})
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
-		release := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-		}))
-		t.Cleanup(srv.Close)
-		t.Cleanup(func() { close(release) })
-		n := New(Config{BotToken: testBotToken, APIURL: srv.URL + "/", Timeout: 50 * time.Millisecond})
+		fake := newFakeSlack(t)
+		fake.SetAnswer(func(slacktest.Call) *slacktest.Answer { return &slacktest.Answer{Stall: true} })
+		n := New(Config{BotToken: testBotToken, APIURL: fake.APIURL(), Timeout: 50 * time.Millisecond})
 		err := n.Ephemeral(context.Background(), "C1", "U1", "hi")
 		checkRetryable(t, err)
 	})

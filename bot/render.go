@@ -1,7 +1,9 @@
 // Package bot is approvalbot's Slack adapter: it renders tasks as Block Kit
 // messages, posts and updates them through the Slack Web API (the
 // approvals.Notifier), answers who is who (the approvals.Directory), and
-// serves the interactions endpoint that turns button clicks into decisions.
+// serves the interactions endpoint and Socket Mode that turn button clicks
+// into decisions. Runtime holds them all as the settings in force make
+// them, and rebuilds them when the settings change.
 package bot
 
 import (
@@ -37,30 +39,43 @@ const (
 	blockIDDelivery    = "delivery"
 )
 
-// sourceName is how a deployment tool is called in a message.
-func sourceName(source string) string {
-	switch strings.ToLower(source) {
-	case "flexdeploy":
-		return "FlexDeploy"
-	case "azure-devops", "azuredevops":
-		return "Azure DevOps"
-	case "":
-		return "the deployment tool"
+// genericTool stands for a task's deployment tool when it has no name.
+const genericTool = "the deployment tool"
+
+// toolName is how the message calls the task's deployment tool: its display
+// name, or genericTool.
+func toolName(displayName string) string {
+	if n := strings.TrimSpace(oneLine(displayName)); n != "" {
+		return n
 	}
-	return oneLine(source)
+	return genericTool
 }
 
-// RenderTask renders a task's message. token is the task's one-time token,
-// the value of both buttons; policy is the task's policy, nil when none
-// matched: then the message has no buttons and says that nobody can decide
-// the task from Slack. now decides whether a pending task's time has run out
-// (then its buttons are gone even before the sweeper marks it expired).
+// RenderOptions is what a task's message is rendered from besides the task.
+type RenderOptions struct {
+	// Token is the task's one-time token, the value of both buttons. A
+	// pending task rendered without one shows no buttons.
+	Token string
+	// Policy is the task's policy, nil when none matched: then the message
+	// has no buttons and says that nobody can decide the task from Slack.
+	Policy *approvals.Policy
+	// Tool is the display name of the task's deployment tool
+	// (approvals.Tools.DisplayName); "" calls it "the deployment tool".
+	Tool string
+	// Now decides whether a pending task's time has run out (then its
+	// buttons are gone even before the sweeper marks it expired).
+	Now time.Time
+}
+
+// RenderTask renders a task's message (see RenderOptions).
 //
 // Everything a deployment tool or a user supplied is escaped, so that a
 // description cannot mention @channel or smuggle in a link, and cut to
 // Slack's limits. text is the plain summary that notifications show.
-func RenderTask(t *approvals.Task, token string, policy *approvals.Policy, now time.Time) (text string, blocks []slack.Block) {
-	subject := subjectOf(t)
+func RenderTask(t *approvals.Task, opts RenderOptions) (text string, blocks []slack.Block) {
+	token, policy, now := opts.Token, opts.Policy, opts.Now
+	tool := toolName(opts.Tool)
+	subject := subjectOf(t, tool)
 
 	header := "Deployment approval"
 	if subject != "" {
@@ -75,7 +90,7 @@ func RenderTask(t *approvals.Task, token string, policy *approvals.Policy, now t
 			slack.SectionBlockOptionBlockID(blockIDDescription)))
 	}
 
-	if fields := contextFields(t); len(fields) > 0 {
+	if fields := contextFields(t, opts.Tool); len(fields) > 0 {
 		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil, slack.SectionBlockOptionBlockID(blockIDFields)))
 	}
 
@@ -98,24 +113,24 @@ func RenderTask(t *approvals.Task, token string, policy *approvals.Policy, now t
 	}
 
 	if pending {
-		blocks = append(blocks, pendingBlocks(t, token, policy, timedOut)...)
+		blocks = append(blocks, pendingBlocks(t, token, policy, tool, timedOut)...)
 	} else {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(plainTruncKeepEntities(outcomeText(t, policy))), nil, nil,
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(plainTruncKeepEntities(outcomeText(t, policy, tool))), nil, nil,
 			slack.SectionBlockOptionBlockID(blockIDOutcome)))
-		if line := deliveryLine(t); line != "" {
+		if line := deliveryLine(t, tool); line != "" {
 			blocks = append(blocks, slack.NewContextBlock(blockIDDelivery, mrkdwn(line)))
 		}
 	}
 
-	return fallbackText(t, subject, policy), blocks
+	return fallbackText(t, subject, policy, tool), blocks
 }
 
 // pendingBlocks are what a task still open shows: why nobody can decide it,
 // or the quorum so far and the buttons.
-func pendingBlocks(t *approvals.Task, token string, policy *approvals.Policy, timedOut bool) []slack.Block {
+func pendingBlocks(t *approvals.Task, token string, policy *approvals.Policy, tool string, timedOut bool) []slack.Block {
 	if policy == nil {
 		msg := fmt.Sprintf("⚠️ No policy names approvers for this task, so nobody can decide it from Slack. Decide it in %s.",
-			escape(sourceName(t.Source)))
+			escape(tool))
 		return []slack.Block{slack.NewSectionBlock(mrkdwn(msg), nil, nil, slack.SectionBlockOptionBlockID(blockIDNoPolicy))}
 	}
 	var blocks []slack.Block
@@ -130,19 +145,19 @@ func pendingBlocks(t *approvals.Task, token string, policy *approvals.Policy, ti
 	// A button without a token could only be refused; a task whose time
 	// has run out can only be refused too.
 	if token != "" && !timedOut {
-		blocks = append(blocks, decisionButtons(t, token))
+		blocks = append(blocks, decisionButtons(t, token, tool))
 	}
 	return blocks
 }
 
 // decisionButtons is the actions block of the contract: approve (primary,
 // confirmed) and reject (danger), both carrying the token.
-func decisionButtons(t *approvals.Task, token string) slack.Block {
+func decisionButtons(t *approvals.Task, token, tool string) slack.Block {
 	what := "this deployment"
-	if s := subjectOf(t); s != "" {
+	if s := subjectOf(t, tool); s != "" {
 		what = "the deployment " + s
 	}
-	confirmText := fmt.Sprintf("You are approving %s. %s will continue it.", what, capitalize(sourceName(t.Source)))
+	confirmText := fmt.Sprintf("You are approving %s. %s will continue it.", what, capitalize(tool))
 	confirm := slack.NewConfirmationBlockObject(
 		plainText("Approve deployment?"),
 		plainText(plainTrunc(confirmText, maxConfirmChars)),
@@ -157,8 +172,9 @@ func decisionButtons(t *approvals.Task, token string) slack.Block {
 	return slack.NewActionBlock(blockIDDecision, approve, reject)
 }
 
-// subjectOf names what is deployed where, in plain text: "shop v2.3 → PROD".
-func subjectOf(t *approvals.Task) string {
+// subjectOf names what is deployed where, in plain text: "shop v2.3 → PROD",
+// or else the tool's task.
+func subjectOf(t *approvals.Task, tool string) string {
 	var parts []string
 	for _, s := range []string{t.Project, t.Release} {
 		if s = strings.TrimSpace(oneLine(s)); s != "" {
@@ -174,12 +190,14 @@ func subjectOf(t *approvals.Task) string {
 		}
 	}
 	if subject == "" && t.TaskID != "" {
-		subject = sourceName(t.Source) + " task " + oneLine(t.TaskID)
+		subject = tool + " task " + oneLine(t.TaskID)
 	}
 	return subject
 }
 
-func contextFields(t *approvals.Task) []*slack.TextBlockObject {
+// contextFields are the task's context; the source field names the tool by
+// displayName, or not at all when it has none.
+func contextFields(t *approvals.Task, displayName string) []*slack.TextBlockObject {
 	var fields []*slack.TextBlockObject
 	add := func(label, value string) {
 		if value = strings.TrimSpace(oneLine(value)); value != "" {
@@ -193,10 +211,7 @@ func contextFields(t *approvals.Task) []*slack.TextBlockObject {
 	add("Stage", t.Stage)
 	add("Requested by", t.RequestedBy)
 
-	source := sourceName(t.Source)
-	if t.Source == "" {
-		source = ""
-	}
+	source := strings.TrimSpace(oneLine(displayName))
 	if id := strings.TrimSpace(oneLine(t.TaskID)); id != "" {
 		source = strings.TrimSpace(source + " task " + id)
 	}
@@ -260,7 +275,7 @@ func votersList(t *approvals.Task) string {
 }
 
 // outcomeText says how a final task ended: who, when and why.
-func outcomeText(t *approvals.Task, p *approvals.Policy) string {
+func outcomeText(t *approvals.Task, p *approvals.Policy, tool string) string {
 	at := ""
 	if t.DecidedAt != nil && !t.DecidedAt.IsZero() {
 		at = " at " + slackDate(*t.DecidedAt)
@@ -278,7 +293,7 @@ func outcomeText(t *approvals.Task, p *approvals.Policy) string {
 			onExpiry = p.OnExpiry
 		}
 		if onExpiry == approvals.ExpiryReject {
-			line += " · rejected in " + escape(sourceName(t.Source)) + " automatically"
+			line += " · rejected in " + escape(tool) + " automatically"
 		}
 		return line
 	case approvals.StatusApproved, approvals.StatusRejected:
@@ -310,8 +325,8 @@ func outcomeText(t *approvals.Task, p *approvals.Policy) string {
 }
 
 // deliveryLine says how far handing the outcome to the deployment tool got.
-func deliveryLine(t *approvals.Task) string {
-	name := escape(sourceName(t.Source))
+func deliveryLine(t *approvals.Task, tool string) string {
+	name := escape(tool)
 	lastError := escapeTrunc(oneLine(strings.TrimSpace(t.Delivery.LastError)), maxErrorChars)
 	switch t.Delivery.State {
 	case approvals.DeliveryPending:
@@ -324,17 +339,17 @@ func deliveryLine(t *approvals.Task) string {
 		}
 		return line
 	case approvals.DeliveryDelivered:
-		return name + " accepted the decision"
+		return capitalize(name) + " accepted the decision"
 	case approvals.DeliveryFailed:
 		if lastError == "" {
 			lastError = "no reason given"
 		}
-		return "⚠️ " + name + " refused: " + lastError
+		return "⚠️ " + capitalize(name) + " refused: " + lastError
 	}
 	return ""
 }
 
-func fallbackText(t *approvals.Task, subject string, p *approvals.Policy) string {
+func fallbackText(t *approvals.Task, subject string, p *approvals.Policy, tool string) string {
 	if subject == "" {
 		subject = "a deployment"
 	}
@@ -349,7 +364,7 @@ func fallbackText(t *approvals.Task, subject string, p *approvals.Policy) string
 	default:
 		text = "Deployment approval needed: " + subject
 		if p == nil {
-			text += " (no policy names approvers; decide it in " + sourceName(t.Source) + ")"
+			text += " (no policy names approvers; decide it in " + tool + ")"
 		}
 	}
 	// Slack parses the fallback text like mrkdwn, so it is escaped too.

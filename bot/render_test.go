@@ -22,6 +22,25 @@ var (
 	decidedAt = time.Date(2026, 11, 22, 14, 2, 0, 0, time.UTC)
 )
 
+// testTools is a registry with the real tools' display names, built by
+// hand: bot knows no tool by name.
+var testTools = func() *approvals.Tools {
+	tools, err := approvals.NewTools(
+		approvals.Tool{Name: "flexdeploy", DisplayName: "FlexDeploy"},
+		approvals.Tool{Name: "azure-devops", DisplayName: "Azure DevOps"},
+	)
+	if err != nil {
+		panic(err)
+	}
+	return tools
+}()
+
+// render renders a task as the Notifier does, naming its tool from
+// testTools.
+func render(task *approvals.Task, token string, policy *approvals.Policy, now time.Time) (string, []slack.Block) {
+	return RenderTask(task, RenderOptions{Token: token, Policy: policy, Tool: testTools.DisplayName(task.Source), Now: now})
+}
+
 func fixtureTask() *approvals.Task {
 	created := time.Date(2026, 11, 22, 13, 0, 0, 0, time.UTC)
 	return &approvals.Task{
@@ -190,7 +209,7 @@ func TestRenderGolden(t *testing.T) {
 	for _, tc := range renderCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			text, blocks := RenderTask(tc.task(), tc.token, tc.policy, renderNow)
+			text, blocks := render(tc.task(), tc.token, tc.policy, renderNow)
 			checkGolden(t, tc.name, marshalMessage(t, text, blocks))
 		})
 	}
@@ -249,7 +268,7 @@ func TestRenderContract(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			task := tc.task()
-			text, blocks := RenderTask(task, tc.token, tc.policy, renderNow)
+			text, blocks := render(task, tc.token, tc.policy, renderNow)
 			if strings.TrimSpace(text) == "" {
 				t.Error("fallback text is empty")
 			}
@@ -291,13 +310,13 @@ func TestRenderPendingWithoutButtons(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, blocks := RenderTask(fixtureTask(), tc.token, singlePolicy(), tc.now)
+			_, blocks := render(fixtureTask(), tc.token, singlePolicy(), tc.now)
 			if a := actionBlocks(blocks); len(a) != 0 {
 				t.Errorf("got %d actions blocks, want none", len(a))
 			}
 		})
 	}
-	_, blocks := RenderTask(fixtureTask(), "tok", singlePolicy(), fixtureTask().ExpiresAt.Add(-time.Second))
+	_, blocks := render(fixtureTask(), "tok", singlePolicy(), fixtureTask().ExpiresAt.Add(-time.Second))
 	checkButtons(t, blocks, "tok")
 }
 
@@ -323,7 +342,7 @@ func TestRenderHostileTextIsInert(t *testing.T) {
 
 	for _, status := range []approvals.Status{approvals.StatusPending, approvals.StatusRejected, approvals.StatusApproved} {
 		task.Status = status
-		text, blocks := RenderTask(task, "tok", policy, renderNow)
+		text, blocks := render(task, "tok", policy, renderNow)
 		// Plain-text objects (header, buttons, confirm dialog) are not
 		// parsed by Slack and may carry the text as it is; every mrkdwn
 		// text must be inert.
@@ -358,7 +377,7 @@ func TestRenderSourceLink(t *testing.T) {
 			t.Parallel()
 			task := fixtureTask()
 			task.URL = tc.url
-			_, blocks := RenderTask(task, "tok", singlePolicy(), renderNow)
+			_, blocks := render(task, "tok", singlePolicy(), renderNow)
 			fields := findBlock(blocks, blockIDFields).(*slack.SectionBlock).Fields
 			source := fields[len(fields)-1].Text
 			if !strings.Contains(source, tc.want) {
@@ -387,13 +406,15 @@ func TestRenderFallbacks(t *testing.T) {
 		{"task id only", func(t *approvals.Task) { t.Context = approvals.Context{} }, "Deployment approval: FlexDeploy task 8900", []string{"Source"}},
 		{"nothing", func(t *approvals.Task) { t.Context, t.TaskID, t.Source = approvals.Context{}, "", "" }, "Deployment approval", nil},
 		{"azure devops", func(t *approvals.Task) { t.Context, t.Source = approvals.Context{}, "azure-devops" }, "Deployment approval: Azure DevOps task 8900", []string{"Source"}},
+		{"unregistered tool", func(t *approvals.Task) { t.Context, t.Source = approvals.Context{}, "jenkins" }, "Deployment approval: jenkins task 8900", []string{"Source"}},
+		{"no source", func(t *approvals.Task) { t.Context, t.Source = approvals.Context{}, "" }, "Deployment approval: the deployment tool task 8900", []string{"Source"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			task := fixtureTask()
 			tc.mutate(task)
-			_, blocks := RenderTask(task, "tok", singlePolicy(), renderNow)
+			_, blocks := render(task, "tok", singlePolicy(), renderNow)
 			if got := blocks[0].(*slack.HeaderBlock).Text.Text; got != tc.header {
 				t.Errorf("header = %q, want %q", got, tc.header)
 			}
@@ -433,11 +454,51 @@ func TestRenderDelivery(t *testing.T) {
 			task.Status = approvals.StatusApproved
 			task.DecidedBy = &approvals.Person{ID: "U1"}
 			task.Delivery = tc.delivery
-			_, blocks := RenderTask(task, "", singlePolicy(), renderNow)
+			_, blocks := render(task, "", singlePolicy(), renderNow)
 			if got := blockText(findBlock(blocks, blockIDDelivery)); got != tc.want {
 				t.Errorf("delivery line = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRenderToolName: the message names the tool it is given, and "the
+// deployment tool" when it is given none.
+func TestRenderToolName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ tool, want, capitalized string }{
+		{"FlexDeploy", "FlexDeploy", "FlexDeploy"},
+		{"", "the deployment tool", "The deployment tool"},
+	} {
+		pending := fixtureTask()
+		pending.Context = approvals.Context{}
+		_, blocks := RenderTask(pending, RenderOptions{Token: "tok", Policy: singlePolicy(), Tool: tc.tool, Now: renderNow})
+		confirm := actionBlocks(blocks)[0].Elements.ElementSet[0].(*slack.ButtonBlockElement).Confirm.Text.Text
+		if !strings.Contains(confirm, tc.capitalized+" will continue it.") {
+			t.Errorf("tool %q: confirm text %q", tc.tool, confirm)
+		}
+		if h := blocks[0].(*slack.HeaderBlock).Text.Text; h != "Deployment approval: "+tc.want+" task 8900" {
+			t.Errorf("tool %q: header %q", tc.tool, h)
+		}
+		text, blocks := RenderTask(pending, RenderOptions{Tool: tc.tool, Now: renderNow})
+		if want := "Decide it in " + tc.want + "."; !strings.Contains(blockText(findBlock(blocks, blockIDNoPolicy)), want) {
+			t.Errorf("tool %q: no-policy block does not say %q", tc.tool, want)
+		}
+		if want := "decide it in " + tc.want + ")"; !strings.Contains(text, want) {
+			t.Errorf("tool %q: fallback %q does not say %q", tc.tool, text, want)
+		}
+
+		final := fixtureTask()
+		final.Status = approvals.StatusExpired
+		final.OnExpiry = approvals.ExpiryReject
+		final.Delivery = approvals.Delivery{State: approvals.DeliveryDelivered}
+		_, blocks = RenderTask(final, RenderOptions{Policy: singlePolicy(), Tool: tc.tool, Now: renderNow})
+		if want := "rejected in " + tc.want + " automatically"; !strings.Contains(blockText(findBlock(blocks, blockIDOutcome)), want) {
+			t.Errorf("tool %q: outcome does not say %q", tc.tool, want)
+		}
+		if got, want := blockText(findBlock(blocks, blockIDDelivery)), capitalize(tc.want)+" accepted the decision"; got != want {
+			t.Errorf("tool %q: delivery %q, want %q", tc.tool, got, want)
+		}
 	}
 }
 
@@ -463,7 +524,7 @@ func TestRenderLongFields(t *testing.T) {
 		task.Reason = long
 		task.DecidedBy = &approvals.Person{ID: "U1"}
 		task.Delivery = approvals.Delivery{State: approvals.DeliveryFailed, LastError: long}
-		text, blocks := RenderTask(task, "tok", policy, renderNow)
+		text, blocks := render(task, "tok", policy, renderNow)
 		checkLimits(t, text, blocks)
 		if status == approvals.StatusPending {
 			checkButtons(t, blocks, "tok")

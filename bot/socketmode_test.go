@@ -93,33 +93,17 @@ func runSocket(t *testing.T, s *Socket, logs ...io.Writer) <-chan error {
 	return done
 }
 
+// socketBlockActions is a click as Socket Mode delivers it.
 func socketBlockActions(userID, actionID, value string) string {
-	raw, _ := json.Marshal(map[string]any{
-		"type":       "block_actions",
-		"trigger_id": "trigger-1",
-		"user":       map[string]any{"id": userID, "username": "alice", "name": "alice"},
-		"team":       map[string]any{"id": "T1"},
-		"channel":    map[string]any{"id": "C1"},
-		"container":  map[string]any{"type": "message", "message_ts": "1700000000.000100", "channel_id": "C1"},
-		"actions": []any{map[string]any{
-			"action_id": actionID, "block_id": "decision", "type": "button", "value": value, "action_ts": "1700000001.000001",
-		}},
-	})
-	return string(raw)
+	return slacktest.Click{ActionID: actionID, Value: value, UserID: userID, UserName: "alice",
+		Channel: "C1", MessageTS: "1700000000.000100", TriggerID: "trigger-1"}.Payload()
 }
 
+// socketViewSubmission is a reject-reason submission as Socket Mode
+// delivers it.
 func socketViewSubmission(reason string) string {
-	raw, _ := json.Marshal(map[string]any{
-		"type": "view_submission",
-		"user": map[string]any{"id": "U3", "username": "carol"},
-		"view": map[string]any{
-			"id": "V1", "type": "modal", "callback_id": callbackRejectReason, "private_metadata": "tok",
-			"state": map[string]any{"values": map[string]any{
-				blockIDReason: map[string]any{actionIDReason: map[string]any{"type": "plain_text_input", "value": reason}},
-			}},
-		},
-	})
-	return string(raw)
+	return slacktest.Submission{CallbackID: callbackRejectReason, PrivateMetadata: "tok", UserID: "U3", UserName: "carol",
+		Values: map[string]map[string]string{blockIDReason: {actionIDReason: reason}}}.Payload()
 }
 
 func TestSocketBlockActions(t *testing.T) {

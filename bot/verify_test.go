@@ -1,15 +1,14 @@
 package bot
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 // Slack's documented example (reference/slack.md).
@@ -22,11 +21,9 @@ const (
 
 var vectorTime = time.Unix(1531420618, 0)
 
+// sign is the shared fake's signature of body sent with timestamp ts.
 func sign(secret, ts string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("v0:" + ts + ":"))
-	mac.Write(body)
-	return "v0=" + hex.EncodeToString(mac.Sum(nil))
+	return slacktest.Signature(secret, ts, string(body))
 }
 
 func slackHeaders(ts, sig string) http.Header {
@@ -47,7 +44,7 @@ func TestVerifySlackVector(t *testing.T) {
 		t.Fatalf("Slack's documented example is refused: %v", err)
 	}
 	if got := sign(vectorSecret, vectorTimestamp, []byte(vectorBody)); got != vectorSignature {
-		t.Fatalf("test helper sign = %s, want %s", got, vectorSignature)
+		t.Fatalf("slacktest.Signature = %s, want %s", got, vectorSignature)
 	}
 }
 

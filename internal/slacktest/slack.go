@@ -93,6 +93,9 @@ type Answer struct {
 	Status int
 	Header map[string]string
 	Body   string
+	// Stall answers nothing until the client gives up (or the fake is
+	// closed): a Slack that hangs.
+	Stall bool
 }
 
 // Server is a Slack Web API on a real HTTP server: it records every call and
@@ -118,11 +121,14 @@ type Server struct {
 
 	appToken string
 	socket   *socketSide
+
+	closing   chan struct{} // closed by Close: stalled answers end
+	closeOnce sync.Once
 }
 
 // New starts a fake Slack; Close it when done.
 func New() *Server {
-	f := &Server{Groups: map[string][]string{}, Emails: map[string]string{}, Channels: map[string]string{}}
+	f := &Server{Groups: map[string][]string{}, Emails: map[string]string{}, Channels: map[string]string{}, closing: make(chan struct{})}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
@@ -130,8 +136,11 @@ func New() *Server {
 // APIURL is the URL to configure as slack.api_url.
 func (f *Server) APIURL() string { return f.Server.URL + "/" }
 
-// Close stops the server.
-func (f *Server) Close() { f.Server.Close() }
+// Close stops the server; it may be called more than once.
+func (f *Server) Close() {
+	f.closeOnce.Do(func() { close(f.closing) })
+	f.Server.Close()
+}
 
 // SetAnswer installs an override; nil answers as Slack would.
 func (f *Server) SetAnswer(fn func(call Call) *Answer) {
@@ -182,6 +191,13 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if answer != nil {
 		if a := answer(call); a != nil {
+			if a.Stall {
+				select {
+				case <-r.Context().Done():
+				case <-f.closing:
+				}
+				return
+			}
 			for k, v := range a.Header {
 				w.Header().Set(k, v)
 			}
@@ -267,12 +283,53 @@ func (c Click) Payload() string {
 	return string(raw)
 }
 
+// Submission is a user's submission of a modal.
+type Submission struct {
+	CallbackID      string // the view's callback_id ("reject_reason")
+	PrivateMetadata string // the view's private_metadata (the token)
+	UserID          string
+	UserName        string
+	TriggerID       string
+	// Values are the inputs' values: block id → action id → value.
+	Values map[string]map[string]string
+}
+
+// Payload is the view_submission payload Slack sends for the submission.
+func (s Submission) Payload() string {
+	values := map[string]any{}
+	for block, actions := range s.Values {
+		m := map[string]any{}
+		for action, v := range actions {
+			m[action] = map[string]any{"type": "plain_text_input", "value": v}
+		}
+		values[block] = m
+	}
+	p := map[string]any{
+		"type":       "view_submission",
+		"trigger_id": s.TriggerID,
+		"user":       map[string]any{"id": s.UserID, "username": strings.ToLower(s.UserName), "name": s.UserName, "team_id": "T1"},
+		"team":       map[string]any{"id": "T1", "domain": "example"},
+		"view": map[string]any{
+			"id": "V1", "type": "modal", "callback_id": s.CallbackID, "private_metadata": s.PrivateMetadata,
+			"state": map[string]any{"values": values},
+		},
+	}
+	raw, _ := json.Marshal(p)
+	return string(raw)
+}
+
 // Sign signs a form body as Slack does (v0) at the given time.
 func Sign(secret string, at time.Time, body string) (timestamp, signature string) {
 	timestamp = strconv.FormatInt(at.Unix(), 10)
+	return timestamp, Signature(secret, timestamp, body)
+}
+
+// Signature is Slack's v0 signature of body sent with the
+// X-Slack-Request-Timestamp header timestamp, taken as it is written.
+func Signature(secret, timestamp, body string) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	fmt.Fprintf(mac, "v0:%s:%s", timestamp, body)
-	return timestamp, "v0=" + hex.EncodeToString(mac.Sum(nil))
+	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
 // InteractionRequest builds Slack's signed POST of a payload to url.

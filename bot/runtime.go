@@ -1,0 +1,390 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+)
+
+// The transports Settings.Mode names.
+const (
+	// ModeHTTP: Slack posts interactions to the HTTP endpoint, which
+	// verifies them with the signing secret.
+	ModeHTTP = "http"
+	// ModeSocket: the bot dials out to Slack (Socket Mode) with the app
+	// token; no public endpoint is needed.
+	ModeSocket = "socket"
+)
+
+// socketRetryDelay is how long a Socket Mode connection that ended on its
+// own waits before it is tried again: slowly, because what ends it for good
+// (a refused app token) is mended by a person, and a configuration change
+// retries at once.
+const socketRetryDelay = 10 * time.Second
+
+// errNotConfigured is every Directory answer while there is no bot token.
+var errNotConfigured = errors.New("slack: not configured: no bot token (slack.bot_token)")
+
+// notConfiguredBody is the HTTP endpoint's answer while it cannot verify
+// requests.
+const notConfiguredBody = `{"error":"slack is not configured (slack.bot_token and slack.signing_secret)"}` + "\n"
+
+// Settings are the Slack connection's settings; the wiring converts its
+// configuration into them. They are compared as a whole: applying equal
+// settings again changes nothing.
+type Settings struct {
+	// BotToken is the xoxb- token. Without it nothing is built: no
+	// notifier, no directory, no interactions.
+	BotToken string
+	// SigningSecret verifies requests to the HTTP interactions endpoint;
+	// without it the endpoint answers 503.
+	SigningSecret string
+	// AppToken is the xapp- token Socket Mode connects with.
+	AppToken string
+	// Mode is ModeHTTP ("" too) or ModeSocket.
+	Mode string
+	// APIURL is the Web API root; "" is Slack's. Tests pass a fake's URL.
+	APIURL string
+	// Channel receives tasks whose message names no channel.
+	Channel string
+	// GroupCacheTTL is how long directory answers are kept; default 5m.
+	GroupCacheTTL time.Duration
+}
+
+// socketWanted reports whether the settings ask for a Socket Mode
+// connection.
+func (s Settings) socketWanted() bool { return s.BotToken != "" && s.Mode == ModeSocket }
+
+// Service is what the Runtime needs of the approvals service.
+type Service interface {
+	Decider
+	// SetNotifier installs the chat notifier; nil removes it (posts then
+	// wait in the outbox).
+	SetNotifier(n approvals.Notifier)
+}
+
+// RuntimeConfig configures a Runtime.
+type RuntimeConfig struct {
+	// Tools is the registry of deployment tools, for their display names.
+	// nil shows a task's source as it is.
+	Tools *approvals.Tools
+	// Policies returns the policies in force (they may be reloaded); may
+	// be nil.
+	Policies func() []approvals.Policy
+	// MaxBodyBytes bounds an interaction's body; default 64 KiB.
+	MaxBodyBytes int64
+	// Logger receives the runtime's own messages; the zero value drops
+	// them. The interactions log through their request's context.
+	Logger zerolog.Logger
+}
+
+// Runtime is the Slack side of the bot as the settings in force make it: the
+// notifier the service posts with, the directory, the interactions endpoint
+// and the Socket Mode connection. Apply rebuilds them when the settings
+// change (a configuration reload), so a bot started without credentials,
+// its posts waiting in the outbox, starts posting as soon as they arrive.
+//
+// The Runtime is the approvals.Directory, the HTTP handler of
+// /slack/interactions and Socket Mode's InteractionHandler at once; each
+// call goes to the parts built from the settings in force at that moment.
+type Runtime struct {
+	tools    *approvals.Tools
+	policies func() []approvals.Policy
+	maxBody  int64
+	log      zerolog.Logger
+	now      func() time.Time
+	// after is the clock RunSocket waits on; tests replace it.
+	after func(time.Duration) <-chan time.Time
+
+	svc  atomic.Pointer[serviceRef]
+	conn atomic.Pointer[connection] // nil while there is no bot token
+
+	mu      sync.Mutex
+	applied *Settings // nil before the first Apply
+	closed  bool
+	// socketChanged is closed, and replaced, whenever what Socket Mode
+	// connects with changes; RunSocket then reconnects.
+	socketChanged chan struct{}
+	// retiring counts replaced interactions still sending their replies.
+	retiring sync.WaitGroup
+}
+
+// serviceRef boxes the Service for an atomic pointer.
+type serviceRef struct{ Service }
+
+// connection is what one set of settings built; it never changes.
+type connection struct {
+	settings  Settings
+	notifier  *Notifier
+	directory *Directory
+	// interactions is nil when no transport can deliver clicks: HTTP mode
+	// without a signing secret.
+	interactions *Interactions
+}
+
+var (
+	_ approvals.Directory = (*Runtime)(nil)
+	_ http.Handler        = (*Runtime)(nil)
+	_ InteractionHandler  = (*Runtime)(nil)
+	_ Decider             = runtimeDecider{}
+)
+
+// NewRuntime returns a Runtime with nothing configured: Apply gives it its
+// settings, SetService the service it decides with.
+func NewRuntime(cfg RuntimeConfig) *Runtime {
+	return &Runtime{
+		tools:         cfg.Tools,
+		policies:      cfg.Policies,
+		maxBody:       cfg.MaxBodyBytes,
+		log:           cfg.Logger,
+		now:           time.Now,
+		after:         time.After,
+		socketChanged: make(chan struct{}),
+	}
+}
+
+// SetService gives the Runtime the service that decides clicks and posts
+// with the Runtime's notifier; the notifier in force is installed at once.
+// It is separate from NewRuntime because the service takes the Runtime as
+// its Directory.
+func (r *Runtime) SetService(svc Service) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.svc.Store(&serviceRef{svc})
+	if c := r.conn.Load(); c != nil && svc != nil {
+		svc.SetNotifier(c.notifier)
+	}
+}
+
+func (r *Runtime) service() Service {
+	if ref := r.svc.Load(); ref != nil {
+		return ref.Service
+	}
+	return nil
+}
+
+// Apply puts the settings in force unless they are those in force already.
+// A change rebuilds the notifier (installed in the service), the directory
+// (its cache starts empty) and the interactions; the replaced interactions
+// finish the replies they are sending. Settings without a bot token take
+// it all down: the service has no notifier, the endpoint answers 503, the
+// directory fails. After Close, Apply does nothing.
+func (r *Runtime) Apply(s Settings) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || (r.applied != nil && *r.applied == s) {
+		return
+	}
+	var before Settings
+	if r.applied != nil {
+		before = *r.applied
+	}
+	r.applied = &s
+
+	next := r.build(s)
+	old := r.conn.Swap(next)
+	if old != nil && old.interactions != nil {
+		r.retiring.Add(1)
+		go func() {
+			defer r.retiring.Done()
+			old.interactions.Close()
+		}()
+	}
+	if svc := r.service(); svc != nil && (old != nil || next != nil) {
+		if next != nil {
+			svc.SetNotifier(next.notifier)
+		} else {
+			svc.SetNotifier(nil) // an untyped nil: no notifier at all
+		}
+	}
+	if socketKey(before) != socketKey(s) {
+		close(r.socketChanged)
+		r.socketChanged = make(chan struct{})
+	}
+	switch {
+	case next != nil:
+		r.log.Info().Str("mode", modeOf(s)).Bool("http_verified", s.SigningSecret != "").Msg("Slack connection configured")
+	case old != nil:
+		r.log.Warn().Msg("Slack connection removed: no bot token; posts wait in the outbox")
+	}
+}
+
+// build makes the parts for s; nil without a bot token.
+func (r *Runtime) build(s Settings) *connection {
+	if s.BotToken == "" {
+		return nil
+	}
+	n := New(Config{
+		BotToken:       s.BotToken,
+		APIURL:         s.APIURL,
+		DefaultChannel: s.Channel,
+		Policies:       r.policies,
+		Tools:          r.tools,
+	})
+	c := &connection{settings: s, notifier: n, directory: NewDirectory(n, s.GroupCacheTTL)}
+	// In Socket Mode clicks arrive over the WebSocket and there may be no
+	// signing secret: the handler is built anyway, and the HTTP endpoint
+	// refuses everything while no secret can verify it.
+	if s.SigningSecret != "" || s.Mode == ModeSocket {
+		c.interactions = NewInteractions(InteractionsConfig{
+			Verifier:     NewVerifier(s.SigningSecret, r.now),
+			Decider:      runtimeDecider{r},
+			Replier:      n,
+			Tools:        r.tools,
+			MaxBodyBytes: r.maxBody,
+		})
+	}
+	return c
+}
+
+func modeOf(s Settings) string {
+	if s.Mode == "" {
+		return ModeHTTP
+	}
+	return s.Mode
+}
+
+// socketSettings are what a Socket Mode connection depends on; the zero
+// value means none is wanted.
+type socketSettings struct{ botToken, appToken, apiURL string }
+
+func socketKey(s Settings) socketSettings {
+	if !s.socketWanted() {
+		return socketSettings{}
+	}
+	return socketSettings{s.BotToken, s.AppToken, s.APIURL}
+}
+
+// socketState returns the Socket Mode settings in force and the channel
+// closed when they change.
+func (r *Runtime) socketState() (socketSettings, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var s Settings
+	if r.applied != nil {
+		s = *r.applied
+	}
+	return socketKey(s), r.socketChanged
+}
+
+// RunSocket keeps a Socket Mode connection while the settings in force ask
+// for one (mode socket and a bot token), and returns nil when ctx ends.
+// While they do not, it waits for settings that do. slack-go reconnects
+// on drops; a connection that ends on its own (Slack refuses the app
+// token) is tried again after ten seconds, or at once when the settings
+// change, so that a mended configuration heals without a restart. It never
+// returns an error: a Slack outage must not stop the bot.
+func (r *Runtime) RunSocket(ctx context.Context) error {
+	if zerolog.Ctx(ctx).GetLevel() == zerolog.Disabled {
+		ctx = r.log.WithContext(ctx)
+	}
+	for {
+		key, changed := r.socketState()
+		if key == (socketSettings{}) {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-changed:
+				continue
+			}
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-changed:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		err := NewSocket(SocketConfig{BotToken: key.botToken, AppToken: key.appToken, APIURL: key.apiURL, Handler: r}).Run(sctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-changed:
+			continue // reconnect with the new settings at once
+		default:
+		}
+		r.log.Error().Err(err).Dur("retry_in", socketRetryDelay).Msg("Slack Socket Mode connection ended; reconnecting")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-r.after(socketRetryDelay):
+		}
+	}
+}
+
+// Handle takes an interaction that arrived over Socket Mode.
+func (r *Runtime) Handle(ctx context.Context, cb slack.InteractionCallback) any {
+	c := r.conn.Load()
+	if c == nil || c.interactions == nil {
+		return nil
+	}
+	return c.interactions.Handle(ctx, cb)
+}
+
+// ServeHTTP is Slack's interactions endpoint; it answers 503 while there is
+// no bot token or no signing secret to verify requests with.
+func (r *Runtime) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	c := r.conn.Load()
+	if c == nil || c.interactions == nil || c.settings.SigningSecret == "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(notConfiguredBody))
+		return
+	}
+	c.interactions.ServeHTTP(w, req)
+}
+
+// GroupMembers returns the user ids of a user group.
+func (r *Runtime) GroupMembers(ctx context.Context, groupID string) ([]string, error) {
+	c := r.conn.Load()
+	if c == nil {
+		return nil, errNotConfigured
+	}
+	return c.directory.GroupMembers(ctx, groupID)
+}
+
+// UserIDByEmail returns the id of the user with that email.
+func (r *Runtime) UserIDByEmail(ctx context.Context, email string) (string, error) {
+	c := r.conn.Load()
+	if c == nil {
+		return "", errNotConfigured
+	}
+	return c.directory.UserIDByEmail(ctx, email)
+}
+
+// Close waits for the replies to clickers still being sent, also by
+// interactions a change of settings replaced. Call it once, when no more
+// interactions arrive (the HTTP server and RunSocket have stopped).
+func (r *Runtime) Close() {
+	r.mu.Lock()
+	r.closed = true
+	c := r.conn.Load()
+	r.mu.Unlock()
+	if c != nil && c.interactions != nil {
+		c.interactions.Close()
+	}
+	r.retiring.Wait()
+}
+
+// runtimeDecider decides with the Runtime's service, whichever is set when
+// the click arrives.
+type runtimeDecider struct{ r *Runtime }
+
+func (d runtimeDecider) Decide(ctx context.Context, req approvals.DecideRequest) (*approvals.Task, error) {
+	svc := d.r.service()
+	if svc == nil {
+		return nil, errors.New("slack: no approvals service is wired to the Slack runtime")
+	}
+	return svc.Decide(ctx, req)
+}
