@@ -235,8 +235,10 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 		if tool == nil || tool.Announce == nil {
 			return nil, nil
 		}
+		// What the tool returns is kept even with an error: the progress of
+		// a partly done announcement, so that the retry goes on from there.
 		extra, err := tool.Announce(ctx, t)
-		if err != nil || len(extra) == 0 {
+		if len(extra) == 0 {
 			return nil, err
 		}
 		return func(t *Task, _ time.Time) {
@@ -246,7 +248,7 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 			for k, v := range extra {
 				t.Extra[k] = v
 			}
-		}, nil
+		}, err
 	case JobUpdate:
 		n := s.getNotifier()
 		if t.Message.TS == "" {

@@ -34,6 +34,9 @@ const apiVersion = "2.0-preview.1"
 const (
 	// maxLogAnswer bounds the answer to creating a log (an id and a path).
 	maxLogAnswer = 1 << 20
+	// maxRecordsAnswer bounds the timeline records of a plan: a record is
+	// about a kilobyte, and a large pipeline has a few thousand.
+	maxRecordsAnswer = 16 << 20
 	// maxLineRunes bounds a status line in the check's log.
 	maxLineRunes = 4000
 )
@@ -44,11 +47,14 @@ type Config struct {
 	Sealer *Sealer
 	// Timeout bounds each request, answer body included (default 10s).
 	Timeout time.Duration
-	// Retries is how many times a request is retried after a 5xx, a 429, a
-	// timeout or a connection error (default 3; negative: never).
+	// Retries is how many times a read (the check's timeline record) is
+	// retried after a 5xx, a 429, a timeout or a connection error (default
+	// 3; negative: never). Writes (the decision, the status log) are never
+	// retried here: each is sent once per outbox attempt, and the outbox
+	// reads the check's status before it decides again.
 	Retries int
-	// MinBackoff and MaxBackoff bound the wait between tries (defaults 200ms
-	// and 5s); the wait doubles per try with full jitter.
+	// MinBackoff and MaxBackoff bound the wait between a read's tries
+	// (defaults 200ms and 5s), drawn by approvals.Backoff.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
 	// HTTPClient replaces the client New builds (for tests). Timeout still
@@ -65,8 +71,9 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Client completes Azure Pipelines checks and writes their status lines. It
-// is safe for concurrent use.
+// Client completes Azure Pipelines checks, reads their state and writes
+// their status lines. It is safe for concurrent use. Tool makes it the
+// approvals.Tool of Azure DevOps.
 type Client struct {
 	sealer     *Sealer
 	hosts      hostList
@@ -78,11 +85,6 @@ type Client struct {
 	sleep      func(ctx context.Context, d time.Duration) error
 	now        func() time.Time
 }
-
-var (
-	_ approvals.Deployer  = (*Client)(nil)
-	_ approvals.Announcer = (*Client)(nil)
-)
 
 // New checks cfg and returns a client.
 func New(cfg Config) (*Client, error) {
@@ -195,15 +197,19 @@ func (c *Client) check(t *approvals.Task, op string) (*check, error) {
 	return k, nil
 }
 
-// Deliver completes the check: "succeeded" lets the stage run, "failed"
-// stops it. When Announce made a status log, the decision (notes) is
-// written there first, on a best-effort basis: it never fails a delivery
-// that went through, and it is written again when the delivery is retried.
-// A 4xx answer (other than 429) is final and comes back as an
-// approvals.PermanentError; 5xx, 429, timeouts and connection errors are
-// retried here with backoff and, if they persist, come back as a plain
-// error for the outbox to retry later.
-func (c *Client) Deliver(ctx context.Context, t *approvals.Task, action approvals.Action, notes string) error {
+// Decide completes the check: "succeeded" lets the stage run, "failed"
+// stops it. The TaskCompleted event is sent once and never repeated here:
+// after a timeout or a dropped connection it may have been taken, and only
+// a status read (the outbox's, before its next attempt) can tell. A 2xx is
+// success. A 4xx other than 408 and 429 is final and comes back as an
+// approvals.PermanentError; 5xx, 408, 429, timeouts and connection errors
+// come back as a plain error for the outbox to retry, as an
+// approvals.RetryAfterError when Azure DevOps said when.
+//
+// When Announce made a status log, the decision (notes) is written there
+// first, in one try on a best-effort basis: it never fails a decision that
+// went through, and an attempt that follows one refused writes it again.
+func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, notes string) error {
 	const op = "complete check"
 	var result string
 	switch action {
@@ -220,11 +226,10 @@ func (c *Client) Deliver(ctx context.Context, t *approvals.Task, action approval
 	}
 
 	var lineErr error
-	if logID := t.Extra[ExtraLogID]; logID != "" && notes != "" {
+	if logID := t.Extra[ExtraLogID]; logID != "" && t.Extra[ExtraLogPending] == "" && notes != "" {
 		if !isLogID(logID) {
 			lineErr = errors.New("the task's log id is not a number")
 		} else if _, f := c.try(ctx, k, http.MethodPost, k.url("logs/"+logID), "application/octet-stream", logLine(notes), 0); f != nil {
-			// One try only: the status line must not hold up the decision.
 			lineErr = f.Err
 		}
 	}
@@ -238,49 +243,136 @@ func (c *Client) Deliver(ctx context.Context, t *approvals.Task, action approval
 	if err != nil {
 		return approvals.Permanent(fmt.Errorf("azure devops: %s: encode event: %w", op, err))
 	}
-	_, err = c.send(ctx, k, op, http.MethodPost, k.url("events"), "application/json", body, 0)
+	_, err = c.write(ctx, k, op, http.MethodPost, k.url("events"), "application/json", body, 0)
 	if err != nil && lineErr != nil {
 		return &annotated{err: err, note: "; the status line was not written either: " + lineErr.Error()}
 	}
 	return err
 }
 
+// Steps of the status log that Announce has still to take, kept in
+// Extra[ExtraLogPending] next to the log's id.
+const (
+	logPendingWrite  = "write"  // write the waiting line, then attach
+	logPendingAttach = "attach" // attach the log to the check's record
+)
+
 // Announce tells the pipeline's user where the approval waits: it creates a
 // log for the check, writes "Waiting for approval in Slack …" to it and
-// attaches it to the check's timeline record. It returns the log's id for
-// the task's Extra, so that Deliver can write the decision there. Without a
+// attaches it to the check's timeline record, each a write made once per
+// call. What it returns goes to the task's Extra: the log's id
+// (ExtraLogID), so that Decide can write the decision there, and what is
+// left to do (ExtraLogPending, empty once done). It returns them with its
+// error too, once the log exists, so that the outbox's next try goes on
+// from where this one stopped rather than create a second log. Without a
 // timeline id, a job token or a pending task there is nothing to announce.
 func (c *Client) Announce(ctx context.Context, t *approvals.Task) (map[string]string, error) {
-	if t == nil || t.Status != approvals.StatusPending || len(t.Secret) == 0 ||
-		t.Extra[ExtraTimelineID] == "" || t.Extra[ExtraLogID] != "" {
+	if t == nil || t.Status != approvals.StatusPending || len(t.Secret) == 0 || t.Extra[ExtraTimelineID] == "" {
 		return nil, nil
 	}
-	k, err := c.check(t, "create status log")
+	logID, pending := t.Extra[ExtraLogID], t.Extra[ExtraLogPending]
+	if logID != "" && pending == "" {
+		return nil, nil // announced already
+	}
+	k, err := c.check(t, "status log")
 	if err != nil {
 		return nil, err
 	}
-	// The path is logs\{id}, a backslash as Azure DevOps' own tasks use.
-	body := []byte(`{"path":"logs\\` + k.taskInstanceID + `"}`)
-	answer, err := c.send(ctx, k, "create status log", http.MethodPost, k.url("logs"), "application/json", body, maxLogAnswer)
-	if err != nil {
-		return nil, err
+	if logID == "" {
+		// The path is logs\{id}, a backslash as Azure DevOps' own tasks use.
+		body := []byte(`{"path":"logs\\` + k.taskInstanceID + `"}`)
+		answer, err := c.write(ctx, k, "create status log", http.MethodPost, k.url("logs"), "application/json", body, maxLogAnswer)
+		if err != nil {
+			return nil, err
+		}
+		if logID, err = parseLogID(answer); err != nil {
+			// A 2xx that is not a log is usually a proxy page: worth
+			// another try later, not final.
+			return nil, fmt.Errorf("azure devops: create status log: %w", err)
+		}
+		pending = logPendingWrite
+	} else if !isLogID(logID) {
+		return nil, approvals.Permanent(errors.New("azure devops: status log: the task's log id is not a number"))
 	}
-	logID, err := parseLogID(answer)
-	if err != nil {
-		// A 2xx that is not a log is usually a proxy page: worth another
-		// try later, not final.
-		return nil, fmt.Errorf("azure devops: create status log: %w", err)
+	progress := func(left string) map[string]string {
+		return map[string]string{ExtraLogID: logID, ExtraLogPending: left}
 	}
-	if _, err := c.send(ctx, k, "write status log", http.MethodPost, k.url("logs/"+logID),
-		"application/octet-stream", logLine(waitingLine(t)), 0); err != nil {
-		return nil, err
+	if pending != logPendingAttach {
+		if _, err := c.write(ctx, k, "write status log", http.MethodPost, k.url("logs/"+logID),
+			"application/octet-stream", logLine(waitingLine(t)), 0); err != nil {
+			return progress(logPendingWrite), err
+		}
 	}
 	attach := []byte(`{"value":[{"id":"` + k.taskInstanceID + `","log":{"id":` + logID + `}}],"count":1}`)
-	if _, err := c.send(ctx, k, "attach status log", http.MethodPatch, k.url("timelines/"+k.timelineID+"/records"),
+	if _, err := c.write(ctx, k, "attach status log", http.MethodPatch, k.url("timelines/"+k.timelineID+"/records"),
 		"application/json", attach, 0); err != nil {
-		return nil, err
+		return progress(logPendingAttach), err
 	}
-	return map[string]string{ExtraLogID: logID}, nil
+	return progress(""), nil
+}
+
+// Status reads the check's state in Azure DevOps from its timeline record
+// (TaskHttpClient.GetRecordsAsync): completed and succeeded is approved,
+// completed and failed rejected, completed otherwise (cancelled, skipped,
+// abandoned: the check timed out or the run was stopped) expired; anything
+// else, and a record that is not there (yet), is pending, so that nothing
+// unknown decides a task in the bot. A check whose request named no
+// timeline cannot be read, and counts as pending. Being a read, it is
+// retried with backoff; the same job token and host rules as Decide hold.
+func (c *Client) Status(ctx context.Context, t *approvals.Task) (approvals.Status, error) {
+	const op = "read check status"
+	k, err := c.check(t, op)
+	if err != nil {
+		return "", err
+	}
+	if k.timelineID == "" {
+		return approvals.StatusPending, nil
+	}
+	answer, err := c.read(ctx, k, op, k.url("timelines/"+k.timelineID+"/records"), maxRecordsAnswer)
+	if err != nil {
+		return "", err
+	}
+	var records struct {
+		Value []struct {
+			ID     string          `json:"id"`
+			State  json.RawMessage `json:"state"`
+			Result json.RawMessage `json:"result"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal(answer, &records); err != nil {
+		// A proxy or sign-in page: worth another try later, not final.
+		return "", fmt.Errorf("azure devops: %s: Azure DevOps' answer is not a list of timeline records", op)
+	}
+	for _, r := range records.Value {
+		if strings.EqualFold(r.ID, k.taskInstanceID) {
+			return recordStatus(enumName(r.State), enumName(r.Result)), nil
+		}
+	}
+	return approvals.StatusPending, nil
+}
+
+// recordStatus maps a timeline record's state and result to a status.
+func recordStatus(state, result string) approvals.Status {
+	if !strings.EqualFold(state, "completed") {
+		return approvals.StatusPending
+	}
+	switch strings.ToLower(result) {
+	case "succeeded":
+		return approvals.StatusApproved
+	case "failed":
+		return approvals.StatusRejected
+	}
+	return approvals.StatusExpired
+}
+
+// enumName reads a record's state or result, a name such as "completed";
+// null, or anything else, is unknown ("").
+func enumName(raw json.RawMessage) string {
+	var name string
+	if json.Unmarshal(raw, &name) != nil {
+		return ""
+	}
+	return name
 }
 
 // waitingLine is the status line Announce writes, e.g.
@@ -320,7 +412,7 @@ func logLine(text string) []byte {
 		}
 		return r
 	}, strings.ToValidUTF8(text, "\uFFFD"))
-	if capped := rest.CapRunes(text, maxLineRunes-1); capped != text {
+	if capped := approvals.CapRunes(text, maxLineRunes-1); capped != text {
 		text = capped + "…"
 	}
 	return []byte(text + "\n")
@@ -338,16 +430,11 @@ func parseLogID(answer []byte) (string, error) {
 	return string(log.ID), nil
 }
 
+// isLogID reports whether s is a log id as it is put in URL paths: a
+// whole number of decimal digits that fits Azure DevOps' 64-bit ids.
 func isLogID(s string) bool {
-	if s == "" || len(s) > 19 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	_, err := strconv.ParseUint(s, 10, 63)
+	return err == nil
 }
 
 // annotated adds a note to an error's text and keeps what it is
@@ -406,12 +493,21 @@ func (e *StatusError) Is(target error) bool {
 	return target == approvals.ErrNotFound && e.StatusCode == http.StatusNotFound
 }
 
-// send makes the request, retrying what may mend, and returns the body of the
-// 2xx answer (read up to limit bytes; 0 discards it). Errors are wrapped with
-// "azure devops: op".
-func (c *Client) send(ctx context.Context, k *check, op, method, target, contentType string, body []byte, limit int64) ([]byte, error) {
+// read makes a GET, retrying what may mend, and returns the body of the 2xx
+// answer (read up to limit bytes). Errors are wrapped with "azure devops:
+// op".
+func (c *Client) read(ctx context.Context, k *check, op, target string, limit int64) ([]byte, error) {
 	r := rest.Retrier{Retries: c.retries, MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, Sleep: c.sleep}
 	return r.Do(ctx, "azure devops: "+op, func() ([]byte, *rest.Failure) {
+		return c.try(ctx, k, http.MethodGet, target, "", nil, limit)
+	})
+}
+
+// write makes a request that changes something, once (rest.Once), and
+// returns the body of the 2xx answer (read up to limit bytes; 0 discards
+// it). Errors are wrapped with "azure devops: op".
+func (c *Client) write(ctx context.Context, k *check, op, method, target, contentType string, body []byte, limit int64) ([]byte, error) {
+	return rest.Once("azure devops: "+op, func() ([]byte, *rest.Failure) {
 		return c.try(ctx, k, method, target, contentType, body, limit)
 	})
 }
@@ -427,7 +523,9 @@ func (c *Client) try(ctx context.Context, k *check, method, target, contentType 
 		return nil, &rest.Failure{Err: errors.New("build request: invalid plan URL")}
 	}
 	req.Header.Set("Authorization", "Bearer "+k.token)
-	req.Header.Set("Content-Type", contentType)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "approvalbot")
 
@@ -456,7 +554,7 @@ func (c *Client) try(ctx context.Context, k *check, method, target, contentType 
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
 	serr := &StatusError{StatusCode: resp.StatusCode}
 	if code := resp.StatusCode; code >= 300 && code < 400 {
-		serr.Location = rest.CapRunes(redact(resp.Header.Get("Location"), k.token), rest.ExcerptRunes)
+		serr.Location = approvals.CapRunes(redact(resp.Header.Get("Location"), k.token), rest.ExcerptRunes)
 	}
 	if resp.StatusCode != http.StatusNonAuthoritativeInfo { // a sign-in page says nothing more
 		serr.Excerpt = excerpt(raw, k.token)

@@ -4,16 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/azuredevopstest"
 )
 
 // The routing fields of testdata/check_headers.json.
@@ -23,83 +23,58 @@ const (
 	jobID          = "4a8e2f10-93c5-4d7b-b6e1-0f2a3b4c5d6e"
 	timelineID     = "9c7b6a5d-4e3f-4a1b-8c2d-7e6f5a4b3c2d"
 	taskInstanceID = "e2d1c0b9-a8f7-4e6d-9c5b-4a3f2e1d0c9b"
-	// collection is the path of the fake organization's collection URI.
-	collection = "/contoso/"
-	// planPath is where the fake plan's resources are.
-	planPath = collection + projectID + "/_apis/distributedtask/hubs/checks/plans/" + planID + "/"
+	// planPath is where the fixture plan's resources are on the fake.
+	planPath = azuredevopstest.Collection + projectID + "/_apis/distributedtask/hubs/checks/plans/" + planID + "/"
 )
 
-// answer is one scripted answer of the fake Azure DevOps.
-type answer struct {
-	status int
-	body   string
-	header map[string]string
-	// hang makes the fake wait until the client gives up.
-	hang bool
-}
-
-// request is what the fake Azure DevOps received.
-type request struct {
-	method, uri, auth, contentType, accept, body string
-}
-
-// fakeAzureDevOps is Azure DevOps' distributedtask API as a real HTTP
-// server answering from a script; the last answer repeats.
-type fakeAzureDevOps struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	answers  []answer
-	requests []request
-}
-
-func newFakeAzureDevOps(t *testing.T, answers ...answer) *fakeAzureDevOps {
+// newFake starts the shared fake Azure DevOps, knowing the fixture's check.
+func newFake(t *testing.T) *azuredevopstest.Server {
 	t.Helper()
-	f := &fakeAzureDevOps{answers: answers}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeAzureDevOps) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	f.mu.Lock()
-	f.requests = append(f.requests, request{
-		method:      r.Method,
-		uri:         r.RequestURI,
-		auth:        r.Header.Get("Authorization"),
-		contentType: r.Header.Get("Content-Type"),
-		accept:      r.Header.Get("Accept"),
-		body:        string(body),
+	ado := azuredevopstest.New()
+	t.Cleanup(ado.Close)
+	h := fixtureHeaders(t)
+	ado.AddCheck(azuredevopstest.Check{
+		PlanURL: ado.PlanURL(), ProjectID: h["ProjectId"], HubName: h["HubName"], PlanID: h["PlanId"],
+		JobID: h["JobId"], TimelineID: h["TimelineId"], TaskInstanceID: h["TaskInstanceId"], AuthToken: h["AuthToken"],
 	})
-	a := answer{status: http.StatusOK}
-	if n := len(f.answers); n > 0 {
-		a = f.answers[min(len(f.requests)-1, n-1)]
-	}
-	f.mu.Unlock()
+	return ado
+}
 
-	if a.hang {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
+// script makes the fake answer requests with the answers in turn, the last
+// one repeating; a nil answer is Azure DevOps' own.
+func script(ado *azuredevopstest.Server, answers ...*azuredevopstest.Answer) {
+	var (
+		mu sync.Mutex
+		n  int
+	)
+	ado.SetAnswer(func(azuredevopstest.Call) *azuredevopstest.Answer {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return answers[min(n, len(answers))-1]
+	})
+}
+
+// scriptOnly answers the calls that match with answer, the others as Azure
+// DevOps would.
+func scriptOnly(ado *azuredevopstest.Server, match func(azuredevopstest.Call) bool, answer *azuredevopstest.Answer) {
+	ado.SetAnswer(func(c azuredevopstest.Call) *azuredevopstest.Answer {
+		if match(c) {
+			return answer
 		}
-		return
-	}
-	for k, v := range a.header {
-		w.Header().Set(k, v)
-	}
-	w.WriteHeader(a.status)
-	_, _ = io.WriteString(w, a.body)
+		return nil
+	})
 }
 
-func (f *fakeAzureDevOps) received() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]request(nil), f.requests...)
+// isAppend matches a write to a log.
+func isAppend(c azuredevopstest.Call) bool {
+	return c.Method == http.MethodPost && strings.Contains(c.Path, "/logs/")
 }
 
-// planURL is the collection URI the check names: the fake's.
-func (f *fakeAzureDevOps) planURL() string { return f.srv.URL + collection }
+// isEvent matches a plan event.
+func isEvent(c azuredevopstest.Call) bool {
+	return c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/events")
+}
 
 // sleepRecorder stands in for the wait between tries: it records the waits
 // without waiting, so the tests are fast and can check them.
@@ -151,7 +126,7 @@ func newTask(t *testing.T, planURL string, modify ...func(http.Header)) *approva
 	for _, m := range modify {
 		m(h)
 	}
-	sub, err := NewIntake(testSealer(t), []string{"127.0.0.1"}).Parse(h, fixture(t, "check_body.json"))
+	sub, err := NewIntake(testSealer(t), []string{"127.0.0.1"}).Parse(h.Get, fixture(t, "check_body.json"))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -170,23 +145,34 @@ func newTask(t *testing.T, planURL string, modify ...func(http.Header)) *approva
 	}
 }
 
+// keep merges what Announce returned into the task's Extra, as the outbox
+// does.
+func keep(task *approvals.Task, extra map[string]string) {
+	maps.Copy(task.Extra, extra)
+}
+
+// request is a request as the tests want it.
+type request struct {
+	method, uri, auth, contentType, body string
+}
+
 // checkRequest compares a request with the one wanted, exactly.
-func checkRequest(t *testing.T, i int, got, want request) {
+func checkRequest(t *testing.T, i int, got azuredevopstest.Call, want request) {
 	t.Helper()
-	if got.method != want.method || got.uri != want.uri {
-		t.Errorf("request %d = %s %s\nwant        %s %s", i, got.method, got.uri, want.method, want.uri)
+	if uri := got.Path + "?" + got.Query; got.Method != want.method || uri != want.uri {
+		t.Errorf("request %d = %s %s\nwant        %s %s", i, got.Method, uri, want.method, want.uri)
 	}
-	if got.auth != want.auth {
-		t.Errorf("request %d: Authorization = %q, want %q", i, got.auth, want.auth)
+	if got.Auth != want.auth {
+		t.Errorf("request %d: Authorization = %q, want %q", i, got.Auth, want.auth)
 	}
-	if got.contentType != want.contentType {
-		t.Errorf("request %d: Content-Type = %q, want %q", i, got.contentType, want.contentType)
+	if got.ContentType != want.contentType {
+		t.Errorf("request %d: Content-Type = %q, want %q", i, got.ContentType, want.contentType)
 	}
-	if got.accept != "application/json" {
-		t.Errorf("request %d: Accept = %q, want application/json", i, got.accept)
+	if got.Accept != "application/json" {
+		t.Errorf("request %d: Accept = %q, want application/json", i, got.Accept)
 	}
-	if got.body != want.body {
-		t.Errorf("request %d: body = %s\nwant           %s", i, got.body, want.body)
+	if got.Body != want.body {
+		t.Errorf("request %d: body = %s\nwant           %s", i, got.Body, want.body)
 	}
 }
 
@@ -200,7 +186,15 @@ func eventRequest(t *testing.T, result string) request {
 	}
 }
 
-func TestDeliverCompletesTheCheck(t *testing.T) {
+func recordsRequest(t *testing.T) request {
+	return request{
+		method: http.MethodGet,
+		uri:    planPath + "timelines/" + timelineID + "/records?api-version=2.0-preview.1",
+		auth:   "Bearer " + fixtureToken(t),
+	}
+}
+
+func TestDecideCompletesTheCheck(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
@@ -215,165 +209,189 @@ func TestDeliverCompletesTheCheck(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ado := newFakeAzureDevOps(t, answer{status: http.StatusNoContent})
+			ado := newFake(t)
 			c, rec := newTestClient(t)
-			planURL := ado.planURL()
+			planURL := ado.PlanURL()
 			if tc.trimSlash {
 				planURL = strings.TrimSuffix(planURL, "/")
 			}
 			task := newTask(t, planURL)
 
-			if err := c.Deliver(context.Background(), task, tc.action, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z"); err != nil {
-				t.Fatalf("Deliver: %v", err)
+			if err := c.Decide(context.Background(), task, tc.action, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z"); err != nil {
+				t.Fatalf("Decide: %v", err)
 			}
-			got := ado.received()
+			got := ado.Calls()
 			if len(got) != 1 {
 				t.Fatalf("Azure DevOps got %d requests, want 1 (no status log without a logId)", len(got))
 			}
 			checkRequest(t, 0, got[0], eventRequest(t, tc.wantResult))
+			if r := ado.Record(taskInstanceID); r.State != azuredevopstest.StateCompleted || r.Result != tc.wantResult {
+				t.Errorf("record = %+v, want completed %s", r, tc.wantResult)
+			}
 			if waits := rec.recorded(); len(waits) != 0 {
-				t.Errorf("waited %v before a first success", waits)
+				t.Errorf("waited %v", waits)
 			}
 		})
 	}
 }
 
-func TestDeliverExpiryRejects(t *testing.T) {
+func TestDecideExpiryRejects(t *testing.T) {
 	t.Parallel()
-	ado := newFakeAzureDevOps(t, answer{status: 200})
+	ado := newFake(t)
 	c, _ := newTestClient(t)
-	task := newTask(t, ado.planURL())
+	task := newTask(t, ado.PlanURL())
 	task.Status = approvals.StatusExpired
 	task.OnExpiry = approvals.ExpiryReject
 	action, ok := task.Outcome()
 	if !ok {
 		t.Fatal("an expired task with on_expiry reject has no outcome")
 	}
-	if err := c.Deliver(context.Background(), task, action, "Expired without a decision in Slack at 2026-11-22T18:00:00Z; rejected automatically"); err != nil {
-		t.Fatalf("Deliver: %v", err)
+	if err := c.Decide(context.Background(), task, action, "Expired without a decision in Slack at 2026-11-22T18:00:00Z; rejected automatically"); err != nil {
+		t.Fatalf("Decide: %v", err)
 	}
-	if got := ado.received(); len(got) != 1 || got[0].body != eventRequest(t, "failed").body {
-		t.Errorf("requests = %+v, want one failed event", got)
-	}
-}
-
-func TestDeliverRetriesServerErrors(t *testing.T) {
-	t.Parallel()
-	ado := newFakeAzureDevOps(t,
-		answer{status: 500, body: "boom"},
-		answer{status: 500},
-		answer{status: 200},
-	)
-	c, rec := newTestClient(t)
-	if err := c.Deliver(context.Background(), newTask(t, ado.planURL()), approvals.ActionApprove, "ok"); err != nil {
-		t.Fatalf("Deliver: %v", err)
-	}
-	got := ado.received()
-	if len(got) != 3 {
-		t.Fatalf("Azure DevOps got %d requests, want 3", len(got))
-	}
-	for i, r := range got {
-		checkRequest(t, i, r, eventRequest(t, "succeeded")) // every retry resends the same request
-	}
-	waits := rec.recorded()
-	if len(waits) != 2 {
-		t.Fatalf("waits = %v, want 2", waits)
-	}
-	for i, w := range waits {
-		if ceiling := time.Millisecond << i; w < 0 || w > ceiling {
-			t.Errorf("wait %d = %v, want within [0, %v]", i, w, ceiling)
-		}
+	if got := ado.Completed(); len(got) != 1 || got[0].Event().Result != "failed" {
+		t.Errorf("completions = %+v, want one failed event", got)
 	}
 }
 
-func TestDeliverGivesUpAfterRetries(t *testing.T) {
+// TestDecideIsSentOnce: what may mend later is handed to the outbox at once,
+// after one TaskCompleted, never tried again here.
+func TestDecideIsSentOnce(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		retries  int
-		wantReqs int
+		name    string
+		answer  azuredevopstest.Answer
+		wantErr string
 	}{
-		{name: "default", retries: 0, wantReqs: 4},
-		{name: "one", retries: 1, wantReqs: 2},
-		{name: "none", retries: -1, wantReqs: 1},
+		{name: "500", answer: azuredevopstest.Answer{Status: 500, Body: "boom"},
+			wantErr: "azure devops: complete check: Azure DevOps answered 500 Internal Server Error: boom"},
+		{name: "503 with Azure's JSON error", answer: azuredevopstest.Answer{Status: 503, Body: `{"$id":"1","message":"TF400898: maintenance","typeKey":"X"}`},
+			wantErr: "azure devops: complete check: Azure DevOps answered 503 Service Unavailable: TF400898: maintenance"},
+		{name: "429 without Retry-After", answer: azuredevopstest.Answer{Status: 429},
+			wantErr: "azure devops: complete check: Azure DevOps answered 429 Too Many Requests"},
+		{name: "408", answer: azuredevopstest.Answer{Status: 408},
+			wantErr: "azure devops: complete check: Azure DevOps answered 408 Request Timeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ado := newFakeAzureDevOps(t, answer{status: 503, body: `{"$id":"1","message":"TF400898: maintenance","typeKey":"X"}`})
-			c, _ := newTestClient(t, func(cfg *Config) { cfg.Retries = tc.retries })
+			ado := newFake(t)
+			script(ado, &tc.answer, nil)
+			c, rec := newTestClient(t, func(cfg *Config) { cfg.Retries = 10 })
 
-			err := c.Deliver(context.Background(), newTask(t, ado.planURL()), approvals.ActionReject, "")
+			err := c.Decide(context.Background(), newTask(t, ado.PlanURL()), approvals.ActionReject, "")
 			if err == nil || approvals.IsPermanent(err) {
 				t.Fatalf("error = %v, want a retryable error", err)
 			}
-			want := fmt.Sprintf("azure devops: complete check: Azure DevOps answered 503 Service Unavailable: TF400898: maintenance (after %d attempts)", tc.wantReqs)
-			if err.Error() != want {
-				t.Errorf("error = %q\nwant    %q", err, want)
+			if err.Error() != tc.wantErr {
+				t.Errorf("error = %q\nwant    %q", err, tc.wantErr)
 			}
 			var se *StatusError
-			if !errors.As(err, &se) || se.StatusCode != 503 {
-				t.Errorf("error %v carries no StatusError 503", err)
+			if !errors.As(err, &se) || se.StatusCode != tc.answer.Status {
+				t.Errorf("error %v carries no StatusError %d", err, tc.answer.Status)
 			}
-			if n := len(ado.received()); n != tc.wantReqs {
-				t.Errorf("Azure DevOps got %d requests, want %d", n, tc.wantReqs)
+			if n := len(ado.Events()); n != 1 {
+				t.Errorf("Azure DevOps got %d events, want exactly 1", n)
+			}
+			if waits := rec.recorded(); len(waits) != 0 {
+				t.Errorf("waited %v: a decision is never retried by the client", waits)
 			}
 		})
 	}
 }
 
-func TestDeliverClientErrorsArePermanent(t *testing.T) {
+// TestDecideHandsRetryAfterToTheOutbox: a 429 or 503 naming a wait is one
+// event and an approvals.RetryAfterError, so that the outbox waits that long.
+func TestDecideHandsRetryAfterToTheOutbox(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 14, 2, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		status     int
+		retryAfter string
+		want       time.Duration
+	}{
+		{name: "429 seconds", status: 429, retryAfter: "30", want: 30 * time.Second},
+		{name: "503 seconds", status: 503, retryAfter: "1", want: time.Second},
+		{name: "429 date", status: 429, retryAfter: now.Add(3 * time.Second).Format(http.TimeFormat), want: 3 * time.Second},
+		{name: "429 past date", status: 429, retryAfter: now.Add(-time.Minute).Format(http.TimeFormat), want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ado := newFake(t)
+			script(ado, &azuredevopstest.Answer{Status: tc.status, Header: map[string]string{"Retry-After": tc.retryAfter}}, nil)
+			c, rec := newTestClient(t, func(cfg *Config) { cfg.Now = func() time.Time { return now } })
+			err := c.Decide(context.Background(), newTask(t, ado.PlanURL()), approvals.ActionApprove, "")
+			if err == nil || approvals.IsPermanent(err) {
+				t.Fatalf("error = %v, want a retryable error", err)
+			}
+			if after, ok := approvals.RetryAfter(err); !ok || after != tc.want {
+				t.Errorf("RetryAfter(err) = %v, %v; want %v, true", after, ok, tc.want)
+			}
+			if n := len(ado.Events()); n != 1 {
+				t.Errorf("Azure DevOps got %d events, want 1", n)
+			}
+			if waits := rec.recorded(); len(waits) != 0 {
+				t.Errorf("waited %v", waits)
+			}
+		})
+	}
+}
+
+func TestDecideClientErrorsArePermanent(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		answer   answer
+		answer   azuredevopstest.Answer
 		want     string
 		notFound bool
 	}{
 		{
 			name:   "401",
-			answer: answer{status: 401},
+			answer: azuredevopstest.Answer{Status: 401},
 			want:   "azure devops: complete check: Azure DevOps answered 401 Unauthorized (the job token may have expired: it is valid 48 hours)",
 		},
 		{
 			name:   "403 with Azure's JSON error",
-			answer: answer{status: 403, body: `{"$id":"1","innerException":null,"message":"TF400813: The user is not authorized.","typeName":"x","typeKey":"y","errorCode":0,"eventId":3000}`},
+			answer: azuredevopstest.Answer{Status: 403, Body: `{"$id":"1","innerException":null,"message":"TF400813: The user is not authorized.","typeName":"x","typeKey":"y","errorCode":0,"eventId":3000}`},
 			want:   "azure devops: complete check: Azure DevOps answered 403 Forbidden (the job token may not change this run): TF400813: The user is not authorized.",
 		},
 		{
 			name:     "404",
-			answer:   answer{status: 404, body: "Not\n  Found"},
+			answer:   azuredevopstest.Answer{Status: 404, Body: "Not\n  Found"},
 			want:     "azure devops: complete check: Azure DevOps answered 404 Not Found (the run is gone, or the check timed out or was cancelled): Not Found",
 			notFound: true,
 		},
 		{
 			name:   "400",
-			answer: answer{status: 400, body: `{"message":"Value cannot be null."}`},
+			answer: azuredevopstest.Answer{Status: 400, Body: `{"message":"Value cannot be null."}`},
 			want:   "azure devops: complete check: Azure DevOps answered 400 Bad Request: Value cannot be null.",
 		},
 		{
 			name:   "203 sign-in page",
-			answer: answer{status: 203, body: "<html>Sign in to your account</html>"},
+			answer: azuredevopstest.Answer{Status: 203, Body: "<html>Sign in to your account</html>"},
 			want:   "azure devops: complete check: Azure DevOps answered 203 Non-Authoritative Information (a sign-in page: the job token was not accepted)",
 		},
 		{
 			name:   "redirect is not followed",
-			answer: answer{status: 302, header: map[string]string{"Location": "https://login.example.com/"}},
+			answer: azuredevopstest.Answer{Status: 302, Header: map[string]string{"Location": "https://login.example.com/"}},
 			want:   "azure devops: complete check: Azure DevOps answered 302 Found (a redirect to https://login.example.com/; PlanUrl must be the collection URI)",
 		},
 		{
 			name:   "long answer is cut",
-			answer: answer{status: 409, body: strings.Repeat("é", 500)},
+			answer: azuredevopstest.Answer{Status: 409, Body: strings.Repeat("é", 500)},
 			want:   "azure devops: complete check: Azure DevOps answered 409 Conflict: " + strings.Repeat("é", 199) + "…",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ado := newFakeAzureDevOps(t, tc.answer, answer{status: 200})
+			ado := newFake(t)
+			script(ado, &tc.answer, nil)
 			c, rec := newTestClient(t)
 
-			err := c.Deliver(context.Background(), newTask(t, ado.planURL()), approvals.ActionApprove, "n")
+			err := c.Decide(context.Background(), newTask(t, ado.PlanURL()), approvals.ActionApprove, "n")
 			if !approvals.IsPermanent(err) {
 				t.Fatalf("error %v is not permanent", err)
 			}
@@ -383,7 +401,7 @@ func TestDeliverClientErrorsArePermanent(t *testing.T) {
 			if got := errors.Is(err, approvals.ErrNotFound); got != tc.notFound {
 				t.Errorf("errors.Is(err, ErrNotFound) = %v, want %v", got, tc.notFound)
 			}
-			if n := len(ado.received()); n != 1 {
+			if n := len(ado.Calls()); n != 1 {
 				t.Errorf("Azure DevOps got %d requests, want 1: the answer is final", n)
 			}
 			if waits := rec.recorded(); len(waits) != 0 {
@@ -393,85 +411,97 @@ func TestDeliverClientErrorsArePermanent(t *testing.T) {
 	}
 }
 
-func TestDeliverHonoursRetryAfter(t *testing.T) {
+// TestDecideAnswerLost: Azure DevOps takes the TaskCompleted event but its
+// answer never comes (too late, or the connection is dropped). Decide sends
+// exactly one event and returns an error that may mend; the status read the
+// outbox makes before its next attempt finds the check completed.
+func TestDecideAnswerLost(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 11, 22, 14, 2, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
-		status     int
-		retryAfter string
-		maxBackoff time.Duration
-		wantWait   time.Duration
+		fault      func(*azuredevopstest.Server)
+		action     approvals.Action
+		wantErr    string
+		wantStatus approvals.Status
 	}{
-		{name: "429 seconds", status: 429, retryAfter: "2", maxBackoff: 5 * time.Second, wantWait: 2 * time.Second},
-		{name: "503 seconds", status: 503, retryAfter: "1", maxBackoff: 5 * time.Second, wantWait: time.Second},
-		{name: "429 date", status: 429, retryAfter: now.Add(3 * time.Second).Format(http.TimeFormat), maxBackoff: 5 * time.Second, wantWait: 3 * time.Second},
-		{name: "429 past date", status: 429, retryAfter: now.Add(-time.Minute).Format(http.TimeFormat), maxBackoff: 5 * time.Second, wantWait: 0},
-		{name: "capped at max backoff", status: 429, retryAfter: "120", maxBackoff: 50 * time.Millisecond, wantWait: 50 * time.Millisecond},
+		{name: "late answer", fault: func(a *azuredevopstest.Server) { a.SetLateAnswers(1) }, action: approvals.ActionApprove,
+			wantErr: "azure devops: complete check: Azure DevOps did not answer within 100ms: ", wantStatus: approvals.StatusApproved},
+		{name: "late answer, reject", fault: func(a *azuredevopstest.Server) { a.SetLateAnswers(1) }, action: approvals.ActionReject,
+			wantErr: "azure devops: complete check: Azure DevOps did not answer within 100ms: ", wantStatus: approvals.StatusRejected},
+		{name: "dropped connection", fault: func(a *azuredevopstest.Server) { a.SetDroppedAnswers(1) }, action: approvals.ActionApprove,
+			wantErr: "azure devops: complete check: Azure DevOps closed the connection without answering: ", wantStatus: approvals.StatusApproved},
+		{name: "dropped connection, reject", fault: func(a *azuredevopstest.Server) { a.SetDroppedAnswers(1) }, action: approvals.ActionReject,
+			wantErr: "azure devops: complete check: Azure DevOps closed the connection without answering: ", wantStatus: approvals.StatusRejected},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ado := newFakeAzureDevOps(t,
-				answer{status: tc.status, header: map[string]string{"Retry-After": tc.retryAfter}},
-				answer{status: 200},
-			)
+			ado := newFake(t)
+			tc.fault(ado)
+			// No HTTPClient: the client's own transport.
 			c, rec := newTestClient(t, func(cfg *Config) {
-				cfg.MaxBackoff = tc.maxBackoff
-				cfg.Now = func() time.Time { return now }
+				cfg.Timeout = 100 * time.Millisecond
+				cfg.Retries = 10 // for reads; a decision is sent once whatever this says
 			})
-			if err := c.Deliver(context.Background(), newTask(t, ado.planURL()), approvals.ActionApprove, ""); err != nil {
-				t.Fatalf("Deliver: %v", err)
+			tool := Tool(c)
+			task := newTask(t, ado.PlanURL())
+
+			err := tool.Decide(context.Background(), task, tc.action, "n")
+			if err == nil || approvals.IsPermanent(err) {
+				t.Fatalf("error = %v, want one that may mend", err)
 			}
-			if waits := rec.recorded(); len(waits) != 1 || waits[0] != tc.wantWait {
-				t.Errorf("waits = %v, want [%v]", waits, tc.wantWait)
+			if !strings.HasPrefix(err.Error(), tc.wantErr) {
+				t.Errorf("error = %q\nwant it to begin %q", err, tc.wantErr)
 			}
-			if n := len(ado.received()); n != 2 {
-				t.Errorf("Azure DevOps got %d requests, want 2", n)
+			if strings.Contains(err.Error(), fixtureToken(t)) {
+				t.Errorf("error holds the token: %v", err)
+			}
+			if ev := ado.Events(); len(ev) != 1 || len(ado.Completed()) != 1 {
+				t.Fatalf("events = %+v, want exactly one, taken", ev)
+			}
+			if waits := rec.recorded(); len(waits) != 0 {
+				t.Errorf("waited %v: the decision was about to be sent again", waits)
+			}
+
+			status, err := tool.Status(context.Background(), task)
+			if err != nil || status != tc.wantStatus {
+				t.Fatalf("Status = %q, %v; want %q", status, err, tc.wantStatus)
+			}
+			if n := len(ado.Events()); n != 1 {
+				t.Errorf("%d events in all, want 1", n)
 			}
 		})
 	}
 }
 
-func TestDeliverPersistentRateLimitTellsTheOutboxWhenToRetry(t *testing.T) {
+// TestDecideAfterRefusals: events refused for a while are taken once Azure
+// DevOps is back, the status read in between saying pending.
+func TestDecideAfterRefusals(t *testing.T) {
 	t.Parallel()
-	ado := newFakeAzureDevOps(t, answer{status: 429, header: map[string]string{"Retry-After": "30"}})
-	c, rec := newTestClient(t, func(cfg *Config) { cfg.Retries = 2 })
-
-	err := c.Deliver(context.Background(), newTask(t, ado.planURL()), approvals.ActionApprove, "")
-	if err == nil || approvals.IsPermanent(err) {
-		t.Fatalf("error = %v, want a retryable error", err)
+	ado := newFake(t)
+	ado.SetFailFirst(2)
+	c, _ := newTestClient(t)
+	task := newTask(t, ado.PlanURL())
+	for attempt := 1; attempt <= 3; attempt++ {
+		if attempt > 1 {
+			if status, err := c.Status(context.Background(), task); err != nil || status != approvals.StatusPending {
+				t.Fatalf("attempt %d: Status = %q, %v; want pending", attempt, status, err)
+			}
+		}
+		err := c.Decide(context.Background(), task, approvals.ActionApprove, "")
+		if attempt < 3 && (err == nil || approvals.IsPermanent(err)) {
+			t.Fatalf("attempt %d: error = %v, want a retryable error", attempt, err)
+		}
+		if attempt == 3 && err != nil {
+			t.Fatalf("attempt 3: %v", err)
+		}
 	}
-	if after, ok := approvals.RetryAfter(err); !ok || after != 30*time.Second {
-		t.Errorf("RetryAfter(err) = %v, %v; want 30s, true", after, ok)
-	}
-	if waits := rec.recorded(); len(waits) != 2 || waits[0] != 8*time.Millisecond {
-		t.Errorf("waits = %v, want two waits capped at 8ms", waits)
+	if n, done := len(ado.Events()), len(ado.Completed()); n != 3 || done != 1 {
+		t.Errorf("%d events, %d taken; want 3 and 1", n, done)
 	}
 }
 
-func TestDeliverTimeoutIsRetryable(t *testing.T) {
-	t.Parallel()
-	ado := newFakeAzureDevOps(t, answer{hang: true})
-	// No HTTPClient and no Sleep: the client's own transport and timer.
-	c, err := New(Config{Sealer: testSealer(t), AllowedHosts: []string{"127.0.0.1"},
-		Timeout: 50 * time.Millisecond, Retries: 1, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = c.Deliver(context.Background(), newTask(t, ado.planURL()), approvals.ActionApprove, "")
-	if err == nil || approvals.IsPermanent(err) {
-		t.Fatalf("error = %v, want a retryable error", err)
-	}
-	if !strings.Contains(err.Error(), "Azure DevOps did not answer within 50ms") || !strings.HasSuffix(err.Error(), "(after 2 attempts)") {
-		t.Errorf("error %q does not say that Azure DevOps timed out twice", err)
-	}
-	if n := len(ado.received()); n != 2 {
-		t.Errorf("Azure DevOps got %d requests, want 2", n)
-	}
-}
-
-func TestDeliverConnectionRefusedIsRetryable(t *testing.T) {
+func TestDecideConnectionRefusedMayMend(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -481,44 +511,40 @@ func TestDeliverConnectionRefusedIsRetryable(t *testing.T) {
 	ln.Close() // nobody listens there any more
 
 	c, rec := newTestClient(t)
-	err = c.Deliver(context.Background(), newTask(t, "http://"+addr+collection), approvals.ActionApprove, "")
+	err = c.Decide(context.Background(), newTask(t, "http://"+addr+azuredevopstest.Collection), approvals.ActionApprove, "")
 	if err == nil || approvals.IsPermanent(err) {
 		t.Fatalf("error = %v, want a retryable error", err)
 	}
-	if !strings.HasPrefix(err.Error(), "azure devops: complete check: cannot reach Azure DevOps: ") ||
-		!strings.HasSuffix(err.Error(), "(after 4 attempts)") {
+	if !strings.HasPrefix(err.Error(), "azure devops: complete check: cannot reach Azure DevOps: ") {
 		t.Errorf("error = %q", err)
 	}
 	if strings.Contains(err.Error(), fixtureToken(t)) {
 		t.Errorf("error holds the token: %v", err)
 	}
-	if waits := rec.recorded(); len(waits) != 3 {
-		t.Errorf("waits = %v, want 3 (default retries)", waits)
+	if waits := rec.recorded(); len(waits) != 0 {
+		t.Errorf("waits = %v, want none", waits)
 	}
 }
 
-func TestDeliverStopsWhenContextEnds(t *testing.T) {
+func TestDecideStopsWhenContextEnds(t *testing.T) {
 	t.Parallel()
-	ado := newFakeAzureDevOps(t, answer{status: 500})
-	ctx, cancel := context.WithCancel(context.Background())
-	c, _ := newTestClient(t, func(cfg *Config) {
-		cfg.Sleep = func(ctx context.Context, _ time.Duration) error {
-			cancel() // the process shuts down during the first wait
-			return ctx.Err()
-		}
-	})
-	err := c.Deliver(ctx, newTask(t, ado.planURL()), approvals.ActionApprove, "")
-	if !errors.Is(err, context.Canceled) || approvals.IsPermanent(err) {
-		t.Fatalf("error = %v, want a retryable error wrapping context.Canceled", err)
+	ado := newFake(t)
+	ado.SetLateAnswers(-1)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	c, _ := newTestClient(t)
+	err := c.Decide(ctx, newTask(t, ado.PlanURL()), approvals.ActionApprove, "")
+	if !errors.Is(err, context.DeadlineExceeded) || approvals.IsPermanent(err) {
+		t.Fatalf("error = %v, want a retryable error wrapping the context's", err)
 	}
-	if n := len(ado.received()); n != 1 {
-		t.Errorf("Azure DevOps got %d requests, want 1", n)
+	if n := len(ado.Events()); n != 1 {
+		t.Errorf("Azure DevOps got %d events, want 1", n)
 	}
 }
 
-func TestDeliverRefusesWhatCannotBeSent(t *testing.T) {
+func TestDecideRefusesWhatCannotBeSent(t *testing.T) {
 	t.Parallel()
-	ado := newFakeAzureDevOps(t)
+	ado := newFake(t)
 	c, _ := newTestClient(t)
 	tests := []struct {
 		name    string
@@ -528,30 +554,30 @@ func TestDeliverRefusesWhatCannotBeSent(t *testing.T) {
 	}{
 		{name: "nil task", task: func() *approvals.Task { return nil }, wantErr: "no Azure DevOps task instance id"},
 		{name: "unknown action", action: "defer", wantErr: `unknown action "defer"`},
-		{name: "token dropped", wantErr: "azure devops: complete check: job token no longer available",
-			task: func() *approvals.Task { k := newTask(t, ado.planURL()); k.Secret = nil; return k }},
+		{name: "token dropped", wantErr: "job token no longer available",
+			task: func() *approvals.Task { k := newTask(t, ado.PlanURL()); k.Secret = nil; return k }},
 		{name: "token of another task", wantErr: "job token cannot be opened",
 			task: func() *approvals.Task {
-				k := newTask(t, ado.planURL())
-				k.Secret = newTask(t, ado.planURL(), func(h http.Header) { h.Set("TaskInstanceId", "other") }).Secret
+				k := newTask(t, ado.PlanURL())
+				k.Secret = newTask(t, ado.PlanURL(), func(h http.Header) { h.Set("TaskInstanceId", "other") }).Secret
 				return k
 			}},
 		{name: "token tampered", wantErr: "job token cannot be opened",
-			task: func() *approvals.Task { k := newTask(t, ado.planURL()); k.Secret[len(k.Secret)-1] ^= 1; return k }},
+			task: func() *approvals.Task { k := newTask(t, ado.PlanURL()); k.Secret[len(k.Secret)-1] ^= 1; return k }},
 		{name: "host no longer allowed", wantErr: "names a host that is not allowed",
 			task: func() *approvals.Task {
-				k := newTask(t, ado.planURL())
+				k := newTask(t, ado.PlanURL())
 				k.Extra["planUrl"] = "https://evil.example.com/"
 				return k
 			}},
 		{name: "routing field missing", wantErr: "task has no jobId",
-			task: func() *approvals.Task { k := newTask(t, ado.planURL()); delete(k.Extra, "jobId"); return k }},
+			task: func() *approvals.Task { k := newTask(t, ado.PlanURL()); delete(k.Extra, "jobId"); return k }},
 		{name: "routing field altered", wantErr: "header PlanId may hold only",
-			task: func() *approvals.Task { k := newTask(t, ado.planURL()); k.Extra["planId"] = "../x"; return k }},
+			task: func() *approvals.Task { k := newTask(t, ado.PlanURL()); k.Extra["planId"] = "../x"; return k }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			task := newTask(t, ado.planURL())
+			task := newTask(t, ado.PlanURL())
 			if tc.task != nil {
 				task = tc.task()
 			}
@@ -559,75 +585,98 @@ func TestDeliverRefusesWhatCannotBeSent(t *testing.T) {
 			if action == "" {
 				action = approvals.ActionApprove
 			}
-			err := c.Deliver(context.Background(), task, action, "")
+			err := c.Decide(context.Background(), task, action, "")
 			if !approvals.IsPermanent(err) || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("error = %v, want a permanent error saying %q", err, tc.wantErr)
+				t.Errorf("Decide: error = %v, want a permanent error saying %q", err, tc.wantErr)
+			}
+			if action == approvals.ActionApprove {
+				if _, err := c.Status(context.Background(), task); !approvals.IsPermanent(err) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("Status: error = %v, want a permanent error saying %q", err, tc.wantErr)
+				}
 			}
 		})
 	}
-	if n := len(ado.received()); n != 0 {
+	if n := len(ado.Calls()); n != 0 {
 		t.Errorf("Azure DevOps got %d requests, want none", n)
 	}
 }
 
-// TestDeliverNarrowedHostList checks that the host list is the client's,
+// TestDecideNarrowedHostList checks that the host list is the client's,
 // not the intake's: a task taken in before the list was narrowed is not sent.
-func TestDeliverNarrowedHostList(t *testing.T) {
+func TestDecideNarrowedHostList(t *testing.T) {
 	t.Parallel()
-	ado := newFakeAzureDevOps(t)
+	ado := newFake(t)
 	c, _ := newTestClient(t, func(cfg *Config) { cfg.AllowedHosts = []string{"dev.azure.com"} })
-	err := c.Deliver(context.Background(), newTask(t, ado.planURL()), approvals.ActionApprove, "")
-	if !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "not allowed") {
-		t.Errorf("error = %v, want a permanent host error", err)
+	task := newTask(t, ado.PlanURL())
+	if err := c.Decide(context.Background(), task, approvals.ActionApprove, ""); !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "not allowed") {
+		t.Errorf("Decide: error = %v, want a permanent host error", err)
 	}
-	if n := len(ado.received()); n != 0 {
+	if _, err := c.Status(context.Background(), task); !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "not allowed") {
+		t.Errorf("Status: error = %v, want a permanent host error", err)
+	}
+	if n := len(ado.Calls()); n != 0 {
 		t.Errorf("Azure DevOps got %d requests, want none", n)
 	}
 }
 
-func TestDeliverWritesTheDecisionToTheStatusLogFirst(t *testing.T) {
+// announced is a task whose status log Announce made, as the outbox keeps it.
+func announced(t *testing.T, ado *azuredevopstest.Server, c *Client) *approvals.Task {
+	t.Helper()
+	task := newTask(t, ado.PlanURL())
+	extra, err := c.Announce(context.Background(), task)
+	if err != nil {
+		t.Fatalf("Announce: %v", err)
+	}
+	keep(task, extra)
+	return task
+}
+
+func TestDecideWritesTheDecisionToTheStatusLogFirst(t *testing.T) {
 	t.Parallel()
-	ado := newFakeAzureDevOps(t, answer{status: 200}, answer{status: 200})
+	ado := newFake(t)
 	c, _ := newTestClient(t)
-	task := newTask(t, ado.planURL())
-	task.Extra["logId"] = "7"
+	task := announced(t, ado, c)
+	mark := len(ado.Calls())
 	notes := "Rejected in Slack by Carol (U789) at 2026-11-22T14:02:00Z: tests\nare red"
 
-	if err := c.Deliver(context.Background(), task, approvals.ActionReject, notes); err != nil {
-		t.Fatalf("Deliver: %v", err)
+	if err := c.Decide(context.Background(), task, approvals.ActionReject, notes); err != nil {
+		t.Fatalf("Decide: %v", err)
 	}
-	got := ado.received()
+	got := ado.Calls()[mark:]
 	if len(got) != 2 {
 		t.Fatalf("Azure DevOps got %d requests, want 2", len(got))
 	}
 	checkRequest(t, 0, got[0], request{
 		method:      http.MethodPost,
-		uri:         planPath + "logs/7?api-version=2.0-preview.1",
+		uri:         planPath + "logs/1?api-version=2.0-preview.1",
 		auth:        "Bearer " + fixtureToken(t),
 		contentType: "application/octet-stream",
 		body:        "Rejected in Slack by Carol (U789) at 2026-11-22T14:02:00Z: tests are red\n",
 	})
 	checkRequest(t, 1, got[1], eventRequest(t, "failed"))
+	log, _ := ado.Log(1)
+	if want := "Waiting for approval in Slack channel C0PROD (policy production, expires 2026-11-22T18:00:00Z)\n" +
+		"Rejected in Slack by Carol (U789) at 2026-11-22T14:02:00Z: tests are red\n"; log != want {
+		t.Errorf("log = %q\nwant  %q", log, want)
+	}
 }
 
-func TestDeliverStatusLineIsBestEffort(t *testing.T) {
+func TestDecideStatusLineIsBestEffort(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
-		answers       []answer
-		wantReqs      int
+		line, event   *azuredevopstest.Answer
 		wantErr       string
 		wantPermanent bool
 	}{
 		{
-			name:     "line fails, decision goes through",
-			answers:  []answer{{status: 500}, {status: 200}},
-			wantReqs: 2, // the line is tried once, not retried
+			name: "line fails, decision goes through",
+			line: &azuredevopstest.Answer{Status: 500},
 		},
 		{
 			name:          "both fail",
-			answers:       []answer{{status: 404}, {status: 401}},
-			wantReqs:      2,
+			line:          &azuredevopstest.Answer{Status: 404},
+			event:         &azuredevopstest.Answer{Status: 401},
 			wantPermanent: true,
 			wantErr: "azure devops: complete check: Azure DevOps answered 401 Unauthorized (the job token may have expired: it is valid 48 hours)" +
 				"; the status line was not written either: Azure DevOps answered 404 Not Found (the run is gone, or the check timed out or was cancelled)",
@@ -636,26 +685,51 @@ func TestDeliverStatusLineIsBestEffort(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ado := newFakeAzureDevOps(t, tc.answers...)
+			ado := newFake(t)
 			c, _ := newTestClient(t)
-			task := newTask(t, ado.planURL())
-			task.Extra["logId"] = "7"
-			err := c.Deliver(context.Background(), task, approvals.ActionApprove, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z")
+			task := announced(t, ado, c)
+			mark := len(ado.Calls())
+			ado.SetAnswer(func(call azuredevopstest.Call) *azuredevopstest.Answer {
+				switch {
+				case isAppend(call):
+					return tc.line
+				case isEvent(call):
+					return tc.event
+				}
+				return nil
+			})
+			err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z")
 			switch {
 			case tc.wantErr == "" && err != nil:
-				t.Fatalf("Deliver: %v", err)
+				t.Fatalf("Decide: %v", err)
 			case tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr):
 				t.Fatalf("error = %v\nwant    %s", err, tc.wantErr)
 			}
 			if approvals.IsPermanent(err) != tc.wantPermanent {
 				t.Errorf("IsPermanent = %v, want %v", !tc.wantPermanent, tc.wantPermanent)
 			}
-			got := ado.received()
-			if len(got) != tc.wantReqs {
-				t.Fatalf("Azure DevOps got %d requests, want %d", len(got), tc.wantReqs)
+			got := ado.Calls()[mark:]
+			if len(got) != 2 {
+				t.Fatalf("Azure DevOps got %d requests, want 2: the line is tried once", len(got))
 			}
-			checkRequest(t, len(got)-1, got[len(got)-1], eventRequest(t, "succeeded"))
+			checkRequest(t, 1, got[1], eventRequest(t, "succeeded"))
 		})
+	}
+}
+
+// TestDecideLeavesAnUnattachedLogAlone: a log Announce has not attached yet
+// is not written to; nobody would see the line.
+func TestDecideLeavesAnUnattachedLogAlone(t *testing.T) {
+	t.Parallel()
+	ado := newFake(t)
+	c, _ := newTestClient(t)
+	task := newTask(t, ado.PlanURL())
+	task.Extra[ExtraLogID], task.Extra[ExtraLogPending] = "1", logPendingAttach
+	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved"); err != nil {
+		t.Fatalf("Decide: %v", err)
+	}
+	if got := ado.Calls(); len(got) != 1 || !isEvent(got[0]) {
+		t.Errorf("requests %+v, want only the event", got)
 	}
 }
 
@@ -684,13 +758,9 @@ func TestAnnounceWritesTheStatusLog(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ado := newFakeAzureDevOps(t,
-				answer{status: 200, body: string(fixture(t, "log_created.json")), header: map[string]string{"Content-Type": "application/json"}},
-				answer{status: 200},
-				answer{status: 200, body: `{"count":1,"value":[]}`},
-			)
+			ado := newFake(t)
 			c, _ := newTestClient(t)
-			task := newTask(t, ado.planURL())
+			task := newTask(t, ado.PlanURL())
 			if tc.modify != nil {
 				tc.modify(task)
 			}
@@ -699,10 +769,10 @@ func TestAnnounceWritesTheStatusLog(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Announce: %v", err)
 			}
-			if len(extra) != 1 || extra["logId"] != "7" {
-				t.Errorf("Announce = %v, want logId 7", extra)
+			if want := map[string]string{"logId": "1", "logPending": ""}; !maps.Equal(extra, want) {
+				t.Errorf("Announce = %v, want %v", extra, want)
 			}
-			got := ado.received()
+			got := ado.Calls()
 			if len(got) != 3 {
 				t.Fatalf("Azure DevOps got %d requests, want 3", len(got))
 			}
@@ -713,42 +783,41 @@ func TestAnnounceWritesTheStatusLog(t *testing.T) {
 				body: `{"path":"logs\\` + taskInstanceID + `"}`,
 			})
 			checkRequest(t, 1, got[1], request{
-				method: http.MethodPost, uri: planPath + "logs/7?api-version=2.0-preview.1",
+				method: http.MethodPost, uri: planPath + "logs/1?api-version=2.0-preview.1",
 				auth: auth, contentType: "application/octet-stream",
 				body: tc.wantLine,
 			})
 			checkRequest(t, 2, got[2], request{
 				method: http.MethodPatch, uri: planPath + "timelines/" + timelineID + "/records?api-version=2.0-preview.1",
 				auth: auth, contentType: "application/json",
-				body: `{"value":[{"id":"` + taskInstanceID + `","log":{"id":7}}],"count":1}`,
+				body: `{"value":[{"id":"` + taskInstanceID + `","log":{"id":1}}],"count":1}`,
 			})
+			if log, _ := ado.Log(1); log != tc.wantLine {
+				t.Errorf("log = %q, want %q", log, tc.wantLine)
+			}
+			if r := ado.Record(taskInstanceID); r.LogID != 1 {
+				t.Errorf("record %+v, want log 1 attached", r)
+			}
 		})
 	}
 }
 
-func TestAnnounceThenDeliver(t *testing.T) {
+func TestAnnounceThenDecide(t *testing.T) {
 	t.Parallel()
-	ado := newFakeAzureDevOps(t,
-		answer{status: 200, body: `{"id":"42","path":"logs\\x"}`},
-		answer{status: 200}, answer{status: 200}, answer{status: 200}, answer{status: 200},
-	)
+	ado := newFake(t)
 	c, _ := newTestClient(t)
-	task := newTask(t, ado.planURL())
-	extra, err := c.Announce(context.Background(), task)
-	if err != nil {
-		t.Fatalf("Announce: %v", err)
+	task := announced(t, ado, c)
+	if extra, err := c.Announce(context.Background(), task); err != nil || extra != nil {
+		t.Errorf("a second Announce = %v, %v; want nothing to do", extra, err)
 	}
-	for k, v := range extra {
-		task.Extra[k] = v // as the outbox keeps it
-	}
-	if err := c.Deliver(context.Background(), task, approvals.ActionApprove, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z"); err != nil {
-		t.Fatalf("Deliver: %v", err)
+	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z"); err != nil {
+		t.Fatalf("Decide: %v", err)
 	}
 	var calls []string
-	for _, r := range ado.received() {
-		calls = append(calls, r.method+" "+strings.TrimPrefix(strings.TrimSuffix(r.uri, "?api-version=2.0-preview.1"), planPath))
+	for _, r := range ado.Calls() {
+		calls = append(calls, r.Method+" "+strings.TrimPrefix(r.Path, planPath))
 	}
-	want := []string{"POST logs", "POST logs/42", "PATCH timelines/" + timelineID + "/records", "POST logs/42", "POST events"}
+	want := []string{"POST logs", "POST logs/1", "PATCH timelines/" + timelineID + "/records", "POST logs/1", "POST events"}
 	if strings.Join(calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls = %q\nwant    %q", calls, want)
 	}
@@ -756,7 +825,7 @@ func TestAnnounceThenDeliver(t *testing.T) {
 
 func TestAnnounceHasNothingToDo(t *testing.T) {
 	t.Parallel()
-	ado := newFakeAzureDevOps(t)
+	ado := newFake(t)
 	c, _ := newTestClient(t)
 	tests := []struct {
 		name string
@@ -764,11 +833,16 @@ func TestAnnounceHasNothingToDo(t *testing.T) {
 	}{
 		{name: "nil task", task: func() *approvals.Task { return nil }},
 		{name: "no timeline id", task: func() *approvals.Task {
-			return newTask(t, ado.planURL(), func(h http.Header) { h.Del("TimelineId") })
+			return newTask(t, ado.PlanURL(), func(h http.Header) { h.Del("TimelineId") })
 		}},
-		{name: "decided already", task: func() *approvals.Task { k := newTask(t, ado.planURL()); k.Status = approvals.StatusApproved; return k }},
-		{name: "token dropped", task: func() *approvals.Task { k := newTask(t, ado.planURL()); k.Secret = nil; return k }},
-		{name: "announced already", task: func() *approvals.Task { k := newTask(t, ado.planURL()); k.Extra["logId"] = "7"; return k }},
+		{name: "decided already", task: func() *approvals.Task { k := newTask(t, ado.PlanURL()); k.Status = approvals.StatusApproved; return k }},
+		{name: "token dropped", task: func() *approvals.Task { k := newTask(t, ado.PlanURL()); k.Secret = nil; return k }},
+		{name: "announced already", task: func() *approvals.Task { k := newTask(t, ado.PlanURL()); k.Extra["logId"] = "7"; return k }},
+		{name: "announced, nothing left", task: func() *approvals.Task {
+			k := newTask(t, ado.PlanURL())
+			k.Extra["logId"], k.Extra["logPending"] = "7", ""
+			return k
+		}},
 	}
 	for _, tc := range tests {
 		extra, err := c.Announce(context.Background(), tc.task())
@@ -776,7 +850,7 @@ func TestAnnounceHasNothingToDo(t *testing.T) {
 			t.Errorf("%s: Announce = %v, %v; want nothing", tc.name, extra, err)
 		}
 	}
-	if n := len(ado.received()); n != 0 {
+	if n := len(ado.Calls()); n != 0 {
 		t.Errorf("Azure DevOps got %d requests, want none", n)
 	}
 }
@@ -785,58 +859,322 @@ func TestAnnounceFailures(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
-		answers       []answer
+		match         func(azuredevopstest.Call) bool
+		answer        azuredevopstest.Answer
 		wantReqs      int
 		wantErr       string
 		wantPermanent bool
+		wantExtra     map[string]string
 	}{
 		{
-			name:     "log answer is not a log",
-			answers:  []answer{{status: 200, body: "<html>proxy</html>"}},
-			wantReqs: 1, wantErr: "azure devops: create status log: Azure DevOps' answer is not a log with a numeric id",
+			name:   "log answer is not a log",
+			match:  func(c azuredevopstest.Call) bool { return strings.HasSuffix(c.Path, "/logs") },
+			answer: azuredevopstest.Answer{Status: 200, Body: "<html>proxy</html>"}, wantReqs: 1,
+			wantErr: "azure devops: create status log: Azure DevOps' answer is not a log with a numeric id",
 		},
 		{
-			name:     "log id is not a number",
-			answers:  []answer{{status: 200, body: `{"id":"7/../x"}`}},
-			wantReqs: 1, wantErr: "not a log with a numeric id",
+			name:   "log id is not a number",
+			match:  func(c azuredevopstest.Call) bool { return strings.HasSuffix(c.Path, "/logs") },
+			answer: azuredevopstest.Answer{Status: 200, Body: `{"id":"7/../x"}`}, wantReqs: 1,
+			wantErr: "not a log with a numeric id",
 		},
 		{
-			name:     "token expired",
-			answers:  []answer{{status: 401}},
-			wantReqs: 1, wantPermanent: true,
+			name:   "token expired",
+			match:  func(azuredevopstest.Call) bool { return true },
+			answer: azuredevopstest.Answer{Status: 401}, wantReqs: 1, wantPermanent: true,
 			wantErr: "azure devops: create status log: Azure DevOps answered 401 Unauthorized (the job token may have expired: it is valid 48 hours)",
 		},
 		{
-			name:     "append keeps failing",
-			answers:  []answer{{status: 200, body: `{"id":7}`}, {status: 502}},
-			wantReqs: 5, wantErr: "azure devops: write status log: Azure DevOps answered 502 Bad Gateway (after 4 attempts)",
+			name:   "append fails",
+			match:  isAppend,
+			answer: azuredevopstest.Answer{Status: 502}, wantReqs: 2,
+			wantErr:   "azure devops: write status log: Azure DevOps answered 502 Bad Gateway",
+			wantExtra: map[string]string{"logId": "1", "logPending": "write"},
 		},
 		{
-			name:     "record is gone",
-			answers:  []answer{{status: 200, body: `{"id":7}`}, {status: 200}, {status: 404}},
-			wantReqs: 3, wantPermanent: true,
-			wantErr: "azure devops: attach status log: Azure DevOps answered 404 Not Found",
+			name:   "record is gone",
+			match:  func(c azuredevopstest.Call) bool { return c.Method == http.MethodPatch },
+			answer: azuredevopstest.Answer{Status: 404}, wantReqs: 3, wantPermanent: true,
+			wantErr:   "azure devops: attach status log: Azure DevOps answered 404 Not Found",
+			wantExtra: map[string]string{"logId": "1", "logPending": "attach"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ado := newFakeAzureDevOps(t, tc.answers...)
-			c, _ := newTestClient(t)
-			extra, err := c.Announce(context.Background(), newTask(t, ado.planURL()))
+			ado := newFake(t)
+			scriptOnly(ado, tc.match, &tc.answer)
+			c, rec := newTestClient(t)
+			extra, err := c.Announce(context.Background(), newTask(t, ado.PlanURL()))
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("Announce = %v, %v; want an error saying %q", extra, err, tc.wantErr)
 			}
-			if extra != nil {
-				t.Errorf("Announce returned %v with its error", extra)
+			if !maps.Equal(extra, tc.wantExtra) {
+				t.Errorf("Announce returned %v with its error, want %v", extra, tc.wantExtra)
 			}
 			if approvals.IsPermanent(err) != tc.wantPermanent {
 				t.Errorf("IsPermanent(%v) = %v, want %v", err, !tc.wantPermanent, tc.wantPermanent)
 			}
-			if n := len(ado.received()); n != tc.wantReqs {
+			if n := len(ado.Calls()); n != tc.wantReqs {
+				t.Errorf("Azure DevOps got %d requests, want %d: each write is tried once", n, tc.wantReqs)
+			}
+			if waits := rec.recorded(); len(waits) != 0 {
+				t.Errorf("waited %v", waits)
+			}
+		})
+	}
+}
+
+// TestAnnounceGoesOnWhereItStopped: after a partial success, the next try
+// takes the steps left, and never creates a second log.
+func TestAnnounceGoesOnWhereItStopped(t *testing.T) {
+	t.Parallel()
+	for _, stop := range []struct {
+		name  string
+		match func(azuredevopstest.Call) bool
+		again []string // the calls of the second try
+	}{
+		{name: "append refused", match: isAppend, again: []string{"POST logs/1", "PATCH timelines/" + timelineID + "/records"}},
+		{name: "attach refused", match: func(c azuredevopstest.Call) bool { return c.Method == http.MethodPatch },
+			again: []string{"PATCH timelines/" + timelineID + "/records"}},
+	} {
+		t.Run(stop.name, func(t *testing.T) {
+			t.Parallel()
+			ado := newFake(t)
+			c, _ := newTestClient(t)
+			task := newTask(t, ado.PlanURL())
+			scriptOnly(ado, stop.match, &azuredevopstest.Answer{Status: 503})
+			extra, err := c.Announce(context.Background(), task)
+			if err == nil {
+				t.Fatal("Announce succeeded")
+			}
+			keep(task, extra)
+			ado.SetAnswer(nil)
+			mark := len(ado.Calls())
+
+			extra, err = c.Announce(context.Background(), task)
+			if err != nil {
+				t.Fatalf("second Announce: %v", err)
+			}
+			keep(task, extra)
+			var calls []string
+			for _, r := range ado.Calls()[mark:] {
+				calls = append(calls, r.Method+" "+strings.TrimPrefix(r.Path, planPath))
+			}
+			if strings.Join(calls, "\n") != strings.Join(stop.again, "\n") {
+				t.Errorf("second try's calls = %q\nwant %q", calls, stop.again)
+			}
+			if n := ado.LogCount(); n != 1 {
+				t.Errorf("%d logs created, want 1", n)
+			}
+			if log, _ := ado.Log(1); strings.Count(log, "Waiting for approval") != 1 {
+				t.Errorf("log = %q, want the waiting line once", log)
+			}
+			if r := ado.Record(taskInstanceID); r.LogID != 1 {
+				t.Errorf("record %+v, want log 1 attached", r)
+			}
+			if task.Extra[ExtraLogID] != "1" || task.Extra[ExtraLogPending] != "" {
+				t.Errorf("Extra = %v", task.Extra)
+			}
+			if extra, err := c.Announce(context.Background(), task); extra != nil || err != nil {
+				t.Errorf("a third Announce = %v, %v; want nothing to do", extra, err)
+			}
+		})
+	}
+}
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		state, result string // "" state: no record
+		want          approvals.Status
+	}{
+		{name: "in progress", state: "inProgress", want: approvals.StatusPending},
+		{name: "pending", state: "pending", want: approvals.StatusPending},
+		{name: "succeeded", state: "completed", result: "succeeded", want: approvals.StatusApproved},
+		{name: "failed", state: "completed", result: "failed", want: approvals.StatusRejected},
+		{name: "canceled", state: "completed", result: "canceled", want: approvals.StatusExpired},
+		{name: "skipped", state: "completed", result: "skipped", want: approvals.StatusExpired},
+		{name: "abandoned", state: "completed", result: "abandoned", want: approvals.StatusExpired},
+		{name: "succeeded with issues", state: "completed", result: "succeededWithIssues", want: approvals.StatusExpired},
+		{name: "a state to come", state: "paused", result: "succeeded", want: approvals.StatusPending},
+		{name: "no record", state: "", want: approvals.StatusPending},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ado := newFake(t)
+			ado.SetRecord(taskInstanceID, tc.state, tc.result)
+			c, rec := newTestClient(t)
+			got, err := c.Status(context.Background(), newTask(t, ado.PlanURL()))
+			if err != nil || got != tc.want {
+				t.Fatalf("Status = %q, %v; want %q", got, err, tc.want)
+			}
+			calls := ado.Calls()
+			if len(calls) != 1 {
+				t.Fatalf("Azure DevOps got %d requests, want 1", len(calls))
+			}
+			want := recordsRequest(t)
+			if uri := calls[0].Path + "?" + calls[0].Query; calls[0].Method != want.method || uri != want.uri ||
+				calls[0].Auth != want.auth || calls[0].Body != "" || calls[0].ContentType != "" {
+				t.Errorf("request %+v, want %+v", calls[0], want)
+			}
+			if waits := rec.recorded(); len(waits) != 0 {
+				t.Errorf("waited %v", waits)
+			}
+		})
+	}
+}
+
+func TestRecordStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		state, result string
+		want          approvals.Status
+	}{
+		{"completed", "succeeded", approvals.StatusApproved},
+		{"Completed", "Succeeded", approvals.StatusApproved},
+		{"completed", "failed", approvals.StatusRejected},
+		{"COMPLETED", "FAILED", approvals.StatusRejected},
+		{"completed", "canceled", approvals.StatusExpired},
+		{"completed", "skipped", approvals.StatusExpired},
+		{"completed", "abandoned", approvals.StatusExpired},
+		{"completed", "succeededWithIssues", approvals.StatusExpired},
+		{"completed", "", approvals.StatusExpired},
+		{"inProgress", "succeeded", approvals.StatusPending},
+		{"pending", "", approvals.StatusPending},
+		{"", "", approvals.StatusPending},
+	}
+	for _, tc := range tests {
+		if got := recordStatus(tc.state, tc.result); got != tc.want {
+			t.Errorf("recordStatus(%q, %q) = %q, want %q", tc.state, tc.result, got, tc.want)
+		}
+	}
+}
+
+// TestStatusReadsTheRightRecord: the check's record is found by its id
+// among the others, whatever the case of its GUID and the shape of theirs.
+func TestStatusReadsTheRightRecord(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body string
+		want       approvals.Status
+	}{
+		{name: "upper-case id", want: approvals.StatusApproved,
+			body: `{"count":2,"value":[{"id":"` + jobID + `","state":"completed","result":"failed"},{"id":"` + strings.ToUpper(taskInstanceID) + `","state":"completed","result":"succeeded"}]}`},
+		{name: "other records in odd shapes", want: approvals.StatusRejected,
+			body: `{"count":3,"value":[{"id":"x","state":2,"result":null},{"id":"y","state":{"a":1}},{"id":"` + taskInstanceID + `","state":"completed","result":"failed"}]}`},
+		{name: "a numeric state is unknown", want: approvals.StatusPending,
+			body: `{"count":1,"value":[{"id":"` + taskInstanceID + `","state":2,"result":0}]}`},
+		{name: "none", want: approvals.StatusPending, body: `{"count":0,"value":[]}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ado := newFake(t)
+			script(ado, &azuredevopstest.Answer{Status: 200, Body: tc.body})
+			c, _ := newTestClient(t)
+			if got, err := c.Status(context.Background(), newTask(t, ado.PlanURL())); err != nil || got != tc.want {
+				t.Errorf("Status = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestStatusRetriesReads: a read may be made again, with the one backoff.
+func TestStatusRetriesReads(t *testing.T) {
+	t.Parallel()
+	ado := newFake(t)
+	ado.SetRecord(taskInstanceID, azuredevopstest.StateCompleted, azuredevopstest.ResultSucceeded)
+	script(ado, &azuredevopstest.Answer{Status: 500, Body: "boom"}, &azuredevopstest.Answer{Status: 502}, nil)
+	c, rec := newTestClient(t)
+	got, err := c.Status(context.Background(), newTask(t, ado.PlanURL()))
+	if err != nil || got != approvals.StatusApproved {
+		t.Fatalf("Status = %q, %v; want approved", got, err)
+	}
+	calls := ado.Calls()
+	if len(calls) != 3 {
+		t.Fatalf("Azure DevOps got %d requests, want 3", len(calls))
+	}
+	for i, c := range calls {
+		if c.Method != http.MethodGet || c.Auth != "Bearer "+fixtureToken(t) {
+			t.Errorf("request %d: %s with %q; every retry resends the same read", i, c.Method, c.Auth)
+		}
+	}
+	waits := rec.recorded()
+	if len(waits) != 2 {
+		t.Fatalf("waits = %v, want 2", waits)
+	}
+	for i, w := range waits {
+		if ceiling := time.Millisecond << i; w < ceiling/10 || w > ceiling {
+			t.Errorf("wait %d = %v, want within [%v, %v]", i, w, ceiling/10, ceiling)
+		}
+	}
+}
+
+func TestStatusFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		retries       int
+		answer        azuredevopstest.Answer
+		wantReqs      int
+		wantPermanent bool
+		wantNotFound  bool
+		wantErr       string
+		wantAfter     time.Duration
+	}{
+		{name: "404", answer: azuredevopstest.Answer{Status: 404}, wantReqs: 1, wantPermanent: true, wantNotFound: true,
+			wantErr: "azure devops: read check status: Azure DevOps answered 404 Not Found (the run is gone, or the check timed out or was cancelled)"},
+		{name: "401", answer: azuredevopstest.Answer{Status: 401}, wantReqs: 1, wantPermanent: true,
+			wantErr: "azure devops: read check status: Azure DevOps answered 401 Unauthorized (the job token may have expired: it is valid 48 hours)"},
+		{name: "not JSON", answer: azuredevopstest.Answer{Status: 200, Body: "<html>proxy</html>"}, wantReqs: 1,
+			wantErr: "azure devops: read check status: Azure DevOps' answer is not a list of timeline records"},
+		{name: "500 persists", retries: 2, answer: azuredevopstest.Answer{Status: 500}, wantReqs: 3,
+			wantErr: "azure devops: read check status: Azure DevOps answered 500 Internal Server Error (after 3 attempts)"},
+		{name: "rate limited", retries: 1, answer: azuredevopstest.Answer{Status: 429, Header: map[string]string{"Retry-After": "30"}}, wantReqs: 2,
+			wantErr: "azure devops: read check status: Azure DevOps answered 429 Too Many Requests (after 2 attempts)", wantAfter: 30 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ado := newFake(t)
+			script(ado, &tc.answer)
+			c, _ := newTestClient(t, func(cfg *Config) {
+				if tc.retries != 0 {
+					cfg.Retries = tc.retries
+				}
+			})
+			_, err := c.Status(context.Background(), newTask(t, ado.PlanURL()))
+			if err == nil || err.Error() != tc.wantErr {
+				t.Fatalf("error = %v\nwant    %s", err, tc.wantErr)
+			}
+			if approvals.IsPermanent(err) != tc.wantPermanent || errors.Is(err, approvals.ErrNotFound) != tc.wantNotFound {
+				t.Errorf("error %v: permanent %v, not found %v", err, approvals.IsPermanent(err), errors.Is(err, approvals.ErrNotFound))
+			}
+			if after, _ := approvals.RetryAfter(err); after != tc.wantAfter {
+				t.Errorf("RetryAfter = %v, want %v", after, tc.wantAfter)
+			}
+			if n := len(ado.Calls()); n != tc.wantReqs {
 				t.Errorf("Azure DevOps got %d requests, want %d", n, tc.wantReqs)
 			}
 		})
+	}
+}
+
+// TestStatusWithoutTimeline: a check whose request named no timeline has
+// no record to read, and counts as pending.
+func TestStatusWithoutTimeline(t *testing.T) {
+	t.Parallel()
+	ado := newFake(t)
+	c, _ := newTestClient(t)
+	task := newTask(t, ado.PlanURL(), func(h http.Header) { h.Del("TimelineId") })
+	if got, err := c.Status(context.Background(), task); err != nil || got != approvals.StatusPending {
+		t.Errorf("Status = %q, %v; want pending", got, err)
+	}
+	if n := len(ado.Calls()); n != 0 {
+		t.Errorf("Azure DevOps got %d requests, want none", n)
 	}
 }
 
@@ -846,19 +1184,19 @@ func TestErrorsNeverHoldTheToken(t *testing.T) {
 	t.Parallel()
 	token := fixtureToken(t)
 	for _, status := range []int{302, 400, 401, 404, 500, 503} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			auth := r.Header.Get("Authorization")
-			w.Header().Set("Location", "https://login.example.com/?t="+strings.TrimPrefix(auth, "Bearer "))
-			w.WriteHeader(status)
-			fmt.Fprintf(w, "denied\n%s\nfor %s", auth, strings.TrimPrefix(auth, "Bearer "))
-		}))
-		t.Cleanup(srv.Close)
+		ado := newFake(t)
+		ado.SetAnswer(func(c azuredevopstest.Call) *azuredevopstest.Answer {
+			return &azuredevopstest.Answer{Status: status,
+				Header: map[string]string{"Location": "https://login.example.com/?t=" + c.Token()},
+				Body:   fmt.Sprintf("denied\n%s\nfor %s", c.Auth, c.Token())}
+		})
 		c, _ := newTestClient(t, func(cfg *Config) { cfg.Retries = 1 })
-		task := newTask(t, srv.URL+collection)
+		task := newTask(t, ado.PlanURL())
 
 		_, announceErr := c.Announce(context.Background(), task)
+		_, statusErr := c.Status(context.Background(), task)
 		task.Extra["logId"] = "7"
-		for _, err := range []error{c.Deliver(context.Background(), task, approvals.ActionApprove, ""), announceErr} {
+		for _, err := range []error{c.Decide(context.Background(), task, approvals.ActionApprove, ""), announceErr, statusErr} {
 			if err == nil {
 				t.Fatalf("status %d: no error", status)
 			}
@@ -869,6 +1207,69 @@ func TestErrorsNeverHoldTheToken(t *testing.T) {
 			if !strings.Contains(err.Error(), "[redacted]") {
 				t.Errorf("status %d: error %q lost the rest of the answer", status, err)
 			}
+		}
+	}
+}
+
+func TestTool(t *testing.T) {
+	t.Parallel()
+	ado := newFake(t)
+	c, _ := newTestClient(t)
+	tool := Tool(c)
+	if tool.Name != "azure-devops" || tool.DisplayName != "Azure DevOps" || tool.ReadByTaskID {
+		t.Errorf("tool %q %q, read by task id %v", tool.Name, tool.DisplayName, tool.ReadByTaskID)
+	}
+	if tool.Decide == nil || tool.Status == nil || tool.Announce == nil || tool.Enrich != nil {
+		t.Errorf("decide %v, status %v, announce %v, enrich %v",
+			tool.Decide != nil, tool.Status != nil, tool.Announce != nil, tool.Enrich != nil)
+	}
+	if len(tool.Intakes) != 1 {
+		t.Fatalf("intakes %+v", tool.Intakes)
+	}
+	in := tool.Intakes[0]
+	if in.Path != "azure-devops/checks" || !in.AnswerOK || !in.BodyOptional {
+		t.Errorf("intake %+v", in)
+	}
+	if _, err := approvals.NewTools(tool); err != nil {
+		t.Errorf("NewTools: %v", err)
+	}
+
+	// The intake seals with the client's key and takes its hosts: a check it
+	// accepts is one the client can complete.
+	h := httpHeader(fixtureHeaders(t))
+	h.Set("PlanUrl", ado.PlanURL())
+	sub, err := in.Parse(h.Get, nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	task := &approvals.Task{Source: sub.Source, TaskID: sub.TaskID, Status: approvals.StatusPending, Secret: sub.Secret, Extra: sub.Extra}
+	if err := tool.Decide(context.Background(), task, approvals.ActionApprove, ""); err != nil {
+		t.Errorf("Decide of the intake's task: %v", err)
+	}
+	h.Set("PlanUrl", "https://dev.azure.com/contoso/") // allowed by default, not by this client
+	if _, err := in.Parse(h.Get, nil); !errors.Is(err, approvals.ErrInvalid) || !strings.Contains(err.Error(), "not allowed") {
+		t.Errorf("Parse of a host the client refuses: %v", err)
+	}
+
+	// Without a client there is no key: the intake refuses, and nothing is sent.
+	none := Tool(nil)
+	if none.Decide != nil || none.Status != nil || none.Announce != nil || len(none.Intakes) != 1 {
+		t.Fatalf("tool without a client: %+v", none)
+	}
+	if _, err := none.Intakes[0].Parse(httpHeader(fixtureHeaders(t)).Get, nil); err == nil || errors.Is(err, approvals.ErrInvalid) {
+		t.Errorf("Parse without a key: %v, want an internal error", err)
+	}
+}
+
+func TestIsLogID(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"7": true, "0": true, "42": true, "9223372036854775807": true,
+		"": false, "-1": false, "+1": false, "1e3": false, "7.0": false, " 7": false, "0x1f": false, "1_000": false,
+		"9223372036854775808": false, "7/../x": false, "١": false,
+	} {
+		if got := isLogID(s); got != want {
+			t.Errorf("isLogID(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

@@ -1,14 +1,14 @@
 // Package azuredevops adapts Azure Pipelines to approvalbot: a stage guarded
 // by an "Invoke REST API" check in callback mode posts to the intake, and the
 // decision made in Slack completes the check through Azure DevOps' REST API
-// (distributedtask events), with status lines in the check's log.
+// (distributedtask events), with status lines in the check's log; the
+// check's timeline record tells whether it was completed.
 package azuredevops
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/url"
 	"path"
 	"slices"
@@ -57,6 +57,9 @@ const (
 	ExtraTaskInstanceID = "taskInstanceId"
 	// ExtraLogID is the log Announce created for the status lines.
 	ExtraLogID = "logId"
+	// ExtraLogPending is what Announce has still to do with that log
+	// ("write", "attach"); empty or absent once it is attached.
+	ExtraLogPending = "logPending"
 )
 
 // DefaultAllowedHosts are the hosts of Azure DevOps Services; an Azure
@@ -101,8 +104,9 @@ func NewIntake(sealer *Sealer, allowedHosts []string) *Intake {
 // pipeline, stage, description, requestedBy and url (names matched
 // case-insensitively). The job token is sealed into Submission.Secret and
 // never appears in an error; every error about the request wraps
-// approvals.ErrInvalid.
-func (in *Intake) Parse(h http.Header, body []byte) (approvals.Submission, error) {
+// approvals.ErrInvalid. h reads a request header by its name,
+// case-insensitively (as http.Header.Get does).
+func (in *Intake) Parse(h func(name string) string, body []byte) (approvals.Submission, error) {
 	planURL, err := requiredHeader(h, hPlanURL)
 	if err != nil {
 		return approvals.Submission{}, err
@@ -121,10 +125,7 @@ func (in *Intake) Parse(h http.Header, body []byte) (approvals.Submission, error
 		}
 		ids[name] = v
 	}
-	timelineID, err := optionalHeader(h, hTimelineID)
-	if err != nil {
-		return approvals.Submission{}, err
-	}
+	timelineID := optionalHeader(h, hTimelineID)
 	if timelineID != "" {
 		if err := checkID(hTimelineID, timelineID); err != nil {
 			return approvals.Submission{}, err
@@ -174,24 +175,16 @@ func (in *Intake) Parse(h http.Header, body []byte) (approvals.Submission, error
 // recordID is the id of the task record of a check.
 func recordID(taskInstanceID string) string { return approvals.TaskRecordID(Source, taskInstanceID) }
 
-// optionalHeader returns the header's value, trimmed, refusing one given
-// more than once: which copy counts must not depend on a proxy's order.
-func optionalHeader(h http.Header, name string) (string, error) {
-	values := h.Values(name)
-	switch len(values) {
-	case 0:
-		return "", nil
-	case 1:
-		return strings.TrimSpace(values[0]), nil
-	}
-	return "", approvals.Invalidf("header %s is given more than once", name)
+// optionalHeader returns the header's value, trimmed. A header given more
+// than once, should the caller join its copies (as HTTP allows, with
+// ", "), holds a space or a comma, which none of the checks below lets
+// through: which copy counts must not depend on a proxy's order.
+func optionalHeader(h func(string) string, name string) string {
+	return strings.TrimSpace(h(name))
 }
 
-func requiredHeader(h http.Header, name string) (string, error) {
-	v, err := optionalHeader(h, name)
-	if err != nil {
-		return "", err
-	}
+func requiredHeader(h func(string) string, name string) (string, error) {
+	v := optionalHeader(h, name)
 	if v == "" {
 		return "", approvals.Invalidf("header %s is required (set the check's headers as the README shows)", name)
 	}
@@ -375,7 +368,7 @@ func parseContext(body []byte) (approvals.Context, error) {
 				return ctx, err
 			}
 		}
-		*fields[i].dst = rest.CapRunes(v, maxFieldRunes)
+		*fields[i].dst = approvals.CapRunes(v, maxFieldRunes)
 	}
 	return ctx, nil
 }

@@ -40,11 +40,13 @@ type Config struct {
 	Password string
 	// Timeout bounds each request, answer body included (default 10s).
 	Timeout time.Duration
-	// Retries is how many times a request is retried after a 5xx, a 429, a
-	// timeout or a connection error (default 4; negative: never).
+	// Retries is how many times a read (a task's details or status) is
+	// retried after a 5xx, a 429, a timeout or a connection error (default
+	// 4; negative: never). A decision is never retried here: it is sent once
+	// per outbox attempt, and the outbox reads the status before the next.
 	Retries int
-	// MinBackoff and MaxBackoff bound the wait between tries (defaults 200ms
-	// and 5s); the wait doubles per try with full jitter.
+	// MinBackoff and MaxBackoff bound the wait between a read's tries
+	// (defaults 200ms and 5s), drawn by approvals.Backoff.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
 	// HTTPClient replaces the client New builds (for tests). Timeout still
@@ -67,7 +69,7 @@ func (c Config) String() string {
 func (c Config) GoString() string { return c.String() }
 
 // Client talks to FlexDeploy's REST API (v1 approval tasks). It is safe for
-// concurrent use.
+// concurrent use. Tool makes it the approvals.Tool of FlexDeploy.
 type Client struct {
 	base       string
 	username   string
@@ -81,11 +83,6 @@ type Client struct {
 	sleep      func(ctx context.Context, d time.Duration) error
 	now        func() time.Time
 }
-
-var (
-	_ approvals.Deployer      = (*Client)(nil)
-	_ approvals.StatusChecker = (*Client)(nil)
-)
 
 // New checks cfg and returns a client.
 func New(cfg Config) (*Client, error) {
@@ -152,11 +149,16 @@ func parseBaseURL(raw string) (string, error) {
 	return strings.TrimRight(raw, "/"), nil
 }
 
-// Deliver approves or rejects the task in FlexDeploy with notes. A 4xx answer
-// (other than 429) is final and comes back as an approvals.PermanentError;
-// 5xx, 429, timeouts and connection errors are retried here with backoff and,
-// if they persist, come back as a plain error for the outbox to retry later.
-func (c *Client) Deliver(ctx context.Context, t *approvals.Task, action approvals.Action, notes string) error {
+// Decide approves or rejects the task in FlexDeploy with notes, in one PUT
+// that is never repeated here: after a timeout or a dropped connection the
+// decision may have been taken, and only a status read (the outbox's, before
+// its next attempt) can tell. A 2xx is success. A 4xx other than 408 and 429
+// is final and comes back as an approvals.PermanentError; FlexDeploy's "Task
+// is not in PENDING status" also matches approvals.ErrToolDecided. 5xx,
+// 408, 429, timeouts and connection errors come back as a plain error for
+// the outbox to retry, as an approvals.RetryAfterError when FlexDeploy said
+// when.
+func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, notes string) error {
 	if t == nil || t.TaskID == "" {
 		return approvals.Permanent(fmt.Errorf("flexdeploy: %s: %w", action, approvals.Invalidf("task has no FlexDeploy task id")))
 	}
@@ -173,7 +175,9 @@ func (c *Client) Deliver(ctx context.Context, t *approvals.Task, action approval
 		return approvals.Permanent(fmt.Errorf("flexdeploy: %s: encode notes: %w", op, err))
 	}
 	path := "/tasks/approval/" + string(action) + "/" + url.PathEscape(t.TaskID)
-	_, err := c.send(ctx, op, http.MethodPut, path, bytes.TrimSpace(body.Bytes()), 0)
+	_, err := rest.Once("flexdeploy: "+op, func() ([]byte, *rest.Failure) {
+		return c.try(ctx, http.MethodPut, path, bytes.TrimSpace(body.Bytes()), 0)
+	})
 	return err
 }
 
@@ -223,7 +227,7 @@ func (c *Client) Details(ctx context.Context, taskID string) (Details, error) {
 	if taskID == "" {
 		return Details{}, approvals.Permanent(fmt.Errorf("flexdeploy: get task: %w", approvals.Invalidf("no task id")))
 	}
-	body, err := c.send(ctx, op, http.MethodGet, "/tasks/approval/"+url.PathEscape(taskID), nil, maxDetailsBody)
+	body, err := c.read(ctx, op, "/tasks/approval/"+url.PathEscape(taskID), maxDetailsBody)
 	if err != nil {
 		return Details{}, err
 	}
@@ -236,10 +240,11 @@ func (c *Client) Details(ctx context.Context, taskID string) (Details, error) {
 	return d, nil
 }
 
-// RemoteStatus tells whether the task was decided in FlexDeploy itself.
+// Status reads the task's status in FlexDeploy: decided there (in its own
+// UI, or by an earlier Decide whose answer was lost) or still pending.
 // Statuses it does not know count as pending, so that a new FlexDeploy status
-// never decides a task in the bot.
-func (c *Client) RemoteStatus(ctx context.Context, t *approvals.Task) (approvals.Status, error) {
+// never decides a task in the bot. Being a read, it is retried with backoff.
+func (c *Client) Status(ctx context.Context, t *approvals.Task) (approvals.Status, error) {
 	if t == nil {
 		return "", approvals.Permanent(errors.New("flexdeploy: get task: no task"))
 	}
@@ -262,7 +267,8 @@ func mapStatus(status string) approvals.Status {
 }
 
 // StatusError is FlexDeploy's answer other than 2xx. errors.Is(err,
-// approvals.ErrNotFound) holds for a 404.
+// approvals.ErrNotFound) holds for a 404, and errors.Is(err,
+// approvals.ErrToolDecided) for a 400 saying the task is no longer pending.
 type StatusError struct {
 	StatusCode int
 	// Excerpt is the start of FlexDeploy's answer, secrets removed.
@@ -282,18 +288,28 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
-// Is makes a 404 match approvals.ErrNotFound.
+// Is makes a 404 match approvals.ErrNotFound, and FlexDeploy's refusal of a
+// decision on a task that is no longer pending approvals.ErrToolDecided.
 func (e *StatusError) Is(target error) bool {
-	return target == approvals.ErrNotFound && e.StatusCode == http.StatusNotFound
+	switch target {
+	case approvals.ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case approvals.ErrToolDecided:
+		return e.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToUpper(e.Excerpt), notPending)
+	}
+	return false
 }
 
-// send makes the request, retrying what may mend, and returns the body of the
-// 2xx answer (read up to limit bytes; 0 discards it). Errors are wrapped with
-// "flexdeploy: op".
-func (c *Client) send(ctx context.Context, op, method, path string, body []byte, limit int64) ([]byte, error) {
+// notPending is what FlexDeploy answers (upper-cased here) to a decision on
+// a task decided already: "Task is not in PENDING status".
+const notPending = "NOT IN PENDING STATUS"
+
+// read makes a GET, retrying what may mend, and returns the body of the 2xx
+// answer (read up to limit bytes). Errors are wrapped with "flexdeploy: op".
+func (c *Client) read(ctx context.Context, op, path string, limit int64) ([]byte, error) {
 	r := rest.Retrier{Retries: c.retries, MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, Sleep: c.sleep}
 	return r.Do(ctx, "flexdeploy: "+op, func() ([]byte, *rest.Failure) {
-		return c.try(ctx, method, path, body, limit)
+		return c.try(ctx, http.MethodGet, path, nil, limit)
 	})
 }
 
@@ -343,7 +359,7 @@ func (c *Client) try(ctx context.Context, method, path string, body []byte, limi
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
 	serr := &StatusError{StatusCode: resp.StatusCode, Excerpt: c.excerpt(raw)}
 	if code := resp.StatusCode; code >= 300 && code < 400 {
-		serr.Location = rest.CapRunes(c.redact(resp.Header.Get("Location")), rest.ExcerptRunes) // redact before cutting: a cut secret would escape
+		serr.Location = approvals.CapRunes(c.redact(resp.Header.Get("Location")), rest.ExcerptRunes) // redact before cutting: a cut secret would escape
 	}
 	return nil, rest.StatusFailure(serr, resp, c.now)
 }

@@ -6,97 +6,49 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
 )
 
 const (
 	testUser     = "fd-bot"
 	testPassword = "s3cr3t-Pa55word!"
-	restRoot     = "/flexdeploy/rest/v1"
+	restRoot     = flexdeploytest.Root
 )
 
 var wantAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPassword))
 
-// answer is one scripted answer of the fake FlexDeploy.
-type answer struct {
-	status int
-	body   string
-	header map[string]string
-	// hang makes the fake wait until the client gives up.
-	hang bool
-}
-
-// request is what the fake FlexDeploy received.
-type request struct {
-	method, path, auth, contentType, accept string
-	body                                    string
-}
-
-// fakeFlexDeploy is FlexDeploy's REST API as a real HTTP server answering
-// from a script; the last answer repeats.
-type fakeFlexDeploy struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	answers  []answer
-	requests []request
-}
-
-func newFakeFlexDeploy(t *testing.T, answers ...answer) *fakeFlexDeploy {
+// newFake starts the shared fake FlexDeploy, accepting the test's
+// credentials only.
+func newFake(t *testing.T) *flexdeploytest.Server {
 	t.Helper()
-	f := &fakeFlexDeploy{answers: answers}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
+	fd := flexdeploytest.New()
+	fd.SetCredentials(testUser, testPassword)
+	t.Cleanup(fd.Close)
+	return fd
 }
 
-func (f *fakeFlexDeploy) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	f.mu.Lock()
-	f.requests = append(f.requests, request{
-		method:      r.Method,
-		path:        r.URL.EscapedPath(),
-		auth:        r.Header.Get("Authorization"),
-		contentType: r.Header.Get("Content-Type"),
-		accept:      r.Header.Get("Accept"),
-		body:        string(body),
+// script makes the fake answer requests with the answers in turn, the last
+// one repeating; a nil answer is FlexDeploy's own.
+func script(fd *flexdeploytest.Server, answers ...*flexdeploytest.Answer) {
+	var (
+		mu sync.Mutex
+		n  int
+	)
+	fd.SetReply(func(flexdeploytest.Call) *flexdeploytest.Answer {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return answers[min(n, len(answers))-1]
 	})
-	a := answer{status: http.StatusOK}
-	if n := len(f.answers); n > 0 {
-		a = f.answers[min(len(f.requests)-1, n-1)]
-	}
-	f.mu.Unlock()
-
-	if a.hang {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
-		}
-		return
-	}
-	for k, v := range a.header {
-		w.Header().Set(k, v)
-	}
-	w.WriteHeader(a.status)
-	_, _ = io.WriteString(w, a.body)
 }
-
-func (f *fakeFlexDeploy) received() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]request(nil), f.requests...)
-}
-
-func (f *fakeFlexDeploy) baseURL() string { return f.srv.URL + restRoot }
 
 // sleepRecorder stands in for the wait between tries: it records the waits
 // without waiting, so the tests are fast and can check them.
@@ -140,203 +92,240 @@ func newTestClient(t *testing.T, baseURL string, modify ...func(*Config)) (*Clie
 	return c, rec
 }
 
-func TestDeliverSendsTheDecision(t *testing.T) {
+func task(id string) *approvals.Task { return &approvals.Task{TaskID: id} }
+
+func TestDecideSendsTheDecision(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		taskID   string
-		action   approvals.Action
-		notes    string
-		wantPath string
-		wantBody string
+		name       string
+		taskID     string
+		action     approvals.Action
+		notes      string
+		wantPath   string
+		wantBody   string
+		wantStatus string
 	}{
 		{
 			name: "approve", taskID: "8900", action: approvals.ActionApprove,
-			notes:    "Approved in Slack by Alice (U123) at 2026-11-22T14:02:00Z",
-			wantPath: restRoot + "/tasks/approval/approve/8900",
-			wantBody: `{"notes":"Approved in Slack by Alice (U123) at 2026-11-22T14:02:00Z"}`,
+			notes:      "Approved in Slack by Alice (U123) at 2026-11-22T14:02:00Z",
+			wantPath:   restRoot + "/tasks/approval/approve/8900",
+			wantBody:   `{"notes":"Approved in Slack by Alice (U123) at 2026-11-22T14:02:00Z"}`,
+			wantStatus: flexdeploytest.Approved,
 		},
 		{
 			name: "reject", taskID: "8901", action: approvals.ActionReject,
-			notes:    `Rejected in Slack by Carol (U789) at 2026-11-22T14:02:00Z: "tests" <red> & flaky`,
-			wantPath: restRoot + "/tasks/approval/reject/8901",
-			wantBody: `{"notes":"Rejected in Slack by Carol (U789) at 2026-11-22T14:02:00Z: \"tests\" <red> & flaky"}`,
+			notes:      `Rejected in Slack by Carol (U789) at 2026-11-22T14:02:00Z: "tests" <red> & flaky`,
+			wantPath:   restRoot + "/tasks/approval/reject/8901",
+			wantBody:   `{"notes":"Rejected in Slack by Carol (U789) at 2026-11-22T14:02:00Z: \"tests\" <red> & flaky"}`,
+			wantStatus: flexdeploytest.Rejected,
 		},
 		{
 			name: "path escaping", taskID: "a/b c?d#e%", action: approvals.ActionApprove,
-			notes:    "",
-			wantPath: restRoot + "/tasks/approval/approve/a%2Fb%20c%3Fd%23e%25",
-			wantBody: `{"notes":""}`,
+			notes:      "",
+			wantPath:   restRoot + "/tasks/approval/approve/a%2Fb%20c%3Fd%23e%25",
+			wantBody:   `{"notes":""}`,
+			wantStatus: flexdeploytest.Approved,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			fd := newFakeFlexDeploy(t, answer{status: http.StatusNoContent})
-			c, rec := newTestClient(t, fd.baseURL())
+			fd := newFake(t)
+			c, rec := newTestClient(t, fd.BaseURL())
 
-			err := c.Deliver(context.Background(), &approvals.Task{TaskID: tc.taskID}, tc.action, tc.notes)
-			if err != nil {
-				t.Fatalf("Deliver: %v", err)
+			if err := c.Decide(context.Background(), task(tc.taskID), tc.action, tc.notes); err != nil {
+				t.Fatalf("Decide: %v", err)
 			}
-			got := fd.received()
+			got := fd.Calls()
 			if len(got) != 1 {
 				t.Fatalf("FlexDeploy got %d requests, want 1", len(got))
 			}
 			r := got[0]
-			if r.method != http.MethodPut || r.path != tc.wantPath {
-				t.Errorf("request = %s %s, want PUT %s", r.method, r.path, tc.wantPath)
+			if r.Method != http.MethodPut || r.Path != tc.wantPath {
+				t.Errorf("request = %s %s, want PUT %s", r.Method, r.Path, tc.wantPath)
 			}
-			if r.auth != wantAuth {
-				t.Errorf("Authorization = %q, want %q", r.auth, wantAuth)
+			if r.Auth != wantAuth {
+				t.Errorf("Authorization = %q, want %q", r.Auth, wantAuth)
 			}
-			if r.contentType != "application/json" || r.accept != "application/json" {
-				t.Errorf("Content-Type = %q, Accept = %q, want application/json for both", r.contentType, r.accept)
+			if r.ContentType != "application/json" || r.Accept != "application/json" {
+				t.Errorf("Content-Type = %q, Accept = %q, want application/json for both", r.ContentType, r.Accept)
 			}
-			if r.body != tc.wantBody {
-				t.Errorf("body = %s, want %s", r.body, tc.wantBody)
+			if r.Body != tc.wantBody {
+				t.Errorf("body = %s, want %s", r.Body, tc.wantBody)
 			}
-			var decoded struct{ Notes string }
-			if err := json.Unmarshal([]byte(r.body), &decoded); err != nil || decoded.Notes != tc.notes {
-				t.Errorf("body decodes to %q (%v), want notes %q", decoded.Notes, err, tc.notes)
+			if r.Notes() != tc.notes {
+				t.Errorf("body decodes to %q, want notes %q", r.Notes(), tc.notes)
+			}
+			if got := fd.Task(tc.taskID); got.Status != tc.wantStatus || got.Notes != tc.notes {
+				t.Errorf("FlexDeploy has the task %s with notes %q, want %s", got.Status, got.Notes, tc.wantStatus)
 			}
 			if waits := rec.recorded(); len(waits) != 0 {
-				t.Errorf("waited %v before a first success", waits)
+				t.Errorf("waited %v", waits)
 			}
 		})
 	}
 }
 
-func TestDeliverRetriesServerErrors(t *testing.T) {
-	t.Parallel()
-	fd := newFakeFlexDeploy(t,
-		answer{status: 500, body: "boom"},
-		answer{status: 502},
-		answer{status: 500},
-		answer{status: 200, body: `{}`},
-	)
-	c, rec := newTestClient(t, fd.baseURL())
-
-	if err := c.Deliver(context.Background(), &approvals.Task{TaskID: "8900"}, approvals.ActionApprove, "ok"); err != nil {
-		t.Fatalf("Deliver: %v", err)
-	}
-	got := fd.received()
-	if len(got) != 4 {
-		t.Fatalf("FlexDeploy got %d requests, want 4", len(got))
-	}
-	for i, r := range got {
-		if r.body != `{"notes":"ok"}` || r.auth != wantAuth {
-			t.Errorf("request %d: body %s auth %q; every retry must resend the same request", i, r.body, r.auth)
-		}
-	}
-	waits := rec.recorded()
-	if len(waits) != 3 {
-		t.Fatalf("waits = %v, want 3", waits)
-	}
-	for i, w := range waits {
-		ceiling := min(time.Millisecond<<i, 8*time.Millisecond)
-		if w < 0 || w > ceiling {
-			t.Errorf("wait %d = %v, want within [0, %v]", i, w, ceiling)
-		}
-	}
-}
-
-func TestDeliverGivesUpAfterRetries(t *testing.T) {
+// TestDecideIsSentOnce: what may mend later is handed to the outbox at once,
+// after one PUT, never tried again here.
+func TestDecideIsSentOnce(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		retries  int
-		wantReqs int
+		name    string
+		answer  flexdeploytest.Answer
+		wantErr string
 	}{
-		{name: "default", retries: 0, wantReqs: 5},
-		{name: "two", retries: 2, wantReqs: 3},
-		{name: "none", retries: -1, wantReqs: 1},
+		{name: "500", answer: flexdeploytest.Answer{Status: 500, Body: "boom"},
+			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 500 Internal Server Error: boom"},
+		{name: "502", answer: flexdeploytest.Answer{Status: 502},
+			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 502 Bad Gateway"},
+		{name: "503 without Retry-After", answer: flexdeploytest.Answer{Status: 503, Body: "maintenance"},
+			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 503 Service Unavailable: maintenance"},
+		{name: "429 without Retry-After", answer: flexdeploytest.Answer{Status: 429},
+			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 429 Too Many Requests"},
+		{name: "408", answer: flexdeploytest.Answer{Status: 408},
+			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 408 Request Timeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			fd := newFakeFlexDeploy(t, answer{status: 503, body: "maintenance"})
-			c, _ := newTestClient(t, fd.baseURL(), func(cfg *Config) { cfg.Retries = tc.retries })
+			fd := newFake(t)
+			script(fd, &tc.answer, nil)
+			c, rec := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Retries = 10 })
 
-			err := c.Deliver(context.Background(), &approvals.Task{TaskID: "8900"}, approvals.ActionReject, "")
-			if err == nil {
-				t.Fatal("Deliver succeeded against a failing FlexDeploy")
+			err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "ok")
+			if err == nil || approvals.IsPermanent(err) {
+				t.Fatalf("error = %v, want a retryable error", err)
 			}
-			if approvals.IsPermanent(err) {
-				t.Errorf("error %v is permanent; a 503 must stay retryable", err)
+			if err.Error() != tc.wantErr {
+				t.Errorf("error = %q\nwant    %q", err, tc.wantErr)
 			}
-			want := fmt.Sprintf("flexdeploy: reject task 8900: FlexDeploy answered 503 Service Unavailable: maintenance (after %d attempts)", tc.wantReqs)
-			if err.Error() != want {
-				t.Errorf("error = %q\nwant    %q", err, want)
+			if _, ok := approvals.RetryAfter(err); ok {
+				t.Errorf("error %v names a wait FlexDeploy did not ask for", err)
 			}
 			var se *StatusError
-			if !errors.As(err, &se) || se.StatusCode != 503 {
-				t.Errorf("error %v carries no StatusError 503", err)
+			if !errors.As(err, &se) || se.StatusCode != tc.answer.Status {
+				t.Errorf("error %v carries no StatusError %d", err, tc.answer.Status)
 			}
-			if n := len(fd.received()); n != tc.wantReqs {
-				t.Errorf("FlexDeploy got %d requests, want %d", n, tc.wantReqs)
+			if n := len(fd.Decisions()); n != 1 {
+				t.Errorf("FlexDeploy got %d PUTs, want exactly 1", n)
+			}
+			if waits := rec.recorded(); len(waits) != 0 {
+				t.Errorf("waited %v: a decision is never retried by the client", waits)
 			}
 		})
 	}
 }
 
-func TestDeliverClientErrorsArePermanent(t *testing.T) {
+// TestDecideHandsRetryAfterToTheOutbox: a 429 or 503 naming a wait is one
+// PUT and an approvals.RetryAfterError, so that the outbox waits that long.
+func TestDecideHandsRetryAfterToTheOutbox(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 14, 2, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		status     int
+		retryAfter string
+		want       time.Duration
+	}{
+		{name: "429 seconds", status: 429, retryAfter: "30", want: 30 * time.Second},
+		{name: "503 seconds", status: 503, retryAfter: "2", want: 2 * time.Second},
+		{name: "429 date", status: 429, retryAfter: now.Add(90 * time.Second).Format(http.TimeFormat), want: 90 * time.Second},
+		{name: "429 past date", status: 429, retryAfter: now.Add(-time.Minute).Format(http.TimeFormat), want: 0},
+		{name: "capped", status: 429, retryAfter: "999999", want: time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fd := newFake(t)
+			script(fd, &flexdeploytest.Answer{Status: tc.status, Header: map[string]string{"Retry-After": tc.retryAfter}}, nil)
+			c, rec := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Now = func() time.Time { return now } })
+
+			err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "")
+			if err == nil || approvals.IsPermanent(err) {
+				t.Fatalf("error = %v, want a retryable error", err)
+			}
+			if after, ok := approvals.RetryAfter(err); !ok || after != tc.want {
+				t.Errorf("RetryAfter(err) = %v, %v; want %v, true", after, ok, tc.want)
+			}
+			if n := len(fd.Decisions()); n != 1 {
+				t.Errorf("FlexDeploy got %d PUTs, want 1", n)
+			}
+			if waits := rec.recorded(); len(waits) != 0 {
+				t.Errorf("waited %v", waits)
+			}
+		})
+	}
+}
+
+func TestDecideClientErrorsArePermanent(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		answer  answer
-		want    string
-		isFound bool
+		name        string
+		answer      flexdeploytest.Answer
+		want        string
+		notFound    bool
+		toolDecided bool
 	}{
 		{
 			name:   "400 plain text",
-			answer: answer{status: 400, body: "Task is not pending\n"},
-			want:   "flexdeploy: approve task 8900: FlexDeploy answered 400 Bad Request: Task is not pending",
+			answer: flexdeploytest.Answer{Status: 400, Body: "Notes are too long\n"},
+			want:   "flexdeploy: approve task 8900: FlexDeploy answered 400 Bad Request: Notes are too long",
 		},
 		{
 			name:   "403 JSON message",
-			answer: answer{status: 403, body: `{"message":"User fd-bot is not in approval group Prod Approvers","code":"FD-403"}`},
+			answer: flexdeploytest.Answer{Status: 403, Body: `{"message":"User fd-bot is not in approval group Prod Approvers","code":"FD-403"}`},
 			want:   "flexdeploy: approve task 8900: FlexDeploy answered 403 Forbidden: User fd-bot is not in approval group Prod Approvers",
 		},
 		{
 			name:   "401 empty body",
-			answer: answer{status: 401},
+			answer: flexdeploytest.Answer{Status: 401},
 			want:   "flexdeploy: approve task 8900: FlexDeploy answered 401 Unauthorized",
 		},
 		{
-			name:    "404",
-			answer:  answer{status: 404, body: "<html>\n<body>Not   Found</body></html>"},
-			want:    "flexdeploy: approve task 8900: FlexDeploy answered 404 Not Found: <html> <body>Not Found</body></html>",
-			isFound: true,
+			name:     "404",
+			answer:   flexdeploytest.Answer{Status: 404, Body: "<html>\n<body>Not   Found</body></html>"},
+			want:     "flexdeploy: approve task 8900: FlexDeploy answered 404 Not Found: <html> <body>Not Found</body></html>",
+			notFound: true,
+		},
+		{
+			name:        "decided already",
+			answer:      flexdeploytest.Answer{Status: 400, Body: `{"message":"Task is not in PENDING status"}`},
+			want:        "flexdeploy: approve task 8900: FlexDeploy answered 400 Bad Request: Task is not in PENDING status",
+			toolDecided: true,
 		},
 		{
 			name:   "long answer is cut",
-			answer: answer{status: 409, body: strings.Repeat("é", 500)},
+			answer: flexdeploytest.Answer{Status: 409, Body: strings.Repeat("é", 500)},
 			want:   "flexdeploy: approve task 8900: FlexDeploy answered 409 Conflict: " + strings.Repeat("é", 199) + "…",
 		},
 		{
 			name:   "redirect is not followed",
-			answer: answer{status: 302, header: map[string]string{"Location": "https://sso.example.com/login"}},
+			answer: flexdeploytest.Answer{Status: 302, Header: map[string]string{"Location": "https://sso.example.com/login"}},
 			want:   "flexdeploy: approve task 8900: FlexDeploy answered 302 Found (a redirect to https://sso.example.com/login; check the base URL)",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			fd := newFakeFlexDeploy(t, tc.answer, answer{status: 200})
-			c, rec := newTestClient(t, fd.baseURL())
+			fd := newFake(t)
+			script(fd, &tc.answer, nil)
+			c, rec := newTestClient(t, fd.BaseURL())
 
-			err := c.Deliver(context.Background(), &approvals.Task{TaskID: "8900"}, approvals.ActionApprove, "n")
+			err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "n")
 			if !approvals.IsPermanent(err) {
 				t.Fatalf("error %v is not permanent", err)
 			}
 			if err.Error() != tc.want {
 				t.Errorf("error = %q\nwant    %q", err, tc.want)
 			}
-			if got := errors.Is(err, approvals.ErrNotFound); got != tc.isFound {
-				t.Errorf("errors.Is(err, ErrNotFound) = %v, want %v", got, tc.isFound)
+			if got := errors.Is(err, approvals.ErrNotFound); got != tc.notFound {
+				t.Errorf("errors.Is(err, ErrNotFound) = %v, want %v", got, tc.notFound)
 			}
-			if n := len(fd.received()); n != 1 {
+			if got := errors.Is(err, approvals.ErrToolDecided); got != tc.toolDecided {
+				t.Errorf("errors.Is(err, ErrToolDecided) = %v, want %v", got, tc.toolDecided)
+			}
+			if n := len(fd.Calls()); n != 1 {
 				t.Errorf("FlexDeploy got %d requests, want 1: a 4xx is final", n)
 			}
 			if waits := rec.recorded(); len(waits) != 0 {
@@ -346,7 +335,254 @@ func TestDeliverClientErrorsArePermanent(t *testing.T) {
 	}
 }
 
-func TestDeliverHonoursRetryAfter(t *testing.T) {
+// TestDecideOnATaskDecidedInFlexDeploy: FlexDeploy's own refusal of a
+// decision on a task no longer pending says so.
+func TestDecideOnATaskDecidedInFlexDeploy(t *testing.T) {
+	t.Parallel()
+	fd := newFake(t)
+	fd.SetStatus("8900", flexdeploytest.Rejected)
+	c, _ := newTestClient(t, fd.BaseURL())
+	err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "")
+	if !approvals.IsPermanent(err) || !errors.Is(err, approvals.ErrToolDecided) {
+		t.Fatalf("error = %v, want a permanent error matching ErrToolDecided", err)
+	}
+	if fd.StatusOf("8900") != flexdeploytest.Rejected {
+		t.Errorf("the task is %s in FlexDeploy", fd.StatusOf("8900"))
+	}
+}
+
+// TestDecideAnswerLost: FlexDeploy takes the decision but its answer never
+// comes (too late, or the connection is dropped). Decide makes exactly one
+// PUT and returns an error that may mend; the status read that the outbox
+// makes before its next attempt finds the decision taken.
+func TestDecideAnswerLost(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		fault      func(*flexdeploytest.Server)
+		ownClient  bool
+		action     approvals.Action
+		wantErr    string
+		wantStatus approvals.Status
+	}{
+		{name: "late answer", fault: func(fd *flexdeploytest.Server) { fd.SetLateAnswers(1) },
+			action: approvals.ActionApprove, wantErr: "flexdeploy: approve task 8900: FlexDeploy did not answer within 100ms: ",
+			wantStatus: approvals.StatusApproved},
+		{name: "late answer, client from the config", fault: func(fd *flexdeploytest.Server) { fd.SetLateAnswers(1) }, ownClient: true,
+			action: approvals.ActionReject, wantErr: "flexdeploy: reject task 8900: FlexDeploy did not answer within 100ms: ",
+			wantStatus: approvals.StatusRejected},
+		{name: "dropped connection", fault: func(fd *flexdeploytest.Server) { fd.SetDroppedAnswers(1) },
+			action: approvals.ActionApprove, wantErr: "flexdeploy: approve task 8900: FlexDeploy closed the connection without answering: ",
+			wantStatus: approvals.StatusApproved},
+		{name: "dropped connection, reject", fault: func(fd *flexdeploytest.Server) { fd.SetDroppedAnswers(1) },
+			action: approvals.ActionReject, wantErr: "flexdeploy: reject task 8900: FlexDeploy closed the connection without answering: ",
+			wantStatus: approvals.StatusRejected},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fd := newFake(t)
+			tc.fault(fd)
+			c, rec := newTestClient(t, fd.BaseURL(), func(cfg *Config) {
+				cfg.Timeout = 100 * time.Millisecond
+				cfg.Retries = 10 // for reads; a decision is sent once whatever this says
+				if tc.ownClient {
+					cfg.HTTPClient = &http.Client{Transport: &http.Transport{}}
+				}
+			})
+			tool := Tool(c, false)
+
+			err := tool.Decide(context.Background(), task("8900"), tc.action, "n")
+			if err == nil || approvals.IsPermanent(err) {
+				t.Fatalf("error = %v, want one that may mend", err)
+			}
+			if !strings.HasPrefix(err.Error(), tc.wantErr) {
+				t.Errorf("error = %q\nwant it to begin %q", err, tc.wantErr)
+			}
+			if d := fd.Decisions(); len(d) != 1 || !d[0].Applied {
+				t.Fatalf("decisions = %+v, want exactly one, taken", d)
+			}
+			if waits := rec.recorded(); len(waits) != 0 {
+				t.Errorf("waited %v: the decision was about to be sent again", waits)
+			}
+
+			status, err := tool.Status(context.Background(), task("8900"))
+			if err != nil || status != tc.wantStatus {
+				t.Fatalf("Status = %q, %v; want %q", status, err, tc.wantStatus)
+			}
+			if n := len(fd.Decisions()); n != 1 {
+				t.Errorf("%d PUTs in all, want 1", n)
+			}
+		})
+	}
+}
+
+func TestDecideConnectionRefusedMayMend(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nobody listens there any more
+
+	c, rec := newTestClient(t, "http://"+addr+restRoot)
+	err = c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "")
+	if err == nil || approvals.IsPermanent(err) {
+		t.Fatalf("error = %v, want a retryable error", err)
+	}
+	if !strings.HasPrefix(err.Error(), "flexdeploy: approve task 8900: cannot reach FlexDeploy: ") {
+		t.Errorf("error = %q", err)
+	}
+	if waits := rec.recorded(); len(waits) != 0 {
+		t.Errorf("waits = %v, want none", waits)
+	}
+}
+
+func TestDecideStopsWhenContextEnds(t *testing.T) {
+	t.Parallel()
+	fd := newFake(t)
+	fd.SetDelay(time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	c, _ := newTestClient(t, fd.BaseURL())
+	err := c.Decide(ctx, task("8900"), approvals.ActionApprove, "")
+	if err == nil || approvals.IsPermanent(err) {
+		t.Fatalf("error = %v, want a retryable error", err)
+	}
+	if n := len(fd.Decisions()); n != 1 {
+		t.Errorf("FlexDeploy got %d PUTs, want 1", n)
+	}
+}
+
+func TestDecideRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	fd := newFake(t)
+	c, _ := newTestClient(t, fd.BaseURL())
+	tests := []struct {
+		name   string
+		task   *approvals.Task
+		action approvals.Action
+	}{
+		{name: "nil task", task: nil, action: approvals.ActionApprove},
+		{name: "no task id", task: &approvals.Task{}, action: approvals.ActionApprove},
+		{name: "unknown action", task: task("1"), action: "defer"},
+	}
+	for _, tc := range tests {
+		if err := c.Decide(context.Background(), tc.task, tc.action, ""); !approvals.IsPermanent(err) {
+			t.Errorf("%s: error = %v, want a permanent error", tc.name, err)
+		}
+	}
+	if n := len(fd.Calls()); n != 0 {
+		t.Errorf("FlexDeploy got %d requests, want none", n)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		status string
+		want   approvals.Status
+	}{
+		{"PENDING", approvals.StatusPending},
+		{"pending", approvals.StatusPending},
+		{"SUBMITTED", approvals.StatusPending},
+		{"APPROVED", approvals.StatusApproved},
+		{" Approved ", approvals.StatusApproved},
+		{"REJECTED", approvals.StatusRejected},
+		{"rejected", approvals.StatusRejected},
+		{"SOMETHING_NEW", approvals.StatusPending},
+		{"", approvals.StatusPending},
+	}
+	for _, tc := range tests {
+		t.Run(tc.status, func(t *testing.T) {
+			t.Parallel()
+			fd := newFake(t)
+			fd.SetTask(flexdeploytest.Task{TaskID: "8900"})
+			fd.SetStatus("8900", tc.status)
+			c, _ := newTestClient(t, fd.BaseURL())
+			got, err := c.Status(context.Background(), task("8900"))
+			if err != nil {
+				t.Fatalf("Status: %v", err)
+			}
+			if got != tc.want {
+				t.Errorf("Status(%q) = %q, want %q", tc.status, got, tc.want)
+			}
+			reqs := fd.Calls()
+			if len(reqs) != 1 || reqs[0].Method != http.MethodGet || reqs[0].Path != restRoot+"/tasks/approval/8900" ||
+				reqs[0].Auth != wantAuth || reqs[0].Accept != "application/json" || reqs[0].Body != "" {
+				t.Errorf("requests = %+v, want one authenticated GET of the task", reqs)
+			}
+		})
+	}
+}
+
+// TestStatusRetriesReads: a read may be made again, with the one backoff.
+func TestStatusRetriesReads(t *testing.T) {
+	t.Parallel()
+	fd := newFake(t)
+	script(fd,
+		&flexdeploytest.Answer{Status: 500, Body: "boom"},
+		&flexdeploytest.Answer{Status: 502},
+		&flexdeploytest.Answer{Status: 408},
+		nil,
+	)
+	fd.SetStatus("8900", flexdeploytest.Approved)
+	c, rec := newTestClient(t, fd.BaseURL())
+
+	got, err := c.Status(context.Background(), task("8900"))
+	if err != nil || got != approvals.StatusApproved {
+		t.Fatalf("Status = %q, %v; want approved", got, err)
+	}
+	if n := len(fd.Reads()); n != 4 {
+		t.Fatalf("FlexDeploy got %d GETs, want 4", n)
+	}
+	waits := rec.recorded()
+	if len(waits) != 3 {
+		t.Fatalf("waits = %v, want 3", waits)
+	}
+	for i, w := range waits {
+		ceiling := min(time.Millisecond<<i, 8*time.Millisecond)
+		if w < ceiling/10 || w > ceiling {
+			t.Errorf("wait %d = %v, want within [%v, %v]", i, w, ceiling/10, ceiling)
+		}
+	}
+}
+
+func TestStatusGivesUpAfterRetries(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		retries  int
+		wantReqs int
+	}{
+		{name: "default", retries: 0, wantReqs: 1 + DefaultRetries},
+		{name: "two", retries: 2, wantReqs: 3},
+		{name: "none", retries: -1, wantReqs: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fd := newFake(t)
+			script(fd, &flexdeploytest.Answer{Status: 503, Body: "maintenance"})
+			c, _ := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Retries = tc.retries })
+
+			_, err := c.Status(context.Background(), task("8900"))
+			if err == nil || approvals.IsPermanent(err) {
+				t.Fatalf("error = %v, want a retryable error", err)
+			}
+			want := fmt.Sprintf("flexdeploy: get task 8900: FlexDeploy answered 503 Service Unavailable: maintenance (after %d attempts)", tc.wantReqs)
+			if err.Error() != want {
+				t.Errorf("error = %q\nwant    %q", err, want)
+			}
+			if n := len(fd.Reads()); n != tc.wantReqs {
+				t.Errorf("FlexDeploy got %d GETs, want %d", n, tc.wantReqs)
+			}
+		})
+	}
+}
+
+func TestStatusHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 22, 14, 2, 0, 0, time.UTC)
 	tests := []struct {
@@ -365,53 +601,32 @@ func TestDeliverHonoursRetryAfter(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			fd := newFakeFlexDeploy(t,
-				answer{status: tc.status, header: map[string]string{"Retry-After": tc.retryAfter}},
-				answer{status: 200},
-			)
-			c, rec := newTestClient(t, fd.baseURL(), func(cfg *Config) {
+			fd := newFake(t)
+			script(fd, &flexdeploytest.Answer{Status: tc.status, Header: map[string]string{"Retry-After": tc.retryAfter}}, nil)
+			c, rec := newTestClient(t, fd.BaseURL(), func(cfg *Config) {
 				cfg.MaxBackoff = tc.maxBackoff
 				cfg.Now = func() time.Time { return now }
 			})
-			if err := c.Deliver(context.Background(), &approvals.Task{TaskID: "1"}, approvals.ActionApprove, ""); err != nil {
-				t.Fatalf("Deliver: %v", err)
+			if _, err := c.Status(context.Background(), task("8900")); err != nil {
+				t.Fatalf("Status: %v", err)
 			}
 			if waits := rec.recorded(); len(waits) != 1 || waits[0] != tc.wantWait {
 				t.Errorf("waits = %v, want [%v]", waits, tc.wantWait)
 			}
-			if n := len(fd.received()); n != 2 {
-				t.Errorf("FlexDeploy got %d requests, want 2", n)
+			if n := len(fd.Reads()); n != 2 {
+				t.Errorf("FlexDeploy got %d GETs, want 2", n)
 			}
 		})
 	}
 }
 
-// TestDeliverRetryAfterRealWait runs the real timer once with a small wait.
-func TestDeliverRetryAfterRealWait(t *testing.T) {
+func TestStatusPersistentRateLimitTellsTheOutboxWhenToRetry(t *testing.T) {
 	t.Parallel()
-	fd := newFakeFlexDeploy(t,
-		answer{status: 429, header: map[string]string{"Retry-After": "1"}},
-		answer{status: 200},
-	)
-	c, err := New(Config{BaseURL: fd.baseURL(), Username: testUser, Password: testPassword,
-		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Deliver(context.Background(), &approvals.Task{TaskID: "1"}, approvals.ActionApprove, ""); err != nil {
-		t.Fatalf("Deliver: %v", err)
-	}
-	if n := len(fd.received()); n != 2 {
-		t.Errorf("FlexDeploy got %d requests, want 2", n)
-	}
-}
+	fd := newFake(t)
+	script(fd, &flexdeploytest.Answer{Status: 429, Header: map[string]string{"Retry-After": "30"}})
+	c, rec := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Retries = 2 })
 
-func TestDeliverPersistentRateLimitTellsTheOutboxWhenToRetry(t *testing.T) {
-	t.Parallel()
-	fd := newFakeFlexDeploy(t, answer{status: 429, body: "slow down", header: map[string]string{"Retry-After": "30"}})
-	c, rec := newTestClient(t, fd.baseURL(), func(cfg *Config) { cfg.Retries = 2 })
-
-	err := c.Deliver(context.Background(), &approvals.Task{TaskID: "1"}, approvals.ActionApprove, "")
+	_, err := c.Status(context.Background(), task("8900"))
 	if err == nil || approvals.IsPermanent(err) {
 		t.Fatalf("error = %v, want a retryable error", err)
 	}
@@ -423,105 +638,59 @@ func TestDeliverPersistentRateLimitTellsTheOutboxWhenToRetry(t *testing.T) {
 	}
 }
 
-func TestDeliverTimeoutIsRetryable(t *testing.T) {
+func TestStatusStopsWhenContextEnds(t *testing.T) {
 	t.Parallel()
-	fd := newFakeFlexDeploy(t, answer{hang: true})
-	// No HTTPClient and no Sleep: the client's own transport and timer.
-	c, err := New(Config{BaseURL: fd.baseURL(), Username: testUser, Password: testPassword,
-		Timeout: 50 * time.Millisecond, Retries: 1, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = c.Deliver(context.Background(), &approvals.Task{TaskID: "8900"}, approvals.ActionApprove, "")
-	if err == nil || approvals.IsPermanent(err) {
-		t.Fatalf("error = %v, want a retryable error", err)
-	}
-	if !strings.Contains(err.Error(), "FlexDeploy did not answer within 50ms") || !strings.Contains(err.Error(), "(after 2 attempts)") {
-		t.Errorf("error %q does not say that FlexDeploy timed out twice", err)
-	}
-	if n := len(fd.received()); n != 2 {
-		t.Errorf("FlexDeploy got %d requests, want 2", n)
-	}
-}
-
-// TestDeliverTimeoutWithGivenHTTPClient checks that Timeout bounds requests
-// also through an HTTP client that has none.
-func TestDeliverTimeoutWithGivenHTTPClient(t *testing.T) {
-	t.Parallel()
-	fd := newFakeFlexDeploy(t, answer{hang: true})
-	c, _ := newTestClient(t, fd.baseURL(), func(cfg *Config) {
-		cfg.HTTPClient = &http.Client{Transport: &http.Transport{}}
-		cfg.Timeout = 30 * time.Millisecond
-		cfg.Retries = -1
-	})
-	err := c.Deliver(context.Background(), &approvals.Task{TaskID: "8900"}, approvals.ActionApprove, "")
-	if err == nil || approvals.IsPermanent(err) || !strings.Contains(err.Error(), "did not answer within 30ms") {
-		t.Fatalf("error = %v, want a retryable timeout", err)
-	}
-}
-
-func TestDeliverConnectionRefusedIsRetryable(t *testing.T) {
-	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nobody listens there any more
-
-	c, rec := newTestClient(t, "http://"+addr+restRoot)
-	err = c.Deliver(context.Background(), &approvals.Task{TaskID: "8900"}, approvals.ActionApprove, "")
-	if err == nil || approvals.IsPermanent(err) {
-		t.Fatalf("error = %v, want a retryable error", err)
-	}
-	if !strings.HasPrefix(err.Error(), "flexdeploy: approve task 8900: cannot reach FlexDeploy: ") ||
-		!strings.HasSuffix(err.Error(), "(after 5 attempts)") {
-		t.Errorf("error = %q", err)
-	}
-	if waits := rec.recorded(); len(waits) != 4 {
-		t.Errorf("waits = %v, want 4 (default retries)", waits)
-	}
-}
-
-func TestDeliverStopsWhenContextEnds(t *testing.T) {
-	t.Parallel()
-	fd := newFakeFlexDeploy(t, answer{status: 500})
+	fd := newFake(t)
+	script(fd, &flexdeploytest.Answer{Status: 500})
 	ctx, cancel := context.WithCancel(context.Background())
-	c, _ := newTestClient(t, fd.baseURL(), func(cfg *Config) {
+	c, _ := newTestClient(t, fd.BaseURL(), func(cfg *Config) {
 		cfg.Sleep = func(ctx context.Context, _ time.Duration) error {
 			cancel() // the process shuts down during the first wait
 			return ctx.Err()
 		}
 	})
-	err := c.Deliver(ctx, &approvals.Task{TaskID: "8900"}, approvals.ActionApprove, "")
+	_, err := c.Status(ctx, task("8900"))
 	if !errors.Is(err, context.Canceled) || approvals.IsPermanent(err) {
 		t.Fatalf("error = %v, want a retryable error wrapping context.Canceled", err)
 	}
-	if n := len(fd.received()); n != 1 {
+	if n := len(fd.Calls()); n != 1 {
 		t.Errorf("FlexDeploy got %d requests, want 1", n)
 	}
 }
 
-func TestDeliverRefusesBadInput(t *testing.T) {
+func TestStatusFailures(t *testing.T) {
 	t.Parallel()
-	fd := newFakeFlexDeploy(t)
-	c, _ := newTestClient(t, fd.baseURL())
 	tests := []struct {
-		name   string
-		task   *approvals.Task
-		action approvals.Action
+		name          string
+		answer        flexdeploytest.Answer
+		wantPermanent bool
+		wantNotFound  bool
+		wantErr       string
 	}{
-		{name: "nil task", task: nil, action: approvals.ActionApprove},
-		{name: "no task id", task: &approvals.Task{}, action: approvals.ActionApprove},
-		{name: "unknown action", task: &approvals.Task{TaskID: "1"}, action: "defer"},
+		{name: "404", answer: flexdeploytest.Answer{Status: 404, Body: "no such task"}, wantPermanent: true, wantNotFound: true,
+			wantErr: "flexdeploy: get task 8900: FlexDeploy answered 404 Not Found: no such task"},
+		{name: "not JSON", answer: flexdeploytest.Answer{Status: 200, Body: "<html>login</html>"},
+			wantErr: "flexdeploy: get task 8900: FlexDeploy's answer is not a JSON task: <html>login</html>"},
+		{name: "500", answer: flexdeploytest.Answer{Status: 500},
+			wantErr: "flexdeploy: get task 8900: FlexDeploy answered 500 Internal Server Error (after 2 attempts)"},
 	}
 	for _, tc := range tests {
-		if err := c.Deliver(context.Background(), tc.task, tc.action, ""); !approvals.IsPermanent(err) {
-			t.Errorf("%s: error = %v, want a permanent error", tc.name, err)
-		}
-	}
-	if n := len(fd.received()); n != 0 {
-		t.Errorf("FlexDeploy got %d requests, want none", n)
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fd := newFake(t)
+			script(fd, &tc.answer)
+			c, _ := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Retries = 1 })
+			_, err := c.Status(context.Background(), task("8900"))
+			if err == nil {
+				t.Fatal("Status succeeded")
+			}
+			if approvals.IsPermanent(err) != tc.wantPermanent || errors.Is(err, approvals.ErrNotFound) != tc.wantNotFound {
+				t.Errorf("error %v: permanent %v, not found %v", err, approvals.IsPermanent(err), errors.Is(err, approvals.ErrNotFound))
+			}
+			if err.Error() != tc.wantErr {
+				t.Errorf("error = %q\nwant    %q", err, tc.wantErr)
+			}
+		})
 	}
 }
 
@@ -529,23 +698,21 @@ func TestDeliverRefusesBadInput(t *testing.T) {
 // echo the request's credentials and checks that no error repeats them.
 func TestErrorsNeverHoldCredentials(t *testing.T) {
 	t.Parallel()
-	echo := func(status int) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			user, pass, _ := r.BasicAuth()
-			w.WriteHeader(status)
-			fmt.Fprintf(w, "denied %s:%s with %s", user, pass, r.Header.Get("Authorization"))
-		}
-	}
 	auth := strings.TrimPrefix(wantAuth, "Basic ")
-	for _, status := range []int{400, 401, 404, 500, 503} {
-		srv := httptest.NewServer(echo(status))
-		t.Cleanup(srv.Close)
-		c, _ := newTestClient(t, srv.URL, func(cfg *Config) { cfg.Retries = 1 })
+	for _, status := range []int{302, 400, 401, 404, 500, 503} {
+		fd := newFake(t)
+		fd.SetReply(func(c flexdeploytest.Call) *flexdeploytest.Answer {
+			raw, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(c.Auth, "Basic "))
+			return &flexdeploytest.Answer{Status: status,
+				Header: map[string]string{"Location": "https://sso.example.com/?p=" + testPassword},
+				Body:   fmt.Sprintf("denied %s with %s", raw, c.Auth)}
+		})
+		c, _ := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Retries = 1 })
 
-		errs := []error{c.Deliver(context.Background(), &approvals.Task{TaskID: "1"}, approvals.ActionApprove, "")}
+		errs := []error{c.Decide(context.Background(), task("1"), approvals.ActionApprove, "")}
 		_, err := c.Details(context.Background(), "1")
 		errs = append(errs, err)
-		_, err = c.RemoteStatus(context.Background(), &approvals.Task{TaskID: "1"})
+		_, err = c.Status(context.Background(), task("1"))
 		errs = append(errs, err)
 		for _, err := range errs {
 			if err == nil {
@@ -555,7 +722,7 @@ func TestErrorsNeverHoldCredentials(t *testing.T) {
 			if strings.Contains(msg, testPassword) || strings.Contains(msg, auth) {
 				t.Errorf("status %d: error holds credentials: %s", status, err)
 			}
-			if !strings.Contains(err.Error(), "denied fd-bot:[redacted]") {
+			if !strings.Contains(err.Error(), "[redacted]") {
 				t.Errorf("status %d: error %q lost the rest of the answer", status, err)
 			}
 		}
@@ -569,7 +736,7 @@ func TestErrorsNeverHoldCredentials(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	c, _ := newTestClient(t, "http://"+addr, func(cfg *Config) { cfg.Retries = -1 })
-	if err := c.Deliver(context.Background(), &approvals.Task{TaskID: "1"}, approvals.ActionApprove, ""); err == nil ||
+	if err := c.Decide(context.Background(), task("1"), approvals.ActionApprove, ""); err == nil ||
 		strings.Contains(err.Error(), testPassword) || strings.Contains(err.Error(), auth) {
 		t.Errorf("connection error = %v", err)
 	}
@@ -657,78 +824,6 @@ func TestConfigAndClientPrintWithoutPassword(t *testing.T) {
 	}
 }
 
-func TestRemoteStatus(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		status string
-		want   approvals.Status
-	}{
-		{"PENDING", approvals.StatusPending},
-		{"pending", approvals.StatusPending},
-		{"SUBMITTED", approvals.StatusPending},
-		{"APPROVED", approvals.StatusApproved},
-		{" Approved ", approvals.StatusApproved},
-		{"REJECTED", approvals.StatusRejected},
-		{"rejected", approvals.StatusRejected},
-		{"SOMETHING_NEW", approvals.StatusPending},
-		{"", approvals.StatusPending},
-	}
-	for _, tc := range tests {
-		t.Run(tc.status, func(t *testing.T) {
-			t.Parallel()
-			fd := newFakeFlexDeploy(t, answer{status: 200, body: `{"taskId":8900,"status":"` + tc.status + `"}`})
-			c, _ := newTestClient(t, fd.baseURL())
-			got, err := c.RemoteStatus(context.Background(), &approvals.Task{TaskID: "8900"})
-			if err != nil {
-				t.Fatalf("RemoteStatus: %v", err)
-			}
-			if got != tc.want {
-				t.Errorf("RemoteStatus(%q) = %q, want %q", tc.status, got, tc.want)
-			}
-			reqs := fd.received()
-			if len(reqs) != 1 || reqs[0].method != http.MethodGet || reqs[0].path != restRoot+"/tasks/approval/8900" ||
-				reqs[0].auth != wantAuth || reqs[0].accept != "application/json" || reqs[0].body != "" {
-				t.Errorf("requests = %+v, want one authenticated GET of the task", reqs)
-			}
-		})
-	}
-}
-
-func TestRemoteStatusFailures(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name          string
-		answer        answer
-		wantPermanent bool
-		wantNotFound  bool
-		wantErr       string
-	}{
-		{name: "404", answer: answer{status: 404, body: "no such task"}, wantPermanent: true, wantNotFound: true,
-			wantErr: "flexdeploy: get task 8900: FlexDeploy answered 404 Not Found: no such task"},
-		{name: "not JSON", answer: answer{status: 200, body: "<html>login</html>"},
-			wantErr: "flexdeploy: get task 8900: FlexDeploy's answer is not a JSON task: <html>login</html>"},
-		{name: "500", answer: answer{status: 500},
-			wantErr: "flexdeploy: get task 8900: FlexDeploy answered 500 Internal Server Error (after 2 attempts)"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			fd := newFakeFlexDeploy(t, tc.answer)
-			c, _ := newTestClient(t, fd.baseURL(), func(cfg *Config) { cfg.Retries = 1 })
-			_, err := c.RemoteStatus(context.Background(), &approvals.Task{TaskID: "8900"})
-			if err == nil {
-				t.Fatal("RemoteStatus succeeded")
-			}
-			if approvals.IsPermanent(err) != tc.wantPermanent || errors.Is(err, approvals.ErrNotFound) != tc.wantNotFound {
-				t.Errorf("error %v: permanent %v, not found %v", err, approvals.IsPermanent(err), errors.Is(err, approvals.ErrNotFound))
-			}
-			if err.Error() != tc.wantErr {
-				t.Errorf("error = %q\nwant    %q", err, tc.wantErr)
-			}
-		})
-	}
-}
-
 func TestDetailsAndEnrich(t *testing.T) {
 	t.Parallel()
 	const body = `{
@@ -738,8 +833,9 @@ func TestDetailsAndEnrich(t *testing.T) {
 		"notes": null, "gateName": "Prod Approval", "requestType": "Release",
 		"links": [{"rel": "self"}]
 	}`
-	fd := newFakeFlexDeploy(t, answer{status: 200, body: body})
-	c, _ := newTestClient(t, fd.baseURL())
+	fd := newFake(t)
+	script(fd, &flexdeploytest.Answer{Status: 200, Body: body})
+	c, _ := newTestClient(t, fd.BaseURL())
 
 	d, err := c.Details(context.Background(), "10453")
 	if err != nil {
@@ -797,18 +893,19 @@ func TestDetailsTaskIDForms(t *testing.T) {
 
 func TestClientEnrich(t *testing.T) {
 	t.Parallel()
-	fd := newFakeFlexDeploy(t, answer{status: 200, body: `{"taskId": 7, "environmentName": "PROD-EU", "releaseName": "R1", "pipelineName": "P", "projectName": "api"}`})
-	c, _ := newTestClient(t, fd.baseURL())
+	fd := newFake(t)
+	fd.SetTask(flexdeploytest.Task{TaskID: "7", EnvironmentName: "PROD-EU", ReleaseName: "R1", PipelineName: "P", ProjectName: "api"})
+	c, _ := newTestClient(t, fd.BaseURL())
 
 	complete := approvals.Submission{TaskID: "7", Context: approvals.Context{Environment: "e", Release: "r", Pipeline: "p", Project: "q"}}
-	if err := c.Enrich(context.Background(), &complete); err != nil || len(fd.received()) != 0 {
-		t.Fatalf("complete submission: err %v, %d calls; want none", err, len(fd.received()))
+	if err := c.Enrich(context.Background(), &complete); err != nil || len(fd.Calls()) != 0 {
+		t.Fatalf("complete submission: err %v, %d calls; want none", err, len(fd.Calls()))
 	}
 	sparse := approvals.Submission{TaskID: "7"}
 	if err := c.Enrich(context.Background(), &sparse); err != nil {
 		t.Fatal(err)
 	}
-	if got := fd.received(); len(got) != 1 || got[0].method != "GET" || got[0].path != restRoot+"/tasks/approval/7" {
+	if got := fd.Calls(); len(got) != 1 || got[0].Method != "GET" || got[0].Path != restRoot+"/tasks/approval/7" {
 		t.Fatalf("requests %+v", got)
 	}
 	if sparse.Environment != "PROD-EU" || sparse.Release != "R1" || sparse.Project != "api" {
@@ -821,10 +918,50 @@ func TestClientEnrich(t *testing.T) {
 func TestRedirectNeverLeaksThePassword(t *testing.T) {
 	t.Parallel()
 	loc := "https://sso.example.com/" + strings.Repeat("a", 170) + "?p=" + testPassword
-	fd := newFakeFlexDeploy(t, answer{status: 302, header: map[string]string{"Location": loc}})
-	c, _ := newTestClient(t, fd.baseURL())
-	err := c.Deliver(context.Background(), &approvals.Task{TaskID: "8900"}, approvals.ActionApprove, "n")
+	fd := newFake(t)
+	script(fd, &flexdeploytest.Answer{Status: 302, Header: map[string]string{"Location": loc}})
+	c, _ := newTestClient(t, fd.BaseURL())
+	err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "n")
 	if err == nil || strings.Contains(err.Error(), testPassword[:3]+"…") || strings.Contains(err.Error(), "p=s3c") {
 		t.Fatalf("error shows part of the password: %v", err)
+	}
+}
+
+func TestTool(t *testing.T) {
+	t.Parallel()
+	fd := newFake(t)
+	c, _ := newTestClient(t, fd.BaseURL())
+	tests := []struct {
+		name                     string
+		client                   *Client
+		enrich                   bool
+		decides, reads, enriches bool
+	}{
+		{name: "no connection", client: nil, enrich: true},
+		{name: "connection", client: c, decides: true, reads: true},
+		{name: "connection and enrichment", client: c, enrich: true, decides: true, reads: true, enriches: true},
+	}
+	for _, tc := range tests {
+		tool := Tool(tc.client, tc.enrich)
+		if tool.Name != "flexdeploy" || tool.DisplayName != "FlexDeploy" || !tool.ReadByTaskID {
+			t.Errorf("%s: tool %q %q, read by task id %v", tc.name, tool.Name, tool.DisplayName, tool.ReadByTaskID)
+		}
+		if (tool.Decide != nil) != tc.decides || (tool.Status != nil) != tc.reads || (tool.Enrich != nil) != tc.enriches || tool.Announce != nil {
+			t.Errorf("%s: decide %v, status %v, enrich %v, announce %v", tc.name,
+				tool.Decide != nil, tool.Status != nil, tool.Enrich != nil, tool.Announce != nil)
+		}
+		if len(tool.Intakes) != 1 || tool.Intakes[0].Path != "tasks" || tool.Intakes[0].AnswerOK || tool.Intakes[0].BodyOptional {
+			t.Fatalf("%s: intakes %+v", tc.name, tool.Intakes)
+		}
+		sub, err := tool.Intakes[0].Parse(func(string) string { return "" }, []byte(`{"taskid":"8900","description":"v2.3 to PROD"}`))
+		if err != nil || sub.Source != Source || sub.TaskID != "8900" || sub.Description != "v2.3 to PROD" {
+			t.Errorf("%s: intake = %+v, %v", tc.name, sub, err)
+		}
+		if _, err := approvals.NewTools(tool); err != nil {
+			t.Errorf("%s: NewTools: %v", tc.name, err)
+		}
+	}
+	if n := len(fd.Calls()); n != 0 {
+		t.Errorf("building the tool made %d calls", n)
 	}
 }

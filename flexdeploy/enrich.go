@@ -6,10 +6,7 @@ import (
 	"strings"
 
 	"github.com/approvalbot/approvalbot/approvals"
-	"github.com/approvalbot/approvalbot/internal/rest"
 )
-
-var _ approvals.Enricher = (*Client)(nil)
 
 // Enrich fills in the context a webhook left out (environment, release,
 // pipeline, project) from FlexDeploy's task details. It asks only when
@@ -34,7 +31,7 @@ func ApplyDetails(sub *approvals.Submission, d Details) {
 	}
 	fill := func(field *string, value string) {
 		if *field == "" {
-			*field = rest.CapRunes(strings.TrimSpace(value), maxFieldRunes)
+			*field = approvals.CapRunes(strings.TrimSpace(value), maxFieldRunes)
 		}
 	}
 	fill(&sub.Environment, d.EnvironmentName)

@@ -305,7 +305,7 @@ func textValue(name string, raw json.RawMessage) (string, error) {
 	default:
 		return "", approvals.Invalidf("%s must be a string or a number", name)
 	}
-	return rest.CapRunes(strings.TrimSpace(s), maxFieldRunes), nil
+	return approvals.CapRunes(strings.TrimSpace(s), maxFieldRunes), nil
 }
 
 // urlValue reads the optional link to the task. It is shown as a link in

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -44,16 +46,20 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 }
 
 // TransportError says in plain words why service (e.g. "FlexDeploy") gave
-// no answer: it took longer than timeout, or it could not be reached. ctx is
-// the try's; when the caller's own context ended first, that is no timeout
-// of the service's. err is wrapped as it is, so a caller whose secret may
-// show in it passes it redacted.
+// no answer: it took longer than timeout, it closed the connection without
+// answering (so a write may have gone through), or it could not be reached.
+// ctx is the try's; when the caller's own context ended first, that is no
+// timeout of the service's. err is wrapped as it is, so a caller whose
+// secret may show in it passes it redacted.
 func TransportError(ctx context.Context, service string, timeout time.Duration, err error) error {
 	var netErr net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
 		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("%s did not answer within %s: %w", service, timeout, err)
 		}
+	}
+	if ctx.Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return fmt.Errorf("%s closed the connection without answering: %w", service, err)
 	}
 	return fmt.Errorf("cannot reach %s: %w", service, err)
 }

@@ -3,11 +3,14 @@ package rest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -84,6 +87,12 @@ func TestTransportError(t *testing.T) {
 			want: "cannot reach FlexDeploy: context deadline exceeded"},
 		{name: "refused", ctx: context.Background(), err: refused,
 			want: "cannot reach FlexDeploy: dial tcp: connection refused"},
+		{name: "closed without an answer", ctx: context.Background(), err: fmt.Errorf("Put %q: %w", "http://fd/x", io.EOF),
+			want: `FlexDeploy closed the connection without answering: Put "http://fd/x": EOF`},
+		{name: "reset", ctx: context.Background(), err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET},
+			want: "FlexDeploy closed the connection without answering: read tcp: connection reset by peer"},
+		{name: "closed while the caller gave up", ctx: cancelled, err: io.EOF,
+			want: "cannot reach FlexDeploy: EOF"},
 	}
 	for _, tc := range tests {
 		got := TransportError(tc.ctx, "FlexDeploy", 50*time.Millisecond, tc.err)
@@ -130,5 +139,32 @@ func TestStatusText(t *testing.T) {
 		if got := StatusText(code); got != want {
 			t.Errorf("StatusText(%d) = %q, want %q", code, got, want)
 		}
+	}
+}
+
+// TestTransportErrorOfADroppedConnection closes the connection after the
+// request has arrived, as a crashing server or a proxy may.
+func TestTransportErrorOfADroppedConnection(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL, strings.NewReader(`{"notes":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewHTTPClient(5 * time.Second).Do(req)
+	if err == nil {
+		t.Fatal("a dropped connection answered")
+	}
+	got := TransportError(ctx, "FlexDeploy", 5*time.Second, err)
+	if !strings.HasPrefix(got.Error(), "FlexDeploy closed the connection without answering: ") {
+		t.Errorf("error = %q", got)
 	}
 }

@@ -1,15 +1,15 @@
 // Package rest is what the deployment-tool adapters (flexdeploy,
 // azuredevops) share in talking to a REST API: an HTTP client whose every
-// phase has a timeout, retries with backoff that honour Retry-After, error
-// text that quotes an answer without its secrets, and a strict reader of the
-// JSON objects their intakes take in. Errors name the operation and the
-// tool; the adapters keep their own wording, so this package never names one.
+// phase has a timeout, one try for a write and retries with backoff for a
+// read (both honouring Retry-After), error text that quotes an answer
+// without its secrets, and a strict reader of the JSON objects their intakes
+// take in. Errors name the operation and the tool; the adapters keep their
+// own wording, so this package never names one.
 package rest
 
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -46,17 +46,44 @@ func StatusFailure(err error, resp *http.Response, now func() time.Time) *Failur
 	return f
 }
 
-// Retrier tries a request again while its failures may mend.
+// Once makes the one try of a write (a decision, a log line) and returns
+// the answer of its success. A write is never tried again here: whether a
+// try that got no answer went through is only known by reading the tool's
+// status, and the outbox, which owns the retries, does that before its next
+// attempt. The error begins with op and wraps the failure's:
+//   - a final failure is an approvals.PermanentError;
+//   - one that may mend is a plain error, or an approvals.RetryAfterError
+//     when the answer named a wait, so that the outbox waits that long.
+func Once(op string, attempt func() ([]byte, *Failure)) ([]byte, error) {
+	answer, f := attempt()
+	if f == nil {
+		return answer, nil
+	}
+	err := fmt.Errorf("%s: %w", op, f.Err)
+	switch {
+	case !f.Retryable:
+		return nil, approvals.Permanent(err)
+	case f.HasAfter:
+		return nil, &approvals.RetryAfterError{Err: err, After: f.RetryAfter}
+	}
+	return nil, err
+}
+
+// Retrier tries a read again while its failures may mend. It is for reads
+// only (a GET, which changes nothing however often it is made): a write goes
+// through Once, because a write tried again here after a timeout could
+// decide a task twice.
 type Retrier struct {
 	// Retries is how many tries may follow the first (0: none).
 	Retries int
-	// MinBackoff and MaxBackoff bound the wait between tries: it doubles per
-	// try from MinBackoff, with full jitter, and never exceeds MaxBackoff,
-	// not even when the server asks for longer.
+	// MinBackoff and MaxBackoff bound the wait between tries, drawn by
+	// approvals.Backoff (doubling from MinBackoff up to MaxBackoff, with
+	// jitter); a Retry-After is waited too, but never longer than
+	// MaxBackoff: a longer wait is the outbox's to make.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
 	// Sleep waits between tries; it must return early with ctx.Err() when
-	// ctx ends. Nil: Sleep.
+	// ctx ends. Nil: approvals.Sleep.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
@@ -74,7 +101,7 @@ func RetryCount(configured, def int) int {
 
 // Do calls attempt until it succeeds, fails for good or has failed Retries+1
 // times, and returns the answer of the success. Its errors begin with op
-// (e.g. "flexdeploy: approve task 8900") and wrap the last failure's:
+// (e.g. "flexdeploy: get task 8900") and wrap the last failure's:
 //   - a final failure comes back at once as an approvals.PermanentError;
 //   - when ctx ends during a wait, the error says so and wraps ctx.Err();
 //   - when the tries are spent, it says how many there were, and is an
@@ -83,7 +110,7 @@ func RetryCount(configured, def int) int {
 func (r Retrier) Do(ctx context.Context, op string, attempt func() ([]byte, *Failure)) ([]byte, error) {
 	sleep := r.Sleep
 	if sleep == nil {
-		sleep = Sleep
+		sleep = approvals.Sleep
 	}
 	var last Failure
 	attempts := 0
@@ -100,10 +127,9 @@ func (r Retrier) Do(ctx context.Context, op string, attempt func() ([]byte, *Fai
 		if attempts > r.Retries {
 			break
 		}
-		wait := r.backoff(attempts)
+		wait := approvals.Backoff(attempts, r.MinBackoff, r.MaxBackoff)
 		if f.HasAfter {
-			// The server's word, within the bound of one wait here; a
-			// longer wait is the outbox's to make.
+			// The server's word, within the bound of one wait here.
 			wait = min(f.RetryAfter, r.MaxBackoff)
 		}
 		if err := sleep(ctx, wait); err != nil {
@@ -115,21 +141,6 @@ func (r Retrier) Do(ctx context.Context, op string, attempt func() ([]byte, *Fai
 		return nil, &approvals.RetryAfterError{Err: err, After: last.RetryAfter}
 	}
 	return nil, err
-}
-
-// backoff is the wait before try attempts+1: full jitter over an exponential
-// ceiling, so that replicas retrying together spread out.
-func (r Retrier) backoff(attempts int) time.Duration {
-	ceiling := r.MaxBackoff
-	if shift := attempts - 1; shift < 32 {
-		if d := r.MinBackoff << shift; d > 0 && d < ceiling {
-			ceiling = d
-		}
-	}
-	if ceiling <= 0 {
-		return 0
-	}
-	return rand.N(ceiling + 1)
 }
 
 // ParseRetryAfter reads a Retry-After header: delay seconds or an HTTP date,
@@ -151,19 +162,4 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return min(max(d, 0), MaxRetryAfter), true
-}
-
-// Sleep waits d on a timer, or returns ctx.Err() as soon as ctx ends.
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
 }

@@ -171,36 +171,87 @@ func TestRetryCount(t *testing.T) {
 	}
 }
 
-func TestBackoffBounds(t *testing.T) {
+// TestDoWaitsTheOneBackoff checks that the waits between tries are
+// approvals.Backoff's: a ceiling doubling from MinBackoff up to MaxBackoff,
+// never below a tenth of it.
+func TestDoWaitsTheOneBackoff(t *testing.T) {
+	t.Parallel()
+	const tries = 8
+	var waits []time.Duration
+	r := Retrier{Retries: tries - 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 80 * time.Millisecond,
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			waits = append(waits, d)
+			return nil
+		}}
+	busy := &Failure{Err: errBusy, Retryable: true}
+	failures := make([]*Failure, tries)
+	for i := range failures {
+		failures[i] = busy
+	}
+	attempt, _ := script(failures...)
+	if _, err := r.Do(context.Background(), "tool: get task 1", attempt); err == nil {
+		t.Fatal("Do succeeded")
+	}
+	if len(waits) != tries-1 {
+		t.Fatalf("waits = %v, want %d", waits, tries-1)
+	}
+	for i, w := range waits {
+		ceiling := min(10*time.Millisecond<<i, 80*time.Millisecond)
+		if w < ceiling/10 || w > ceiling {
+			t.Errorf("wait %d = %v, want within [%v, %v]", i, w, ceiling/10, ceiling)
+		}
+	}
+}
+
+func TestOnce(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		min, max time.Duration
-		attempts int
-		ceiling  time.Duration
+		name       string
+		failure    *Failure
+		wantErr    string
+		permanent  bool
+		retryAfter time.Duration
+		hasAfter   bool
 	}{
-		{name: "first", min: 200 * time.Millisecond, max: 5 * time.Second, attempts: 1, ceiling: 200 * time.Millisecond},
-		{name: "doubles", min: 200 * time.Millisecond, max: 5 * time.Second, attempts: 3, ceiling: 800 * time.Millisecond},
-		{name: "capped", min: 200 * time.Millisecond, max: 5 * time.Second, attempts: 6, ceiling: 5 * time.Second},
-		{name: "shift overflows", min: 200 * time.Millisecond, max: 5 * time.Second, attempts: 40, ceiling: 5 * time.Second},
-		{name: "huge shift", min: time.Millisecond, max: time.Second, attempts: 1 << 20, ceiling: time.Second},
-		{name: "no backoff", min: 0, max: 0, attempts: 3, ceiling: 0},
+		{name: "success"},
+		{name: "may mend", failure: &Failure{Err: errBusy, Retryable: true},
+			wantErr: "tool: approve task 1: answered 503"},
+		{name: "final", failure: &Failure{Err: errBad},
+			wantErr: "tool: approve task 1: answered 400", permanent: true},
+		{name: "the server names a wait", failure: &Failure{Err: errBusy, Retryable: true, RetryAfter: 30 * time.Second, HasAfter: true},
+			wantErr: "tool: approve task 1: answered 503", retryAfter: 30 * time.Second, hasAfter: true},
+		{name: "a wait gone by", failure: &Failure{Err: errBusy, Retryable: true, HasAfter: true},
+			wantErr: "tool: approve task 1: answered 503", hasAfter: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := Retrier{MinBackoff: tc.min, MaxBackoff: tc.max}
-			var most time.Duration
-			for range 2000 {
-				d := r.backoff(tc.attempts)
-				if d < 0 || d > tc.ceiling {
-					t.Fatalf("backoff(%d) = %v, want within [0, %v]", tc.attempts, d, tc.ceiling)
-				}
-				most = max(most, d)
+			var failures []*Failure
+			if tc.failure != nil {
+				failures = append(failures, tc.failure, tc.failure)
 			}
-			// Full jitter spreads over the whole range, not just its start.
-			if most < tc.ceiling/2 {
-				t.Errorf("the longest of 2000 waits is %v, want some above %v", most, tc.ceiling/2)
+			attempt, calls := script(failures...)
+			answer, err := Once("tool: approve task 1", attempt)
+			if n := calls(); n != 1 {
+				t.Errorf("%d tries, want exactly 1", n)
+			}
+			if tc.wantErr == "" {
+				if err != nil || string(answer) != "ok" {
+					t.Fatalf("Once = %q, %v; want ok", answer, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.wantErr || answer != nil {
+				t.Fatalf("Once = %q, %v\nwant error %s", answer, err, tc.wantErr)
+			}
+			if !errors.Is(err, tc.failure.Err) {
+				t.Errorf("error %v does not wrap the failure's", err)
+			}
+			if approvals.IsPermanent(err) != tc.permanent {
+				t.Errorf("IsPermanent = %v, want %v", !tc.permanent, tc.permanent)
+			}
+			if after, ok := approvals.RetryAfter(err); ok != tc.hasAfter || after != tc.retryAfter {
+				t.Errorf("RetryAfter = %v, %v; want %v, %v", after, ok, tc.retryAfter, tc.hasAfter)
 			}
 		})
 	}
@@ -298,23 +349,6 @@ func TestStatusFailure(t *testing.T) {
 		}
 		if asked != tc.asksClock {
 			t.Errorf("%d: clock asked = %v, want %v", tc.status, asked, tc.asksClock)
-		}
-	}
-}
-
-func TestSleep(t *testing.T) {
-	t.Parallel()
-	if err := Sleep(context.Background(), time.Millisecond); err != nil {
-		t.Errorf("Sleep = %v, want nil", err)
-	}
-	if err := Sleep(context.Background(), 0); err != nil {
-		t.Errorf("Sleep(0) = %v, want nil", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	for _, d := range []time.Duration{0, -time.Second, time.Hour} {
-		if err := Sleep(ctx, d); !errors.Is(err, context.Canceled) {
-			t.Errorf("Sleep(%v) in an ended context = %v, want context.Canceled", d, err)
 		}
 	}
 }

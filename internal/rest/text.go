@@ -3,6 +3,8 @@ package rest
 import (
 	"strings"
 	"unicode"
+
+	"github.com/approvalbot/approvalbot/approvals"
 )
 
 // ExcerptRunes is how much of an answer an error quotes.
@@ -18,7 +20,7 @@ func Excerpt(text string, redact func(string) string) string {
 		return unicode.IsSpace(r) || unicode.IsControl(r)
 	}), " ")
 	text = redact(text)
-	if capped := CapRunes(text, ExcerptRunes-1); capped != text {
+	if capped := approvals.CapRunes(text, ExcerptRunes-1); capped != text {
 		text = capped + "…"
 	}
 	return text
@@ -32,21 +34,6 @@ func Redact(s string, secrets ...string) string {
 		if secret != "" {
 			s = strings.ReplaceAll(s, secret, "[redacted]")
 		}
-	}
-	return s
-}
-
-// CapRunes cuts s to at most n runes.
-func CapRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := 0
-	for pos := range s {
-		if i == n {
-			return s[:pos]
-		}
-		i++
 	}
 	return s
 }

@@ -6,29 +6,6 @@ import (
 	"unicode/utf8"
 )
 
-func TestCapRunes(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		s    string
-		n    int
-		want string
-	}{
-		{"", 3, ""},
-		{"abc", 3, "abc"},
-		{"abcd", 3, "abc"},
-		{"éèê", 2, "éè"},
-		{"éèê", 3, "éèê"},
-		{"éa", 1, "é"},
-		{"abc", 0, ""},
-		{"a\xffb", 2, "a\xff"},
-	}
-	for _, tc := range tests {
-		if got := CapRunes(tc.s, tc.n); got != tc.want {
-			t.Errorf("CapRunes(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
-		}
-	}
-}
-
 func TestRedact(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
