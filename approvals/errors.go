@@ -41,6 +41,9 @@ var (
 	ErrReasonRequired = errors.New("a reason is required to reject")
 	// ErrNoPolicy: no policy matches the task, so nobody may decide it from chat.
 	ErrNoPolicy = errors.New("no policy names approvers for this task")
+	// ErrIdentityUnknown: whether the clicker requested the deployment could
+	// not be checked (a chat look-up failed); nothing is decided.
+	ErrIdentityUnknown = errors.New("could not check who requested this")
 
 	// ErrToolDecided: the deployment tool answered a decision call by
 	// saying the task is decided already. For a tool without a status
@@ -99,6 +102,7 @@ var kinds = []struct {
 	{ErrAlreadyVoted, Kind{"already_voted", http.StatusConflict, true, "Your approval is already counted.", "already voted"}},
 	{ErrReasonRequired, Kind{"reason_required", http.StatusBadRequest, true, "A reason is required to reject this deployment.", "a reason is required to reject"}},
 	{ErrNoPolicy, Kind{"no_policy", http.StatusForbidden, true, "No policy names approvers for this deployment, so nobody can decide it from Slack. Decide it in {tool}.", "no policy names approvers for this task"}},
+	{ErrIdentityUnknown, Kind{"identity_unknown", http.StatusServiceUnavailable, true, "Could not check who requested this; try again in a minute.", "could not check who requested this, retry later"}},
 	{ErrInvalid, Kind{"invalid", http.StatusBadRequest, false, "The request was not understood; nothing was decided.", "invalid request"}},
 	{ErrNotFound, Kind{"not_found", http.StatusNotFound, false, "This button is no longer valid.", "task not found"}},
 	{ErrUnavailable, Kind{"unavailable", http.StatusServiceUnavailable, false, "approvalbot cannot reach its store right now; try again in a minute.", "store unavailable, retry later"}},

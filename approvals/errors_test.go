@@ -22,7 +22,7 @@ func TestEveryErrorKindHasItsOwnCode(t *testing.T) {
 	sentinels := []error{
 		approvals.ErrNotFound, approvals.ErrInvalid, approvals.ErrConflict, approvals.ErrUnavailable, approvals.ErrCorrupt,
 		approvals.ErrBadToken, approvals.ErrExpired, approvals.ErrAlreadyDecided, approvals.ErrNotApprover,
-		approvals.ErrSelfApproval, approvals.ErrAlreadyVoted, approvals.ErrReasonRequired, approvals.ErrNoPolicy,
+		approvals.ErrSelfApproval, approvals.ErrAlreadyVoted, approvals.ErrReasonRequired, approvals.ErrNoPolicy, approvals.ErrIdentityUnknown,
 	}
 	codes := map[approvals.Code]error{}
 	for _, err := range sentinels {
@@ -91,4 +91,3 @@ func TestToolsRegistry(t *testing.T) {
 		t.Errorf("display names: %q %q %q", r.DisplayName("acme"), r.DisplayName("bare"), r.DisplayName("unknown"))
 	}
 }
-

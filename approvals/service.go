@@ -90,6 +90,9 @@ type Config struct {
 	// Tools are the deployment tools; a task of a source not registered
 	// is refused at intake.
 	Tools *Tools
+	// Fold normalises emails and names before they are compared (for
+	// example NFKC case folding); nil lower-cases them.
+	Fold func(string) string
 	// Rules returns the rules in force; it is called on every intake and
 	// decision so that a reloaded configuration applies at once.
 	Rules func() Rules
@@ -495,8 +498,14 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 		return ErrNotApprover
 	}
 	if req.Action == ActionApprove {
-		if !p.AllowSelfApproval && s.isRequester(ctx, t, req.User) {
-			return ErrSelfApproval
+		if !p.AllowSelfApproval {
+			self, err := s.isRequester(ctx, t, req.User)
+			if err != nil {
+				return err
+			}
+			if self {
+				return ErrSelfApproval
+			}
 		}
 		if t.HasVoted(req.User.ID) {
 			return ErrAlreadyVoted
@@ -506,24 +515,6 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 		return ErrReasonRequired
 	}
 	return nil
-}
-
-// isRequester reports whether the user asked for the deployment: the task's
-// requestedBy is their user id, their name, or an email that resolves to
-// their user id.
-func (s *Service) isRequester(ctx context.Context, t *Task, u Person) bool {
-	by := strings.TrimSpace(t.RequestedBy)
-	if by == "" {
-		return false
-	}
-	if by == u.ID || (u.Name != "" && strings.EqualFold(by, u.Name)) {
-		return true
-	}
-	if strings.Contains(by, "@") && s.cfg.Directory != nil {
-		id, err := s.cfg.Directory.UserIDByEmail(ctx, by)
-		return err == nil && id == u.ID
-	}
-	return false
 }
 
 // refuse records a refusal in the audit trail (best effort: the refusal
