@@ -26,8 +26,8 @@ const benchAPIKey = "bench-api-key-0123456789abcdef"
 
 // newIntakeHandler is the bot's intake path without the network: the real
 // server.New handler, approvals.Service on store/bolt (a temp file, fsync
-// on), tokens.Issuer and flexdeploy.ParseTask. The outbox is not run: its
-// queue fills and then drops kicks, which costs the intake nothing.
+// on), tokens.Issuer and FlexDeploy's intake. No scheduler runs: the
+// service's kicks go nowhere, which costs the intake nothing.
 func newIntakeHandler(b *testing.B, level zerolog.Level) http.Handler {
 	b.Helper()
 	store, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"))
@@ -43,9 +43,15 @@ func newIntakeHandler(b *testing.B, level zerolog.Level) http.Handler {
 		Name: "production", Match: map[string]string{"environment": "PROD*"}, Channel: "CPROD",
 		Approvers: approvals.Approvers{Users: []string{"UALICE"}}, RequiredApprovals: 1,
 	}}}
+	tool := flexdeploy.Tool(nil, false)
+	tools, err := approvals.NewTools(tool)
+	if err != nil {
+		b.Fatal(err)
+	}
 	svc, err := approvals.NewService(approvals.Config{
 		Store:  store,
 		Tokens: issuer,
+		Tools:  tools,
 		Rules:  func() approvals.Rules { return rules },
 	})
 	if err != nil {
@@ -55,7 +61,7 @@ func newIntakeHandler(b *testing.B, level zerolog.Level) http.Handler {
 		Tasks:   svc,
 		Ready:   store.Ping,
 		APIKeys: func() []server.APIKey { return []server.APIKey{{Name: "flexdeploy", Key: benchAPIKey}} },
-		Intake:  map[string]server.Intake{"tasks": server.BodyParser(flexdeploy.ParseTask)},
+		Intakes: tool.Intakes,
 		// As the bot logs: JSON lines, here to nowhere, at the level given.
 		Logger: zerolog.New(io.Discard).Level(level).With().Timestamp().Logger(),
 	})

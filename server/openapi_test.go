@@ -459,6 +459,10 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 			if t, ok := stored[id]; ok {
 				return t, nil
 			}
+			// As Service.Lookup: FlexDeploy's tasks by their own ids too.
+			if t, ok := stored[approvals.TaskRecordID(flexdeploy.Source, id)]; ok {
+				return t, nil
+			}
 			return nil, approvals.ErrNotFound
 		},
 	}
@@ -470,9 +474,15 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 	}
 	// The handlers each documented path needs; a path the spec gains
 	// without an entry here fails, as does an entry the spec lost.
-	intakes := map[string]Intake{
-		"POST /v1/tasks":               BodyParser(flexdeploy.ParseTask),
-		"POST /v1/azure-devops/checks": {Parse: azuredevops.NewIntake(sealer, nil).Parse, Status: http.StatusOK, BodyOptional: true},
+	ado, err := azuredevops.New(azuredevops.Config{Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intakes := map[string]approvals.Intake{}
+	for _, tool := range []approvals.Tool{flexdeploy.Tool(nil, false), azuredevops.Tool(ado)} {
+		for _, in := range tool.Intakes {
+			intakes["POST /v1/"+in.Path] = in
+		}
 	}
 	interactions := bot.NewInteractions(bot.InteractionsConfig{
 		Verifier:     bot.NewVerifier(slackSigningSecret, nil),
@@ -492,7 +502,6 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 		MaxBodyBytes: 1024,
 		Tasks:        tasks,
 		APIKeys:      func() []APIKey { return []APIKey{{Name: "flexdeploy", Key: testKey}} },
-		Intake:       map[string]Intake{},
 		Routes:       map[string]http.Handler{},
 		Logger:       zerolog.Nop(),
 		Observe: func(route string, _ int, _ time.Duration) {
@@ -506,7 +515,7 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 		switch {
 		case slices.Contains(builtinRoutes, op.key):
 		case intakes[op.key].Parse != nil:
-			cfg.Intake[strings.TrimPrefix(op.path, "/v1/")] = intakes[op.key]
+			cfg.Intakes = append(cfg.Intakes, intakes[op.key])
 			used[op.key] = true
 		case routes[op.key] != nil:
 			cfg.Routes[op.key] = routes[op.key]

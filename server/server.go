@@ -24,24 +24,8 @@ import (
 // Tasks is what the server needs of the domain.
 type Tasks interface {
 	Submit(ctx context.Context, sub approvals.Submission) (*approvals.Task, bool, error)
-	Get(ctx context.Context, id string) (*approvals.Task, error)
-}
-
-// Intake is one deployment tool's intake endpoint.
-type Intake struct {
-	// Parse turns the request's headers and body into a submission.
-	Parse func(h http.Header, body []byte) (approvals.Submission, error)
-	// Status, when set, answers every accepted request, new or repeated
-	// (Azure DevOps wants 200); otherwise a new task is answered 202 and a
-	// repeat as the status endpoint would.
-	Status int
-	// BodyOptional accepts an empty body whatever its content type.
-	BodyOptional bool
-}
-
-// BodyParser adapts a parser that needs only the body.
-func BodyParser(parse func(body []byte) (approvals.Submission, error)) Intake {
-	return Intake{Parse: func(_ http.Header, body []byte) (approvals.Submission, error) { return parse(body) }}
+	// Lookup reads a task by its id (or a tool's own task id).
+	Lookup(ctx context.Context, id string) (*approvals.Task, error)
 }
 
 // APIKey is one key allowed on /v1; Name is what logs show instead of the key.
@@ -67,9 +51,9 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// APIKeys returns the keys in force (they may be rotated by a reload).
 	APIKeys func() []APIKey
-	// Intake maps a path under /v1/ (e.g. "tasks") to its endpoint; the
-	// source of the submission is the parser's.
-	Intake map[string]Intake
+	// Intakes are the deployment tools' intake endpoints, each under /v1/;
+	// the source of the submission is the parser's.
+	Intakes []approvals.Intake
 	// Extra routes (e.g. "POST /slack/interactions", "GET /metrics"),
 	// without the API key check.
 	Routes map[string]http.Handler
@@ -119,8 +103,8 @@ func New(cfg Config) (*Server, error) {
 	route("GET /healthz", http.HandlerFunc(s.healthz), false)
 	route("GET /readyz", http.HandlerFunc(s.readyz), false)
 	route("GET /v1/tasks/{id}", s.authenticate(http.HandlerFunc(s.getTask)), true)
-	for path, in := range cfg.Intake {
-		route("POST /v1/"+path, s.authenticate(s.intake(in)), true)
+	for _, in := range cfg.Intakes {
+		route("POST /v1/"+in.Path, s.authenticate(s.intake(in)), true)
 	}
 	for pattern, h := range cfg.Routes {
 		route(pattern, h, !strings.HasSuffix(pattern, "/metrics"))

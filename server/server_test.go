@@ -30,7 +30,7 @@ func (f *fakeTasks) Submit(ctx context.Context, sub approvals.Submission) (*appr
 	return f.submit(ctx, sub)
 }
 
-func (f *fakeTasks) Get(ctx context.Context, id string) (*approvals.Task, error) {
+func (f *fakeTasks) Lookup(ctx context.Context, id string) (*approvals.Task, error) {
 	return f.get(ctx, id)
 }
 
@@ -38,7 +38,7 @@ const testKey = "test-key-0123456789abcdef"
 
 func pendingTask(id string) *approvals.Task {
 	return &approvals.Task{
-		ID: id, Source: "flexdeploy", TaskID: strings.TrimPrefix(id, "flexdeploy-"),
+		ID: id, Source: "acme", TaskID: strings.TrimPrefix(id, "acme-"),
 		Status: approvals.StatusPending, RequiredApprovals: 1,
 		TokenHash: []byte("secret-hash-must-not-show"), Nonce: []byte("nonce-must-not-show"),
 		Secret: []byte("secret-must-not-show"),
@@ -47,7 +47,7 @@ func pendingTask(id string) *approvals.Task {
 }
 
 // parseJSONTask is a minimal parser: the real ones live in the adapters.
-func parseJSONTask(body []byte) (approvals.Submission, error) {
+func parseJSONTask(_ func(string) string, body []byte) (approvals.Submission, error) {
 	var v struct {
 		TaskID string `json:"taskId"`
 	}
@@ -57,7 +57,7 @@ func parseJSONTask(body []byte) (approvals.Submission, error) {
 	if v.TaskID == "" {
 		return approvals.Submission{}, approvals.Invalidf("taskId is required")
 	}
-	return approvals.Submission{Source: "flexdeploy", TaskID: v.TaskID}, nil
+	return approvals.Submission{Source: "acme", TaskID: v.TaskID}, nil
 }
 
 func newTestServer(t *testing.T, tasks Tasks, mutate func(*Config)) *httptest.Server {
@@ -66,10 +66,10 @@ func newTestServer(t *testing.T, tasks Tasks, mutate func(*Config)) *httptest.Se
 		MaxBodyBytes: 1024,
 		Tasks:        tasks,
 		APIKeys: func() []APIKey {
-			return []APIKey{{Name: "flexdeploy", Key: testKey}, {Name: "old", Key: "old-key-0123456789abcdef"}}
+			return []APIKey{{Name: "deploy-tool", Key: testKey}, {Name: "old", Key: "old-key-0123456789abcdef"}}
 		},
-		Intake: map[string]Intake{"tasks": BodyParser(parseJSONTask)},
-		Logger: zerolog.Nop(),
+		Intakes: []approvals.Intake{{Path: "tasks", Parse: parseJSONTask}},
+		Logger:  zerolog.Nop(),
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -140,7 +140,7 @@ func TestIntakeAndStatusCodes(t *testing.T) {
 	}
 	srv := newTestServer(t, tasks, nil)
 	mu.Lock()
-	final := pendingTask("flexdeploy-done")
+	final := pendingTask("acme-done")
 	final.Status = approvals.StatusApproved
 	stored[final.ID] = final
 	mu.Unlock()
@@ -157,10 +157,10 @@ func TestIntakeAndStatusCodes(t *testing.T) {
 		location    string
 		retryAfter  string
 	}{
-		{"created", "POST", "/v1/tasks", jsonKey, `{"taskId":"1"}`, 202, "", "/v1/tasks/flexdeploy-1", ""},
-		{"repeat answers the same task", "POST", "/v1/tasks", jsonKey, `{"taskId":"1"}`, 202, "", "/v1/tasks/flexdeploy-1", "30"},
-		{"repeat of a final task answers 200", "POST", "/v1/tasks", jsonKey, `{"taskId":"done"}`, 200, "", "/v1/tasks/flexdeploy-done", ""},
-		{"bearer key", "POST", "/v1/tasks", map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + testKey}, `{"taskId":"2"}`, 202, "", "/v1/tasks/flexdeploy-2", ""},
+		{"created", "POST", "/v1/tasks", jsonKey, `{"taskId":"1"}`, 202, "", "/v1/tasks/acme-1", ""},
+		{"repeat answers the same task", "POST", "/v1/tasks", jsonKey, `{"taskId":"1"}`, 202, "", "/v1/tasks/acme-1", "30"},
+		{"repeat of a final task answers 200", "POST", "/v1/tasks", jsonKey, `{"taskId":"done"}`, 200, "", "/v1/tasks/acme-done", ""},
+		{"bearer key", "POST", "/v1/tasks", map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + testKey}, `{"taskId":"2"}`, 202, "", "/v1/tasks/acme-2", ""},
 		{"second key of a rotation", "POST", "/v1/tasks", map[string]string{"Content-Type": "application/json; charset=utf-8", "X-API-Key": "old-key-0123456789abcdef"}, `{"taskId":"3"}`, 202, "", "", ""},
 		{"missing key", "POST", "/v1/tasks", map[string]string{"Content-Type": "application/json"}, `{"taskId":"4"}`, 401, "API key", "", ""},
 		{"wrong key", "POST", "/v1/tasks", map[string]string{"Content-Type": "application/json", "X-API-Key": "nope-nope-nope-nope"}, `{"taskId":"4"}`, 401, "API key", "", ""},
@@ -172,12 +172,11 @@ func TestIntakeAndStatusCodes(t *testing.T) {
 		{"body too large", "POST", "/v1/tasks", jsonKey, `{"taskId":"5","description":"` + strings.Repeat("x", 2000) + `"}`, 413, "larger than 1024", "", ""},
 		{"store down", "POST", "/v1/tasks", jsonKey, `{"taskId":"down"}`, 503, "store unavailable", "", "5"},
 		{"internal error hides details", "POST", "/v1/tasks", jsonKey, `{"taskId":"boom"}`, 500, "internal error", "", ""},
-		{"status pending", "GET", "/v1/tasks/flexdeploy-1", map[string]string{"X-API-Key": testKey}, "", 202, "", "/v1/tasks/flexdeploy-1", "30"},
-		{"status by FlexDeploy task id", "GET", "/v1/tasks/1", map[string]string{"X-API-Key": testKey}, "", 202, "", "/v1/tasks/flexdeploy-1", "30"},
-		{"status final", "GET", "/v1/tasks/flexdeploy-done", map[string]string{"X-API-Key": testKey}, "", 200, "", "/v1/tasks/flexdeploy-done", ""},
+		{"status pending", "GET", "/v1/tasks/acme-1", map[string]string{"X-API-Key": testKey}, "", 202, "", "/v1/tasks/acme-1", "30"},
+		{"status final", "GET", "/v1/tasks/acme-done", map[string]string{"X-API-Key": testKey}, "", 200, "", "/v1/tasks/acme-done", ""},
 		{"status unknown", "GET", "/v1/tasks/nope", map[string]string{"X-API-Key": testKey}, "", 404, "not found", "", ""},
-		{"status without key", "GET", "/v1/tasks/flexdeploy-1", nil, "", 401, "API key", "", ""},
-		{"method not allowed", "DELETE", "/v1/tasks/flexdeploy-1", map[string]string{"X-API-Key": testKey}, "", 405, "method not allowed", "", ""},
+		{"status without key", "GET", "/v1/tasks/acme-1", nil, "", 401, "API key", "", ""},
+		{"method not allowed", "DELETE", "/v1/tasks/acme-1", map[string]string{"X-API-Key": testKey}, "", 405, "method not allowed", "", ""},
 		{"GET on intake", "GET", "/v1/tasks", map[string]string{"X-API-Key": testKey}, "", 405, "method not allowed", "", ""},
 		{"unknown path", "GET", "/v2/nothing", nil, "", 404, "not found", "", ""},
 		{"healthz", "GET", "/healthz", nil, "", 200, "", "", ""},
@@ -216,10 +215,10 @@ func TestIntakeAndStatusCodes(t *testing.T) {
 
 func TestTaskViewHidesSecrets(t *testing.T) {
 	t.Parallel()
-	task := pendingTask("flexdeploy-7")
+	task := pendingTask("acme-7")
 	task.Description = "deploy"
 	srv := newTestServer(t, &fakeTasks{get: func(context.Context, string) (*approvals.Task, error) { return task, nil }}, nil)
-	req, _ := http.NewRequest("GET", srv.URL+"/v1/tasks/flexdeploy-7", nil)
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/tasks/acme-7", nil)
 	req.Header.Set("X-API-Key", testKey)
 	res, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
@@ -281,7 +280,7 @@ func TestLoadShedding(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, _ := do(t, "GET", srv.URL+"/v1/tasks/flexdeploy-1", map[string]string{"X-API-Key": testKey}, "")
+			res, _ := do(t, "GET", srv.URL+"/v1/tasks/acme-1", map[string]string{"X-API-Key": testKey}, "")
 			statuses <- res.StatusCode
 		}()
 	}
@@ -291,7 +290,7 @@ func TestLoadShedding(t *testing.T) {
 			t.Fatal("requests did not arrive")
 		}
 	}
-	res, _ := do(t, "GET", srv.URL+"/v1/tasks/flexdeploy-1", map[string]string{"X-API-Key": testKey}, "")
+	res, _ := do(t, "GET", srv.URL+"/v1/tasks/acme-1", map[string]string{"X-API-Key": testKey}, "")
 	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
 		t.Errorf("over capacity: %d, Retry-After %q; want 429 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
 	}
@@ -345,7 +344,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	answered := make(chan int, 1)
 	go func() {
-		res, _ := do(t, "GET", "http://"+ln.Addr().String()+"/v1/tasks/flexdeploy-1", map[string]string{"X-API-Key": testKey}, "")
+		res, _ := do(t, "GET", "http://"+ln.Addr().String()+"/v1/tasks/acme-1", map[string]string{"X-API-Key": testKey}, "")
 		answered <- res.StatusCode
 	}()
 	<-entered

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog/hlog"
@@ -22,7 +23,7 @@ const pendingRetryAfter = 30 * time.Second
 // intake answers a deployment tool's task: 202 (or the endpoint's own
 // status) with the task and its Location when recorded; a repeat answers
 // the recorded task as the status endpoint would.
-func (s *Server) intake(in Intake) http.Handler {
+func (s *Server) intake(in approvals.Intake) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := s.readBody(w, r)
 		if !ok {
@@ -32,7 +33,10 @@ func (s *Server) intake(in Intake) http.Handler {
 			writeError(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 			return
 		}
-		sub, err := in.Parse(r.Header, body)
+		// A header given twice is read as both values joined, so that a
+		// parser can refuse the ambiguity instead of taking the first.
+		header := func(name string) string { return strings.Join(r.Header.Values(name), ", ") }
+		sub, err := in.Parse(header, body)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -45,8 +49,8 @@ func (s *Server) intake(in Intake) http.Handler {
 		w.Header().Set("Location", taskLocation(t))
 		status := http.StatusAccepted
 		switch {
-		case in.Status != 0:
-			status = in.Status
+		case in.AnswerOK:
+			status = http.StatusOK
 		case !isNew:
 			status = s.statusOf(w, t)
 		}
@@ -56,11 +60,7 @@ func (s *Server) intake(in Intake) http.Handler {
 
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	t, err := s.cfg.Tasks.Get(r.Context(), id)
-	if errors.Is(err, approvals.ErrNotFound) {
-		// A FlexDeploy task can be read at its own task id too.
-		t, err = s.cfg.Tasks.Get(r.Context(), approvals.TaskRecordID("flexdeploy", id))
-	}
+	t, err := s.cfg.Tasks.Lookup(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -102,22 +102,23 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	return body, true
 }
 
-// fail maps an error to its HTTP answer, in one place. Only errors that are
-// none of the domain's are logged as errors, and their text is not shown.
+// fail answers an error with the status and text the domain's one table
+// gives it. Only failures of the bot's own (internal, a record it cannot
+// read) are logged as errors; a store out of reach is a warning and asks
+// the caller to come back.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	kind := approvals.KindOf(err)
+	msg := kind.Answer
 	switch {
 	case errors.Is(err, approvals.ErrInvalid):
-		writeError(w, r, http.StatusBadRequest, err.Error())
-	case errors.Is(err, approvals.ErrNotFound):
-		writeError(w, r, http.StatusNotFound, "task not found")
-	case errors.Is(err, approvals.ErrUnavailable):
+		msg = err.Error() // says what to mend
+	case kind.HTTPStatus == http.StatusServiceUnavailable:
 		hlog.FromRequest(r).Warn().Err(err).Msg("store unavailable")
 		w.Header().Set("Retry-After", "5")
-		writeError(w, r, http.StatusServiceUnavailable, "store unavailable, retry later")
-	default:
-		hlog.FromRequest(r).Error().Err(err).Msg("internal error")
-		writeError(w, r, http.StatusInternalServerError, "internal error")
+	case kind.HTTPStatus >= 500:
+		hlog.FromRequest(r).Error().Err(err).Str("code", string(kind.Code)).Msg("request failed")
 	}
+	writeError(w, r, kind.HTTPStatus, msg)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

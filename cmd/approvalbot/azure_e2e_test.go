@@ -4,92 +4,22 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/approvalbot/approvalbot/internal/azuredevopstest"
 )
 
-// azureCall is one request the fake Azure DevOps received.
-type azureCall struct {
-	Method, Path, Query, Auth, ContentType, Body string
-}
+const azureKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
-// fakeAzure is Azure DevOps' distributed-task API on a real HTTP server.
-type fakeAzure struct {
-	srv       *httptest.Server
-	mu        sync.Mutex
-	calls     []azureCall
-	failFirst int // events answered 500 this many times
-	events    int
-}
-
-func newFakeAzure(t *testing.T) *fakeAzure {
-	f := &fakeAzure{}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.calls = append(f.calls, azureCall{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), string(body)})
-		fail := false
-		if strings.HasSuffix(r.URL.Path, "/events") {
-			f.events++
-			fail = f.events <= f.failFirst
-		}
-		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case fail:
-			w.WriteHeader(http.StatusInternalServerError)
-			io.WriteString(w, `{"message":"try later"}`)
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/logs"):
-			io.WriteString(w, `{"id": 42, "path": "logs\\x"}`)
-		default:
-			io.WriteString(w, `{}`)
-		}
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fakeAzure) Calls() []azureCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]azureCall(nil), f.calls...)
-}
-
-// events returns the TaskCompleted calls that were answered 2xx.
-func (f *fakeAzure) completed() []azureCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []azureCall
-	n := 0
-	for _, c := range f.calls {
-		if strings.HasSuffix(c.Path, "/events") {
-			n++
-			if n > f.failFirst {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
-}
-
-const (
-	azureKey     = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-	azureProject = "6c3ac5e2-4b7a-4d1b-9f0e-1a2b3c4d5e6f"
-	azurePlan    = "11111111-2222-3333-4444-555555555555"
-	azureJob     = "99999999-8888-7777-6666-555555555555"
-	azureTimelne = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
-)
-
-func azureEnv(t *testing.T, policies string) (*env, *fakeAzure) {
+func azureEnv(t *testing.T, policies string) (*env, *azuredevopstest.Server) {
 	t.Helper()
-	az := newFakeAzure(t)
+	az := azuredevopstest.New()
+	t.Cleanup(az.Close)
 	e := newEnv(t)
 	if policies != "" {
 		e.policies = policies
@@ -98,19 +28,17 @@ func azureEnv(t *testing.T, policies string) (*env, *fakeAzure) {
 	return e, az
 }
 
-// check sends Azure Pipelines' check request; the job token is unique per check.
-func (e *env) check(az *fakeAzure, instance, body string) (int, map[string]any, string) {
+// check starts a check run in the fake and sends Azure Pipelines' check
+// request for it; each check has its own job token.
+func (e *env) check(az *azuredevopstest.Server, instance, body string) (int, map[string]any, azuredevopstest.Check) {
 	e.t.Helper()
-	token := "azure-job-token-" + instance + "-0123456789abcdef0123456789"
-	e.tokens = append(e.tokens, token)
+	chk := az.NewCheck(instance)
+	e.tokens = append(e.tokens, chk.AuthToken)
 	req, _ := http.NewRequest("POST", e.url+"/v1/azure-devops/checks", strings.NewReader(body))
-	for k, v := range map[string]string{
-		"Content-Type": "application/json", "X-API-Key": testAPIKey,
-		"PlanUrl": az.srv.URL + "/", "ProjectId": azureProject, "HubName": "checks", "PlanId": azurePlan,
-		"JobId": azureJob, "TimelineId": azureTimelne, "TaskInstanceId": instance, "AuthToken": token,
-	} {
+	for k, v := range chk.Headers() {
 		req.Header.Set(k, v)
 	}
+	req.Header.Set("X-API-Key", testAPIKey)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
@@ -118,7 +46,7 @@ func (e *env) check(az *fakeAzure, instance, body string) (int, map[string]any, 
 	defer res.Body.Close()
 	var task map[string]any
 	_ = json.NewDecoder(res.Body).Decode(&task)
-	return res.StatusCode, task, token
+	return res.StatusCode, task, chk
 }
 
 func TestAzureDevOpsCheckEndToEnd(t *testing.T) {
@@ -132,7 +60,8 @@ func TestAzureDevOpsCheckEndToEnd(t *testing.T) {
 			e, az := azureEnv(t, "")
 			e.start()
 			instance := "0f0e0d0c-" + tc.action
-			status, task, token := e.check(az, instance, `{"environment":"PROD","description":"Release 42 to production"}`)
+			status, task, chk := e.check(az, instance, `{"environment":"PROD","description":"Release 42 to production"}`)
+			token := chk.AuthToken
 			if status != http.StatusOK || task["source"] != "azure-devops" {
 				t.Fatalf("check answered %d %v", status, task)
 			}
@@ -150,9 +79,9 @@ func TestAzureDevOpsCheckEndToEnd(t *testing.T) {
 				return false
 			})
 			calls := az.Calls()
-			base := "/" + azureProject + "/_apis/distributedtask/hubs/checks/plans/" + azurePlan
-			if calls[0].Method != "POST" || calls[0].Path != base+"/logs" || calls[1].Path != base+"/logs/42" ||
-				!strings.Contains(calls[1].Body, "Waiting for approval in Slack") || calls[2].Path != base+"/timelines/"+azureTimelne+"/records" {
+			base := chk.PlanPath()
+			if calls[0].Method != "POST" || calls[0].Path != base+"/logs" || calls[1].Path != base+"/logs/1" ||
+				!strings.Contains(calls[1].Body, "Waiting for approval in Slack") || calls[2].Path != base+"/timelines/"+chk.TimelineID+"/records" {
 				t.Fatalf("status log calls %+v", calls)
 			}
 			e.click(msg, tc.action, tc.user, tc.user)
@@ -160,12 +89,12 @@ func TestAzureDevOpsCheckEndToEnd(t *testing.T) {
 			if got["status"] != map[string]string{"approve": "approved", "reject": "rejected"}[tc.action] {
 				t.Fatalf("task %v", got)
 			}
-			done := az.completed()
+			done := az.Completed()
 			if len(done) != 1 {
 				t.Fatalf("%d TaskCompleted calls, want 1", len(done))
 			}
 			ev := done[0]
-			want := fmt.Sprintf(`{"name":"TaskCompleted","taskId":%q,"jobId":%q,"result":%q}`, instance, azureJob, tc.result)
+			want := fmt.Sprintf(`{"name":"TaskCompleted","taskId":%q,"jobId":%q,"result":%q}`, instance, chk.JobID, tc.result)
 			if ev.Method != "POST" || ev.Path != base+"/events" || ev.Query != "api-version=2.0-preview.1" ||
 				ev.Auth != "Bearer "+token || !strings.HasPrefix(ev.ContentType, "application/json") || strings.TrimSpace(ev.Body) != want {
 				t.Fatalf("event %+v\nwant body %s", ev, want)
@@ -195,7 +124,7 @@ func TestAzureDevOpsExpiryFailsTheCheck(t *testing.T) {
 	e.start()
 	_, task, _ := e.check(az, "expiring-check", "")
 	e.waitTask(task["id"].(string), "expired and delivered", delivered)
-	done := az.completed()
+	done := az.Completed()
 	if len(done) != 1 || !strings.Contains(done[0].Body, `"result":"failed"`) {
 		t.Fatalf("completions %+v", done)
 	}
@@ -204,12 +133,12 @@ func TestAzureDevOpsExpiryFailsTheCheck(t *testing.T) {
 func TestAzureDevOpsCallbackRecovers(t *testing.T) {
 	t.Parallel()
 	e, az := azureEnv(t, "")
-	az.failFirst = 2
+	az.SetFailFirst(2)
 	e.start()
 	_, task, _ := e.check(az, "flaky-check", `{"environment":"PROD"}`)
 	e.click(e.messageOf("Azure DevOps task flaky-check"), "approve", "UALICE", "Alice")
 	e.waitTask(task["id"].(string), "delivered", delivered)
-	if n := len(az.completed()); n != 1 {
+	if n := len(az.Completed()); n != 1 {
 		t.Fatalf("%d successful completions, want 1", n)
 	}
 }
@@ -235,12 +164,50 @@ func TestAzureDevOpsRefusesForeignPlanURL(t *testing.T) {
 	e, _ := azureEnv(t, "")
 	e.extra = `azure_devops: {encryption_key: "` + azureKey + `"}` // default hosts: Azure DevOps only
 	e.start()
-	az := newFakeAzure(t)
+	az := azuredevopstest.New()
+	t.Cleanup(az.Close)
 	status, body, _ := e.check(az, "foreign", "")
 	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(body["error"]), "not allowed") {
 		t.Fatalf("check to a foreign host answered %d %v", status, body)
 	}
 	if n := len(az.Calls()); n != 0 {
 		t.Fatalf("%d calls to the foreign host", n)
+	}
+}
+
+// A TaskCompleted that Azure DevOps took but whose answer was lost (late,
+// or the connection dropped) is not sent again: the retry reads the
+// check's record first and finds it completed.
+func TestAzureDevOpsLostAnswerIsNotSentTwice(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		lose func(az *azuredevopstest.Server)
+	}{
+		{"answer after the timeout", func(az *azuredevopstest.Server) { az.SetLateAnswers(1) }},
+		{"connection dropped after the request", func(az *azuredevopstest.Server) { az.SetDroppedAnswers(1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, az := azureEnv(t, "")
+			e.extra = `azure_devops: {encryption_key: "` + azureKey + `", allowed_hosts: ["127.0.0.1"], timeout: 1s}`
+			e.start()
+			instance := "lost-" + strings.ReplaceAll(tc.name, " ", "-")
+			_, task, _ := e.check(az, instance, `{"environment":"PROD"}`)
+			msg := e.messageOf("Azure DevOps task " + instance)
+			tc.lose(az)
+			e.click(msg, "approve", "UALICE", "Alice")
+			got := e.waitTask(task["id"].(string), "delivered", delivered)
+			if n := len(az.Events()); n != 1 {
+				t.Fatalf("%d TaskCompleted events reached Azure DevOps, want exactly 1", n)
+			}
+			if got["status"] != "approved" || az.Record(instance).Result != azuredevopstest.ResultSucceeded {
+				t.Fatalf("task %v, record %+v", got["status"], az.Record(instance))
+			}
+			waitFor(t, "message shows approved and accepted", func() bool {
+				text := lastUpdateText(e)
+				return strings.Contains(text, "Approved by") && strings.Contains(text, "accepted")
+			})
+		})
 	}
 }
