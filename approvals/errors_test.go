@@ -91,3 +91,25 @@ func TestToolsRegistry(t *testing.T) {
 		t.Errorf("display names: %q %q %q", r.DisplayName("acme"), r.DisplayName("bare"), r.DisplayName("unknown"))
 	}
 }
+
+func TestTaskIDsNameOneTask(t *testing.T) {
+	t.Parallel()
+	weird := "../x"
+	hashed := approvals.TaskRecordID("acme", weird)
+	if !strings.HasPrefix(hashed, "acme-~") {
+		t.Fatalf("hashed id %q", hashed)
+	}
+	// Submitting the literal text of a hashed id (or of its tail) names
+	// another task, never the hashed one.
+	for _, literal := range []string{strings.TrimPrefix(hashed, "acme-"), hashed, "~" + strings.TrimPrefix(hashed, "acme-~")} {
+		if got := approvals.TaskRecordID("acme", literal); got == hashed {
+			t.Errorf("task id %q names the task of %q", literal, weird)
+		}
+	}
+	if approvals.TaskRecordID("acme", "8900") != "acme-8900" {
+		t.Error("a plain id is not kept as it is")
+	}
+	if _, err := approvals.NewTools(approvals.Tool{Name: "acme"}, approvals.Tool{Name: "acme-eu"}); err == nil {
+		t.Error("tools whose task ids could collide were registered")
+	}
+}

@@ -279,17 +279,22 @@ func (t *Task) DueAt() (due time.Time, ok bool) {
 }
 
 // idPattern is what a source's task id may look like to be used in a task's
-// id as it is; anything else is hashed.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+// id as it is; anything else is hashed. It has no '~': that marks a hashed
+// id, so that no task id a tool submits can spell another task's id.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // TaskRecordID derives the stable, URL-safe id of the task a source knows as
-// taskID: "acme-8900" for task 8900 of the tool named acme.
+// taskID: "acme-8900" for task 8900 of the tool named acme, and
+// "acme-~" + 32 hex digits for an id that is not URL-safe as it is. Plain
+// and hashed ids live apart ('~' is never in a plain one), and tool names
+// are registered so that none is another's name and a dash (NewTools), so
+// an id names one task of one tool.
 func TaskRecordID(source, taskID string) string {
 	if idPattern.MatchString(taskID) {
 		return source + "-" + taskID
 	}
 	sum := sha256.Sum256([]byte(taskID))
-	return source + "-h" + hex.EncodeToString(sum[:12])
+	return source + "-~" + hex.EncodeToString(sum[:16])
 }
 
 // HashToken is what the store keeps of a token.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Tool is one deployment tool as the core knows it: a value its adapter
@@ -84,6 +85,11 @@ func NewTools(tools ...Tool) (*Tools, error) {
 			errs = append(errs, fmt.Errorf("tool %q is registered twice", t.Name))
 			continue
 		}
+		if other, ok := prefixClash(t.Name, r.list); ok {
+			// "acme" + task "eu-1" and "acme-eu" + task "1" would share an id.
+			errs = append(errs, fmt.Errorf("tools %q and %q: one name is the other's and a dash, so their task ids could collide", other, t.Name))
+			continue
+		}
 		if t.DisplayName == "" {
 			t.DisplayName = t.Name
 		}
@@ -110,6 +116,17 @@ func NewTools(tools ...Tool) (*Tools, error) {
 		return nil, fmt.Errorf("approvals: %w", err)
 	}
 	return r, nil
+}
+
+// prefixClash finds a registered tool whose name, followed by a dash,
+// begins name, or the other way round.
+func prefixClash(name string, tools []*Tool) (string, bool) {
+	for _, t := range tools {
+		if strings.HasPrefix(name, t.Name+"-") || strings.HasPrefix(t.Name, name+"-") {
+			return t.Name, true
+		}
+	}
+	return "", false
 }
 
 // Get returns the tool of a source, if it is registered.

@@ -194,7 +194,9 @@ func actorName(top object) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		for _, key := range []string{"name", "email", "userName"} {
+		// An email identifies the person (the self-approval check looks it
+		// up in Slack); a name only may.
+		for _, key := range []string{"email", "name", "userName"} {
 			v, ok, err := actor.get(key)
 			if err != nil {
 				return "", approvals.Invalidf("actor.%s is given more than once", key)
@@ -215,7 +217,7 @@ func actorName(top object) (string, error) {
 }
 
 // taskIDValue reads the task id: a string, or a whole number rendered in
-// plain digits (8900, 8.9e3 and 8900.0 all become "8900").
+// plain digits (8900, 8.9e3, 8900.0 and "08900" all become "8900").
 func taskIDValue(raw json.RawMessage) (string, error) {
 	var id string
 	switch c := firstByte(raw); {
@@ -228,6 +230,12 @@ func taskIDValue(raw json.RawMessage) (string, error) {
 		id = strings.TrimSpace(id)
 		if id == "" {
 			return "", approvals.Invalidf("taskId must not be empty")
+		}
+		// FlexDeploy's ids are numbers: "08900" is task 8900, as 8900 is.
+		if strings.Trim(id, "0123456789") == "" {
+			if id = strings.TrimLeft(id, "0"); id == "" {
+				id = "0"
+			}
 		}
 	case c == '-' || (c >= '0' && c <= '9'):
 		var err error

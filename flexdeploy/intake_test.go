@@ -62,7 +62,7 @@ var fixtureCases = map[string]parseCase{
 		Release:     "2026.11",
 		Pipeline:    "Standard Release Pipeline",
 		Stage:       "Production",
-		RequestedBy: "Jane Smith",
+		RequestedBy: "jane.smith@example.com", // the actor's email before its name
 	})},
 	"webhook_actor_string.json": {want: submission("10461", approvals.Context{
 		Description: "QA sign-off",
@@ -134,7 +134,7 @@ func TestParseTaskInline(t *testing.T) {
 		{name: "id number with negative exponent", body: `{"taskId":89000E-1}`, parseCase: parseCase{want: submission("8900", approvals.Context{})}},
 		{name: "id zero", body: `{"taskId":0}`, parseCase: parseCase{want: submission("0", approvals.Context{})}},
 		{name: "id beyond float64 precision", body: `{"taskId":12345678901234567890123}`, parseCase: parseCase{want: submission("12345678901234567890123", approvals.Context{})}},
-		{name: "id string keeps leading zeros", body: `{"taskId":" 008900 "}`, parseCase: parseCase{want: submission("008900", approvals.Context{})}},
+		{name: "numeric id string is canonical", body: `{"taskId":" 008900 "}`, parseCase: parseCase{want: submission("8900", approvals.Context{})}},
 		{name: "id of 256 chars", body: `{"taskId":"` + long[:256] + `"}`, parseCase: parseCase{want: submission(long[:256], approvals.Context{})}},
 		{name: "id non-integer", body: `{"taskId":1.5}`, parseCase: parseCase{wantErr: "taskId must be a whole number"}},
 		{name: "id non-integer by exponent", body: `{"taskId":15e-1}`, parseCase: parseCase{wantErr: "taskId must be a whole number"}},
