@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/url"
 	"path"
 	"slices"
@@ -296,6 +297,11 @@ func (l hostList) checkPlanURL(raw string) (string, error) {
 	if !validHostName(u.Hostname()) {
 		return "", approvals.Invalidf("header %s has an invalid host", hPlanURL)
 	}
+	if u.Scheme != "https" && !isLoopback(u.Hostname()) {
+		// The job token is a bearer credential: never in clear text on a
+		// network, however the host list reads.
+		return "", approvals.Invalidf("header %s must be an https URL (plain http only to a loopback host)", hPlanURL)
+	}
 	if !l.allows(u.Hostname(), u.Host) {
 		return "", approvals.Invalidf("header %s names a host that is not allowed (see azure_devops.allowed_hosts)", hPlanURL)
 	}
@@ -303,6 +309,16 @@ func (l hostList) checkPlanURL(raw string) (string, error) {
 		raw += "/"
 	}
 	return raw, nil
+}
+
+// isLoopback reports whether host is this machine: localhost, or a
+// loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validHostName accepts DNS names and IP addresses: letters, digits, '.',
