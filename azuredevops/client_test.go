@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/azuredevopstest"
+	"github.com/approvalbot/approvalbot/internal/httpfault"
 )
 
 // The routing fields of testdata/check_headers.json.
@@ -43,16 +42,7 @@ func newFake(t *testing.T) *azuredevopstest.Server {
 // script makes the fake answer requests with the answers in turn, the last
 // one repeating; a nil answer is Azure DevOps' own.
 func script(ado *azuredevopstest.Server, answers ...*azuredevopstest.Answer) {
-	var (
-		mu sync.Mutex
-		n  int
-	)
-	ado.SetAnswer(func(azuredevopstest.Call) *azuredevopstest.Answer {
-		mu.Lock()
-		defer mu.Unlock()
-		n++
-		return answers[min(n, len(answers))-1]
-	})
+	ado.SetAnswer(httpfault.Script[azuredevopstest.Call](answers...))
 }
 
 // scriptOnly answers the calls that match with answer, the others as Azure
@@ -76,36 +66,16 @@ func isEvent(c azuredevopstest.Call) bool {
 	return c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/events")
 }
 
-// sleepRecorder stands in for the wait between tries: it records the waits
-// without waiting, so the tests are fast and can check them.
-type sleepRecorder struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	return ctx.Err()
-}
-
-func (s *sleepRecorder) recorded() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.waits...)
-}
-
-func newTestClient(t *testing.T, modify ...func(*Config)) (*Client, *sleepRecorder) {
+func newTestClient(t *testing.T, modify ...func(*Config)) (*Client, *httpfault.Sleeps) {
 	t.Helper()
-	rec := &sleepRecorder{}
+	rec := &httpfault.Sleeps{}
 	cfg := Config{
 		Sealer:       testSealer(t),
 		Timeout:      5 * time.Second,
 		MinBackoff:   time.Millisecond,
 		MaxBackoff:   8 * time.Millisecond,
 		AllowedHosts: []string{"127.0.0.1"},
-		Sleep:        rec.sleep,
+		Sleep:        rec.Sleep,
 	}
 	for _, m := range modify {
 		m(&cfg)
@@ -228,7 +198,7 @@ func TestDecideCompletesTheCheck(t *testing.T) {
 			if r := ado.Record(taskInstanceID); r.State != azuredevopstest.StateCompleted || r.Result != tc.wantResult {
 				t.Errorf("record = %+v, want completed %s", r, tc.wantResult)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v", waits)
 			}
 		})
@@ -293,7 +263,7 @@ func TestDecideIsSentOnce(t *testing.T) {
 			if n := len(ado.Events()); n != 1 {
 				t.Errorf("Azure DevOps got %d events, want exactly 1", n)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v: a decision is never retried by the client", waits)
 			}
 		})
@@ -332,7 +302,7 @@ func TestDecideHandsRetryAfterToTheOutbox(t *testing.T) {
 			if n := len(ado.Events()); n != 1 {
 				t.Errorf("Azure DevOps got %d events, want 1", n)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v", waits)
 			}
 		})
@@ -404,7 +374,7 @@ func TestDecideClientErrorsArePermanent(t *testing.T) {
 			if n := len(ado.Calls()); n != 1 {
 				t.Errorf("Azure DevOps got %d requests, want 1: the answer is final", n)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v after a final answer", waits)
 			}
 		})
@@ -459,7 +429,7 @@ func TestDecideAnswerLost(t *testing.T) {
 			if ev := ado.Events(); len(ev) != 1 || len(ado.Completed()) != 1 {
 				t.Fatalf("events = %+v, want exactly one, taken", ev)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v: the decision was about to be sent again", waits)
 			}
 
@@ -503,15 +473,12 @@ func TestDecideAfterRefusals(t *testing.T) {
 
 func TestDecideConnectionRefusedMayMend(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	refusing, err := httpfault.RefusingURL()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close() // nobody listens there any more
-
 	c, rec := newTestClient(t)
-	err = c.Decide(context.Background(), newTask(t, "http://"+addr+azuredevopstest.Collection), approvals.ActionApprove, "")
+	err = c.Decide(context.Background(), newTask(t, refusing+azuredevopstest.Collection), approvals.ActionApprove, "")
 	if err == nil || approvals.IsPermanent(err) {
 		t.Fatalf("error = %v, want a retryable error", err)
 	}
@@ -521,7 +488,7 @@ func TestDecideConnectionRefusedMayMend(t *testing.T) {
 	if strings.Contains(err.Error(), fixtureToken(t)) {
 		t.Errorf("error holds the token: %v", err)
 	}
-	if waits := rec.recorded(); len(waits) != 0 {
+	if waits := rec.Waits(); len(waits) != 0 {
 		t.Errorf("waits = %v, want none", waits)
 	}
 }
@@ -918,7 +885,7 @@ func TestAnnounceFailures(t *testing.T) {
 			if n := len(ado.Calls()); n != tc.wantReqs {
 				t.Errorf("Azure DevOps got %d requests, want %d: each write is tried once", n, tc.wantReqs)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v", waits)
 			}
 		})
@@ -1020,7 +987,7 @@ func TestStatus(t *testing.T) {
 				calls[0].Auth != want.auth || calls[0].Body != "" || calls[0].ContentType != "" {
 				t.Errorf("request %+v, want %+v", calls[0], want)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v", waits)
 			}
 		})
@@ -1102,7 +1069,7 @@ func TestStatusRetriesReads(t *testing.T) {
 			t.Errorf("request %d: %s with %q; every retry resends the same read", i, c.Method, c.Auth)
 		}
 	}
-	waits := rec.recorded()
+	waits := rec.Waits()
 	if len(waits) != 2 {
 		t.Fatalf("waits = %v, want 2", waits)
 	}

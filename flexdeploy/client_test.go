@@ -6,15 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
+	"github.com/approvalbot/approvalbot/internal/httpfault"
 )
 
 const (
@@ -38,41 +37,12 @@ func newFake(t *testing.T) *flexdeploytest.Server {
 // script makes the fake answer requests with the answers in turn, the last
 // one repeating; a nil answer is FlexDeploy's own.
 func script(fd *flexdeploytest.Server, answers ...*flexdeploytest.Answer) {
-	var (
-		mu sync.Mutex
-		n  int
-	)
-	fd.SetReply(func(flexdeploytest.Call) *flexdeploytest.Answer {
-		mu.Lock()
-		defer mu.Unlock()
-		n++
-		return answers[min(n, len(answers))-1]
-	})
+	fd.SetReply(httpfault.Script[flexdeploytest.Call](answers...))
 }
 
-// sleepRecorder stands in for the wait between tries: it records the waits
-// without waiting, so the tests are fast and can check them.
-type sleepRecorder struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	return ctx.Err()
-}
-
-func (s *sleepRecorder) recorded() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.waits...)
-}
-
-func newTestClient(t *testing.T, baseURL string, modify ...func(*Config)) (*Client, *sleepRecorder) {
+func newTestClient(t *testing.T, baseURL string, modify ...func(*Config)) (*Client, *httpfault.Sleeps) {
 	t.Helper()
-	rec := &sleepRecorder{}
+	rec := &httpfault.Sleeps{}
 	cfg := Config{
 		BaseURL:    baseURL + "/",
 		Username:   testUser,
@@ -80,7 +50,7 @@ func newTestClient(t *testing.T, baseURL string, modify ...func(*Config)) (*Clie
 		Timeout:    5 * time.Second,
 		MinBackoff: time.Millisecond,
 		MaxBackoff: 8 * time.Millisecond,
-		Sleep:      rec.sleep,
+		Sleep:      rec.Sleep,
 	}
 	for _, m := range modify {
 		m(&cfg)
@@ -159,7 +129,7 @@ func TestDecideSendsTheDecision(t *testing.T) {
 			if got := fd.Task(tc.taskID); got.Status != tc.wantStatus || got.Notes != tc.notes {
 				t.Errorf("FlexDeploy has the task %s with notes %q, want %s", got.Status, got.Notes, tc.wantStatus)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v", waits)
 			}
 		})
@@ -210,7 +180,7 @@ func TestDecideIsSentOnce(t *testing.T) {
 			if n := len(fd.Decisions()); n != 1 {
 				t.Errorf("FlexDeploy got %d PUTs, want exactly 1", n)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v: a decision is never retried by the client", waits)
 			}
 		})
@@ -251,7 +221,7 @@ func TestDecideHandsRetryAfterToTheOutbox(t *testing.T) {
 			if n := len(fd.Decisions()); n != 1 {
 				t.Errorf("FlexDeploy got %d PUTs, want 1", n)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v", waits)
 			}
 		})
@@ -328,7 +298,7 @@ func TestDecideClientErrorsArePermanent(t *testing.T) {
 			if n := len(fd.Calls()); n != 1 {
 				t.Errorf("FlexDeploy got %d requests, want 1: a 4xx is final", n)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v after a final answer", waits)
 			}
 		})
@@ -402,7 +372,7 @@ func TestDecideAnswerLost(t *testing.T) {
 			if d := fd.Decisions(); len(d) != 1 || !d[0].Applied {
 				t.Fatalf("decisions = %+v, want exactly one, taken", d)
 			}
-			if waits := rec.recorded(); len(waits) != 0 {
+			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v: the decision was about to be sent again", waits)
 			}
 
@@ -419,14 +389,11 @@ func TestDecideAnswerLost(t *testing.T) {
 
 func TestDecideConnectionRefusedMayMend(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	refusing, err := httpfault.RefusingURL()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close() // nobody listens there any more
-
-	c, rec := newTestClient(t, "http://"+addr+restRoot)
+	c, rec := newTestClient(t, refusing+restRoot)
 	err = c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "")
 	if err == nil || approvals.IsPermanent(err) {
 		t.Fatalf("error = %v, want a retryable error", err)
@@ -434,7 +401,7 @@ func TestDecideConnectionRefusedMayMend(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "flexdeploy: approve task 8900: cannot reach FlexDeploy: ") {
 		t.Errorf("error = %q", err)
 	}
-	if waits := rec.recorded(); len(waits) != 0 {
+	if waits := rec.Waits(); len(waits) != 0 {
 		t.Errorf("waits = %v, want none", waits)
 	}
 }
@@ -537,7 +504,7 @@ func TestStatusRetriesReads(t *testing.T) {
 	if n := len(fd.Reads()); n != 4 {
 		t.Fatalf("FlexDeploy got %d GETs, want 4", n)
 	}
-	waits := rec.recorded()
+	waits := rec.Waits()
 	if len(waits) != 3 {
 		t.Fatalf("waits = %v, want 3", waits)
 	}
@@ -610,7 +577,7 @@ func TestStatusHonoursRetryAfter(t *testing.T) {
 			if _, err := c.Status(context.Background(), task("8900")); err != nil {
 				t.Fatalf("Status: %v", err)
 			}
-			if waits := rec.recorded(); len(waits) != 1 || waits[0] != tc.wantWait {
+			if waits := rec.Waits(); len(waits) != 1 || waits[0] != tc.wantWait {
 				t.Errorf("waits = %v, want [%v]", waits, tc.wantWait)
 			}
 			if n := len(fd.Reads()); n != 2 {
@@ -633,7 +600,7 @@ func TestStatusPersistentRateLimitTellsTheOutboxWhenToRetry(t *testing.T) {
 	if after, ok := approvals.RetryAfter(err); !ok || after != 30*time.Second {
 		t.Errorf("RetryAfter(err) = %v, %v; want 30s, true", after, ok)
 	}
-	if waits := rec.recorded(); len(waits) != 2 || waits[0] != 8*time.Millisecond {
+	if waits := rec.Waits(); len(waits) != 2 || waits[0] != 8*time.Millisecond {
 		t.Errorf("waits = %v, want two waits capped at 8ms", waits)
 	}
 }
@@ -729,13 +696,11 @@ func TestErrorsNeverHoldCredentials(t *testing.T) {
 	}
 
 	// No answer at all: the transport's error names the URL, never the password.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	refusing, err := httpfault.RefusingURL()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	c, _ := newTestClient(t, "http://"+addr, func(cfg *Config) { cfg.Retries = -1 })
+	c, _ := newTestClient(t, refusing, func(cfg *Config) { cfg.Retries = -1 })
 	if err := c.Decide(context.Background(), task("1"), approvals.ActionApprove, ""); err == nil ||
 		strings.Contains(err.Error(), testPassword) || strings.Contains(err.Error(), auth) {
 		t.Errorf("connection error = %v", err)

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/approvalbot/approvalbot/internal/httpfault"
 )
 
 // Collection is the path of the fake organization's collection URI: a
@@ -117,28 +119,21 @@ type Record struct {
 	LogID  int    // the log attached to it; 0 for none
 }
 
-// Answer is a scripted answer to a request.
-type Answer struct {
-	Status int
-	Header map[string]string
-	Body   string
-}
+// Answer is a scripted answer to a request: a Status of 0 is 200.
+type Answer = httpfault.Answer
 
 // Server is Azure DevOps' distributed-task API on a real HTTP server.
 type Server struct {
 	Server *httptest.Server
 
-	mu        sync.Mutex
-	calls     []Call
-	plans     map[string]*plan // by plan id
-	checks    int
-	logs      int
-	answer    func(call Call) *Answer
-	failFirst int
-	late      int
-	dropped   int
-	closing   chan struct{}
-	closeOnce sync.Once
+	mu     sync.Mutex
+	calls  []Call
+	plans  map[string]*plan // by plan id
+	checks int
+	logs   int
+	answer func(call Call) *Answer
+
+	faults httpfault.Faults // SetFailFirst, SetLateAnswers, SetDroppedAnswers
 }
 
 // plan is a plan the fake knows: its routing, job token, records and logs.
@@ -152,7 +147,7 @@ type plan struct {
 // New starts a fake Azure DevOps that knows no check yet; Close it when
 // done.
 func New() *Server {
-	f := &Server{plans: map[string]*plan{}, closing: make(chan struct{})}
+	f := &Server{plans: map[string]*plan{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
 }
@@ -166,7 +161,7 @@ func (f *Server) PlanURL() string { return f.Server.URL + Collection }
 // Close stops the server. Answers held back (SetLateAnswers) are let go,
 // so that it does not wait for them.
 func (f *Server) Close() {
-	f.closeOnce.Do(func() { close(f.closing) })
+	f.faults.Close()
 	f.Server.Close()
 }
 
@@ -274,29 +269,17 @@ func (f *Server) SetAnswer(fn func(call Call) *Answer) {
 
 // SetFailFirst makes the next n TaskCompleted events answered 500 and not
 // taken.
-func (f *Server) SetFailFirst(n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failFirst = n
-}
+func (f *Server) SetFailFirst(n int) { f.faults.SetFailFirst(n) }
 
 // SetLateAnswers makes the next n TaskCompleted events late: each is
 // taken, and then its answer is held until the client gives up (or the
 // server closes). n < 0: every event from now on; 0: none.
-func (f *Server) SetLateAnswers(n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.late = n
-}
+func (f *Server) SetLateAnswers(n int) { f.faults.SetLate(n) }
 
 // SetDroppedAnswers makes the next n TaskCompleted events unanswered:
 // each is taken, and then the connection is closed without an answer.
 // n < 0: every event from now on; 0: none.
-func (f *Server) SetDroppedAnswers(n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.dropped = n
-}
+func (f *Server) SetDroppedAnswers(n int) { f.faults.SetDropped(n) }
 
 // Calls returns every request so far.
 func (f *Server) Calls() []Call {
@@ -377,16 +360,7 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if answer != nil {
 		if a := answer(call); a != nil {
-			code := a.Status
-			if code == 0 {
-				code = http.StatusOK
-			}
-			for k, v := range a.Header {
-				w.Header().Set(k, v)
-			}
-			w.WriteHeader(code)
-			_, _ = io.WriteString(w, a.Body)
-			record(code, false)
+			record(a.Write(w), false)
 			return
 		}
 	}
@@ -394,20 +368,9 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	status, reply, applied, fault := f.apply(req)
 	f.mu.Unlock()
-	switch fault {
-	case faultDrop:
+	if fault != httpfault.Answered {
 		record(0, applied)
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			_ = conn.Close()
-		}
-		return
-	case faultLate:
-		record(0, applied)
-		select {
-		case <-r.Context().Done():
-		case <-f.closing:
-		}
-		panic(http.ErrAbortHandler) // no answer, not even an empty one
+		f.faults.Lose(w, r, fault)
 	}
 	if reply == nil {
 		w.WriteHeader(status)
@@ -417,68 +380,43 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	record(status, applied)
 }
 
-// Faults of an answer.
-const (
-	faultNone = iota
-	faultLate
-	faultDrop
-)
-
 // apply carries a well-formed request out and returns the answer; f.mu is
 // held.
-func (f *Server) apply(req request) (status int, reply any, applied bool, fault int) {
+func (f *Server) apply(req request) (status int, reply any, applied bool, fault httpfault.Fault) {
 	p := req.plan
 	switch req.kind {
 	case kindEvents:
-		if take(&f.failFirst) {
-			return http.StatusInternalServerError, errorBody("TF400898: An internal error occurred. Try again later."), false, faultNone
+		if f.faults.Refuse() {
+			return http.StatusInternalServerError, errorBody("TF400898: An internal error occurred. Try again later."), false, httpfault.Answered
 		}
 		rec := p.records[req.event.TaskID]
 		if rec.State == StateCompleted {
 			// Azure DevOps queues plan events; one for a completed task
 			// changes nothing.
-			return http.StatusNoContent, nil, false, faultNone
+			return http.StatusNoContent, nil, false, httpfault.Answered
 		}
 		rec.State, rec.Result = StateCompleted, req.event.Result
-		switch {
-		case take(&f.late):
-			fault = faultLate
-		case take(&f.dropped):
-			fault = faultDrop
-		}
-		return http.StatusNoContent, nil, true, fault
+		return http.StatusNoContent, nil, true, f.faults.Take()
 	case kindLogs:
 		f.logs++
 		p.logs[f.logs] = &strings.Builder{}
-		return http.StatusOK, logJSON(f.logs, req.path, 0), true, faultNone
+		return http.StatusOK, logJSON(f.logs, req.path, 0), true, httpfault.Answered
 	case kindLog:
 		l := p.logs[req.logID]
 		l.WriteString(req.text)
-		return http.StatusOK, logJSON(req.logID, "", strings.Count(l.String(), "\n")), true, faultNone
+		return http.StatusOK, logJSON(req.logID, "", strings.Count(l.String(), "\n")), true, httpfault.Answered
 	case kindRecords:
 		if req.attach == nil {
-			return http.StatusOK, p.recordsJSON(nil), false, faultNone
+			return http.StatusOK, p.recordsJSON(nil), false, httpfault.Answered
 		}
 		ids := make([]string, 0, len(req.attach))
 		for id, logID := range req.attach {
 			p.records[id].LogID = logID
 			ids = append(ids, id)
 		}
-		return http.StatusOK, p.recordsJSON(ids), true, faultNone
+		return http.StatusOK, p.recordsJSON(ids), true, httpfault.Answered
 	}
-	return http.StatusInternalServerError, errorBody("unknown request"), false, faultNone
-}
-
-// take uses up one of a fault's count; a negative count never runs out.
-func take(n *int) bool {
-	switch {
-	case *n < 0:
-		return true
-	case *n > 0:
-		*n--
-		return true
-	}
-	return false
+	return http.StatusInternalServerError, errorBody("unknown request"), false, httpfault.Answered
 }
 
 // check refuses what Azure DevOps would refuse; f.mu is held.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/approvalbot/approvalbot/internal/httpfault"
 )
 
 func newServer(t *testing.T) (*Server, Check) {
@@ -15,31 +17,6 @@ func newServer(t *testing.T) (*Server, Check) {
 	f := New()
 	t.Cleanup(f.Close)
 	return f, f.NewCheck("")
-}
-
-// do sends one request and returns the status and body of the answer.
-func do(t *testing.T, client *http.Client, method, url, auth, contentType, body string) (int, string, error) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(raw), nil
 }
 
 const query = "?api-version=" + APIVersion
@@ -111,7 +88,7 @@ func TestStrictChecks(t *testing.T) {
 			body: `{"value":[{"id":"` + c.TaskInstanceID + `","log":{"id":1}}],"count":1}`, want: 404},
 	}
 	for _, tc := range tests {
-		code, body, err := do(t, nil, tc.method, tc.url, tc.auth, tc.ctype, tc.body)
+		code, body, err := httpfault.Send(nil, tc.method, tc.url, tc.auth, tc.ctype, tc.body)
 		if err != nil || code != tc.want {
 			t.Errorf("%s: %s = %d %s (%v), want %d", tc.name, tc.method, code, body, err, tc.want)
 		}
@@ -131,17 +108,17 @@ func TestTheStatusLogAndTheRecords(t *testing.T) {
 	auth := "Bearer " + c.AuthToken
 	records := plan + "/timelines/" + c.TimelineID + "/records" + query
 
-	code, body, _ := do(t, nil, "POST", plan+"/logs"+query, auth, "application/json", `{"path":"logs\\`+c.TaskInstanceID+`"}`)
+	code, body, _ := httpfault.Send(nil, "POST", plan+"/logs"+query, auth, "application/json", `{"path":"logs\\`+c.TaskInstanceID+`"}`)
 	var log struct{ ID int }
 	if code != 200 || json.Unmarshal([]byte(body), &log) != nil || log.ID != 1 {
 		t.Fatalf("create log = %d %s", code, body)
 	}
 	for _, line := range []string{"one\n", "two\n"} {
-		if code, body, _ := do(t, nil, "POST", plan+"/logs/1"+query, auth, "application/octet-stream", line); code != 200 {
+		if code, body, _ := httpfault.Send(nil, "POST", plan+"/logs/1"+query, auth, "application/octet-stream", line); code != 200 {
 			t.Fatalf("append = %d %s", code, body)
 		}
 	}
-	if code, body, _ := do(t, nil, "PATCH", records, auth, "application/json",
+	if code, body, _ := httpfault.Send(nil, "PATCH", records, auth, "application/json",
 		`{"value":[{"id":"`+c.TaskInstanceID+`","log":{"id":1}}],"count":1}`); code != 200 || !strings.Contains(body, `"log":{"id":1}`) {
 		t.Fatalf("attach = %d %s", code, body)
 	}
@@ -151,7 +128,7 @@ func TestTheStatusLogAndTheRecords(t *testing.T) {
 
 	read := func() map[string]map[string]any {
 		t.Helper()
-		code, body, _ := do(t, nil, "GET", records, auth, "", "")
+		code, body, _ := httpfault.Send(nil, "GET", records, auth, "", "")
 		var v struct {
 			Count int
 			Value []map[string]any
@@ -170,7 +147,7 @@ func TestTheStatusLogAndTheRecords(t *testing.T) {
 		t.Errorf("records before the decision: %v", r)
 	}
 
-	if code, _, _ := do(t, nil, "POST", plan+"/events"+query, auth, "application/json", event(c, "failed")); code != 204 {
+	if code, _, _ := httpfault.Send(nil, "POST", plan+"/events"+query, auth, "application/json", event(c, "failed")); code != 204 {
 		t.Fatalf("event = %d", code)
 	}
 	r = read()
@@ -178,7 +155,7 @@ func TestTheStatusLogAndTheRecords(t *testing.T) {
 		t.Errorf("record after the decision: %v", rec)
 	}
 	// A second event changes nothing.
-	if code, _, _ := do(t, nil, "POST", plan+"/events"+query, auth, "application/json", event(c, "succeeded")); code != 204 {
+	if code, _, _ := httpfault.Send(nil, "POST", plan+"/events"+query, auth, "application/json", event(c, "succeeded")); code != 204 {
 		t.Fatalf("second event = %d", code)
 	}
 	if rec := f.Record(c.TaskInstanceID); rec.Result != ResultFailed || len(f.Events()) != 2 || len(f.Completed()) != 1 {
@@ -201,7 +178,7 @@ func TestFaults(t *testing.T) {
 	plan := f.URL() + c.PlanPath()
 	auth := "Bearer " + c.AuthToken
 	post := func(client *http.Client, check Check) (int, error) {
-		code, _, err := do(t, client, "POST", f.URL()+check.PlanPath()+"/events"+query, "Bearer "+check.AuthToken, "application/json", event(check, "succeeded"))
+		code, _, err := httpfault.Send(client, "POST", f.URL()+check.PlanPath()+"/events"+query, "Bearer "+check.AuthToken, "application/json", event(check, "succeeded"))
 		return code, err
 	}
 
@@ -221,8 +198,7 @@ func TestFaults(t *testing.T) {
 	late := f.NewCheck("")
 	f.SetLateAnswers(1)
 	_, err := post(&http.Client{Timeout: 50 * time.Millisecond}, late)
-	var netErr interface{ Timeout() bool }
-	if !errors.As(err, &netErr) || !netErr.Timeout() {
+	if !httpfault.IsTimeout(err) {
 		t.Errorf("late event: error = %v, want a timeout", err)
 	}
 	if r := f.Record(late.TaskInstanceID); r.State != StateCompleted {
@@ -244,7 +220,7 @@ func TestFaults(t *testing.T) {
 
 	// Scripted answers change nothing.
 	f.SetAnswer(func(c Call) *Answer { return &Answer{Status: 200, Body: `{"id":99}`} })
-	if code, body, _ := do(t, nil, "POST", plan+"/logs"+query, auth, "application/json", `{"path":"logs\\`+c.TaskInstanceID+`"}`); code != 200 || body != `{"id":99}` || f.LogCount() != 0 {
+	if code, body, _ := httpfault.Send(nil, "POST", plan+"/logs"+query, auth, "application/json", `{"path":"logs\\`+c.TaskInstanceID+`"}`); code != 200 || body != `{"id":99}` || f.LogCount() != 0 {
 		t.Errorf("scripted answer = %d %s, %d logs", code, body, f.LogCount())
 	}
 }
@@ -255,23 +231,11 @@ func TestCloseLetsHeldAnswersGo(t *testing.T) {
 	f := New()
 	c := f.NewCheck("")
 	f.SetLateAnswers(-1)
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := do(t, &http.Client{}, "POST", f.URL()+c.PlanPath()+"/events"+query, "Bearer "+c.AuthToken, "application/json", event(c, "succeeded"))
-		done <- err
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(f.Completed()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	send := func() error {
+		_, _, err := httpfault.Send(&http.Client{}, "POST", f.URL()+c.PlanPath()+"/events"+query, "Bearer "+c.AuthToken, "application/json", event(c, "succeeded"))
+		return err
 	}
-	closed := make(chan struct{})
-	go func() { f.Close(); close(closed) }()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close waits for a held answer")
-	}
-	if err := <-done; err == nil {
-		t.Error("a held answer came after Close")
+	if err := httpfault.CloseReleases(send, func() bool { return len(f.Completed()) > 0 }, f.Close); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/approvalbot/approvalbot/internal/httpfault"
 )
 
 // Root is the REST root path the fake serves under.
@@ -81,12 +83,8 @@ type Task struct {
 	Notes           string // those of the decision
 }
 
-// Answer is a scripted answer to a request.
-type Answer struct {
-	Status int
-	Header map[string]string
-	Body   string
-}
+// Answer is a scripted answer to a request: a Status of 0 is 200.
+type Answer = httpfault.Answer
 
 // Server is FlexDeploy's REST API (v1 approval tasks) on a real HTTP
 // server.
@@ -103,21 +101,17 @@ type Server struct {
 	tasks       map[string]*Task
 	answer      func(call Call, n int) (status int, body string)
 	reply       func(call Call) *Answer
-	delay       time.Duration
-	late        int
-	dropped     int
 	user, pass  string
-	closing     chan struct{}
-	closeOnce   sync.Once
 	defaultTask Task
+
+	faults httpfault.Faults // SetDelay, SetLateAnswers, SetDroppedAnswers
 }
 
 // New starts a fake FlexDeploy in which every task is pending and every
 // decision is taken; Close it when done.
 func New() *Server {
 	f := &Server{
-		tasks:   map[string]*Task{},
-		closing: make(chan struct{}),
+		tasks: map[string]*Task{},
 		defaultTask: Task{Status: Pending, EnvironmentName: "PROD", ReleaseName: "R1",
 			PipelineName: "Standard", ProjectName: "payments"},
 	}
@@ -131,7 +125,7 @@ func (f *Server) BaseURL() string { return f.Server.URL + Root }
 // Close stops the server. Answers held back (SetDelay, SetLateAnswers) are
 // let go, so that it does not wait for them.
 func (f *Server) Close() {
-	f.closeOnce.Do(func() { close(f.closing) })
+	f.faults.Close()
 	f.Server.Close()
 }
 
@@ -163,30 +157,18 @@ func (f *Server) SetReply(fn func(call Call) *Answer) {
 
 // SetDelay makes every answer wait d before anything is done: a client that
 // gives up first leaves its task as it was (the request never got through).
-func (f *Server) SetDelay(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.delay = d
-}
+func (f *Server) SetDelay(d time.Duration) { f.faults.SetDelay(d) }
 
 // SetLateAnswers makes the next n decisions late: each is taken, and then
 // its answer is held until the client gives up (or the server closes), as
 // a FlexDeploy slower than the client's timeout does. n < 0: every
 // decision from now on; 0: none.
-func (f *Server) SetLateAnswers(n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.late = n
-}
+func (f *Server) SetLateAnswers(n int) { f.faults.SetLate(n) }
 
 // SetDroppedAnswers makes the next n decisions unanswered: each is taken,
 // and then the connection is closed without an answer, as a crashing
 // FlexDeploy or proxy does. n < 0: every decision from now on; 0: none.
-func (f *Server) SetDroppedAnswers(n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.dropped = n
-}
+func (f *Server) SetDroppedAnswers(n int) { f.faults.SetDropped(n) }
 
 // SetStatus sets the status GET answers for a task (as if decided in
 // FlexDeploy's own UI); a decision on it is then refused unless the status
@@ -226,21 +208,16 @@ func (f *Server) Calls() []Call {
 }
 
 // Decisions returns the approve and reject calls, whatever their answer.
-func (f *Server) Decisions() []Call {
-	var out []Call
-	for _, c := range f.Calls() {
-		if c.Method == http.MethodPut {
-			out = append(out, c)
-		}
-	}
-	return out
-}
+func (f *Server) Decisions() []Call { return f.callsOf(http.MethodPut) }
 
 // Reads returns the GET calls.
-func (f *Server) Reads() []Call {
+func (f *Server) Reads() []Call { return f.callsOf(http.MethodGet) }
+
+// callsOf returns the calls of one method.
+func (f *Server) callsOf(method string) []Call {
 	var out []Call
 	for _, c := range f.Calls() {
-		if c.Method == http.MethodGet {
+		if c.Method == method {
 			out = append(out, c)
 		}
 	}
@@ -282,7 +259,7 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		f.puts++
 		n = f.puts
 	}
-	answer, reply, delay := f.answer, f.reply, f.delay
+	answer, reply := f.answer, f.reply
 	f.mu.Unlock()
 
 	record := func(code int, applied bool) {
@@ -297,9 +274,9 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		record(status, false)
 		return
 	}
-	if delay > 0 && !f.hold(r, delay) {
+	if !f.faults.Delay(r) {
 		record(0, false)
-		panic(http.ErrAbortHandler) // no answer, not even an empty one
+		httpfault.Abort() // the request never got through
 	}
 
 	// A scripted answer, if there is one.
@@ -313,16 +290,7 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		scripted = reply(call)
 	}
 	if scripted != nil {
-		code := scripted.Status
-		if code == 0 {
-			code = http.StatusOK
-		}
-		for k, v := range scripted.Header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(code)
-		_, _ = io.WriteString(w, scripted.Body)
-		record(code, false)
+		record(scripted.Write(w), false)
 		return
 	}
 
@@ -339,11 +307,9 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	f.mu.Lock()
 	applied := f.decide(req, call.Notes())
-	late, dropped := false, false
+	fault := httpfault.Answered
 	if applied {
-		if late = take(&f.late); !late {
-			dropped = take(&f.dropped)
-		}
+		fault = f.faults.Take()
 	}
 	f.mu.Unlock()
 	switch {
@@ -352,34 +318,17 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, NotPending)
 		record(http.StatusBadRequest, false)
-	case dropped:
+	case fault != httpfault.Answered:
+		// Taken, and never answered: held until the client gives up, or
+		// the connection dropped.
 		record(0, true)
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			_ = conn.Close()
-		}
-	case late:
-		// Taken, and never answered: held until the client gives up.
-		record(0, true)
-		f.hold(r, 0)
-		panic(http.ErrAbortHandler) // no answer, not even an empty one
+		f.faults.Lose(w, r, fault)
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "{}")
 		record(http.StatusOK, true)
 	}
-}
-
-// take uses up one of a fault's count; a negative count never runs out.
-func take(n *int) bool {
-	switch {
-	case *n < 0:
-		return true
-	case *n > 0:
-		*n--
-		return true
-	}
-	return false
 }
 
 // decide applies a decision to its task, if it is pending. f.mu is held.
@@ -394,25 +343,6 @@ func (f *Server) decide(req request, notes string) bool {
 	}
 	t.Notes = notes
 	return true
-}
-
-// hold waits d (0: until the client or the server goes) and reports
-// whether the client is still there to be answered.
-func (f *Server) hold(r *http.Request, d time.Duration) bool {
-	var timeout <-chan time.Time
-	if d > 0 {
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		timeout = timer.C
-	}
-	select {
-	case <-timeout:
-		return true
-	case <-r.Context().Done():
-		return false
-	case <-f.closing:
-		return false
-	}
 }
 
 // check refuses what FlexDeploy would refuse, with its status and message.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/approvalbot/approvalbot/internal/httpfault"
 )
 
 var auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("bot:s3cr3t"))
@@ -19,31 +21,6 @@ func newServer(t *testing.T) *Server {
 	f := New()
 	t.Cleanup(f.Close)
 	return f
-}
-
-// do sends one request and returns the status and body of the answer.
-func do(t *testing.T, client *http.Client, method, url, authorization, contentType, body string) (int, string, error) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(raw), nil
 }
 
 func TestStrictChecks(t *testing.T) {
@@ -77,7 +54,7 @@ func TestStrictChecks(t *testing.T) {
 		{name: "v2", method: "GET", path: "/../v2/tasks/approval/5", auth: auth, want: 404},
 	}
 	for _, tc := range tests {
-		code, body, err := do(t, nil, tc.method, f.BaseURL()+tc.path, tc.auth, tc.ctype, tc.body)
+		code, body, err := httpfault.Send(nil, tc.method, f.BaseURL()+tc.path, tc.auth, tc.ctype, tc.body)
 		if err != nil || code != tc.want {
 			t.Errorf("%s: %s %s = %d %s (%v), want %d", tc.name, tc.method, tc.path, code, body, err, tc.want)
 		}
@@ -99,14 +76,14 @@ func TestTaskState(t *testing.T) {
 	t.Parallel()
 	f := newServer(t)
 	put := func(action, id string) (int, string) {
-		code, body, err := do(t, nil, "PUT", f.BaseURL()+"/tasks/approval/"+action+"/"+id, auth, "application/json", `{"notes":"by Alice"}`)
+		code, body, err := httpfault.Send(nil, "PUT", f.BaseURL()+"/tasks/approval/"+action+"/"+id, auth, "application/json", `{"notes":"by Alice"}`)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return code, body
 	}
 	get := func(id string) map[string]any {
-		code, body, err := do(t, nil, "GET", f.BaseURL()+"/tasks/approval/"+id, auth, "", "")
+		code, body, err := httpfault.Send(nil, "GET", f.BaseURL()+"/tasks/approval/"+id, auth, "", "")
 		if err != nil || code != 200 {
 			t.Fatalf("GET = %d %s %v", code, body, err)
 		}
@@ -160,13 +137,13 @@ func TestScriptedAnswers(t *testing.T) {
 		return nil
 	})
 	url := f.BaseURL() + "/tasks/approval/approve/7"
-	if code, body, _ := do(t, nil, "PUT", url, auth, "application/json", `{"notes":""}`); code != 503 || body != "maintenance" || f.StatusOf("7") != Pending {
+	if code, body, _ := httpfault.Send(nil, "PUT", url, auth, "application/json", `{"notes":""}`); code != 503 || body != "maintenance" || f.StatusOf("7") != Pending {
 		t.Errorf("first PUT = %d %q, task %s", code, body, f.StatusOf("7"))
 	}
-	if code, _, _ := do(t, nil, "PUT", url, auth, "application/json", `{"notes":""}`); code != 200 || f.StatusOf("7") != Approved {
+	if code, _, _ := httpfault.Send(nil, "PUT", url, auth, "application/json", `{"notes":""}`); code != 200 || f.StatusOf("7") != Approved {
 		t.Errorf("second PUT = %d, task %s", code, f.StatusOf("7"))
 	}
-	if code, body, _ := do(t, nil, "GET", f.BaseURL()+"/tasks/approval/7", auth, "", ""); code != 500 || body != "down" {
+	if code, body, _ := httpfault.Send(nil, "GET", f.BaseURL()+"/tasks/approval/7", auth, "", ""); code != 500 || body != "down" {
 		t.Errorf("GET = %d %q", code, body)
 	}
 }
@@ -176,9 +153,8 @@ func TestLateAnswer(t *testing.T) {
 	f := newServer(t)
 	f.SetLateAnswers(1)
 	client := &http.Client{Timeout: 50 * time.Millisecond}
-	_, _, err := do(t, client, "PUT", f.BaseURL()+"/tasks/approval/approve/9", auth, "application/json", `{"notes":""}`)
-	var netErr interface{ Timeout() bool }
-	if !errors.As(err, &netErr) || !netErr.Timeout() {
+	_, _, err := httpfault.Send(client, "PUT", f.BaseURL()+"/tasks/approval/approve/9", auth, "application/json", `{"notes":""}`)
+	if !httpfault.IsTimeout(err) {
 		t.Fatalf("late answer: error = %v, want a timeout", err)
 	}
 	if s := f.StatusOf("9"); s != Approved {
@@ -189,7 +165,7 @@ func TestLateAnswer(t *testing.T) {
 		t.Errorf("decisions %+v", d)
 	}
 	// Used up: the next decision is answered at once.
-	if code, body, err := do(t, client, "PUT", f.BaseURL()+"/tasks/approval/approve/10", auth, "application/json", `{"notes":""}`); code != 200 {
+	if code, body, err := httpfault.Send(client, "PUT", f.BaseURL()+"/tasks/approval/approve/10", auth, "application/json", `{"notes":""}`); code != 200 {
 		t.Errorf("next decision = %d %s %v", code, body, err)
 	}
 }
@@ -199,7 +175,7 @@ func TestDroppedAnswer(t *testing.T) {
 	f := newServer(t)
 	f.SetDroppedAnswers(-1)
 	for _, id := range []string{"11", "12"} {
-		_, _, err := do(t, nil, "PUT", f.BaseURL()+"/tasks/approval/reject/"+id, auth, "application/json", `{"notes":""}`)
+		_, _, err := httpfault.Send(nil, "PUT", f.BaseURL()+"/tasks/approval/reject/"+id, auth, "application/json", `{"notes":""}`)
 		if !errors.Is(err, io.EOF) {
 			t.Fatalf("dropped answer: error = %v, want EOF", err)
 		}
@@ -208,7 +184,7 @@ func TestDroppedAnswer(t *testing.T) {
 		}
 	}
 	// Reads are answered.
-	if code, _, err := do(t, nil, "GET", f.BaseURL()+"/tasks/approval/11", auth, "", ""); code != 200 || err != nil {
+	if code, _, err := httpfault.Send(nil, "GET", f.BaseURL()+"/tasks/approval/11", auth, "", ""); code != 200 || err != nil {
 		t.Errorf("GET = %d %v", code, err)
 	}
 }
@@ -238,23 +214,11 @@ func TestCloseLetsHeldAnswersGo(t *testing.T) {
 	t.Parallel()
 	f := New()
 	f.SetLateAnswers(-1)
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := do(t, &http.Client{}, "PUT", f.BaseURL()+"/tasks/approval/approve/14", auth, "application/json", `{"notes":""}`)
-		done <- err
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(f.Decisions()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	send := func() error {
+		_, _, err := httpfault.Send(&http.Client{}, "PUT", f.BaseURL()+"/tasks/approval/approve/14", auth, "application/json", `{"notes":""}`)
+		return err
 	}
-	closed := make(chan struct{})
-	go func() { f.Close(); close(closed) }()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close waits for a held answer")
-	}
-	if err := <-done; err == nil {
-		t.Error("a held answer came after Close")
+	if err := httpfault.CloseReleases(send, func() bool { return len(f.Decisions()) > 0 }, f.Close); err != nil {
+		t.Fatal(err)
 	}
 }
