@@ -45,6 +45,16 @@ var (
 	// not be checked (a chat look-up failed); nothing is decided.
 	ErrIdentityUnknown = errors.New("could not check who requested this")
 
+	// ErrRequesterUnmapped: the tool names who requested the deployment,
+	// but no chat user is mapped to them, so self-approval cannot be ruled
+	// out.
+	ErrRequesterUnmapped = errors.New("the requester is not mapped to a chat user")
+	// ErrUnauthenticated: a webhook's signature is missing or wrong.
+	ErrUnauthenticated = errors.New("request signature missing or invalid")
+	// ErrNoTask: the request carries no task (a ping, an event not acted
+	// on); it is answered 200 and nothing is recorded.
+	ErrNoTask = errors.New("nothing to record")
+
 	// ErrToolDecided: the deployment tool answered a decision call by
 	// saying the task is decided already. For a tool without a status
 	// read, on an attempt after the first, that is the answer to an
@@ -103,6 +113,9 @@ var kinds = []struct {
 	{ErrReasonRequired, Kind{"reason_required", http.StatusBadRequest, true, "A reason is required to reject this deployment.", "a reason is required to reject"}},
 	{ErrNoPolicy, Kind{"no_policy", http.StatusForbidden, true, "No policy names approvers for this deployment, so nobody can decide it from Slack. Decide it in {tool}.", "no policy names approvers for this task"}},
 	{ErrIdentityUnknown, Kind{"identity_unknown", http.StatusServiceUnavailable, true, "Could not check who requested this; try again in a minute.", "could not check who requested this, retry later"}},
+	{ErrRequesterUnmapped, Kind{"requester_unmapped", http.StatusForbidden, true, "Who requested this in {tool} is not mapped to a Slack user, so nobody can approve it here until an admin maps them in approvalbot's configuration. Rejecting works.", "the requester is not mapped to a chat user"}},
+	{ErrUnauthenticated, Kind{"unauthenticated", http.StatusUnauthorized, false, "The request's signature is missing or invalid.", "request signature missing or invalid"}},
+	{ErrNoTask, Kind{"no_task", http.StatusOK, false, "Nothing to decide.", "ignored"}},
 	{ErrInvalid, Kind{"invalid", http.StatusBadRequest, false, "The request was not understood; nothing was decided.", "invalid request"}},
 	{ErrNotFound, Kind{"not_found", http.StatusNotFound, false, "This button is no longer valid.", "task not found"}},
 	{ErrUnavailable, Kind{"unavailable", http.StatusServiceUnavailable, false, "approvalbot cannot reach its store right now; try again in a minute.", "store unavailable, retry later"}},

@@ -22,7 +22,7 @@ func TestEveryErrorKindHasItsOwnCode(t *testing.T) {
 	sentinels := []error{
 		approvals.ErrNotFound, approvals.ErrInvalid, approvals.ErrConflict, approvals.ErrUnavailable, approvals.ErrCorrupt,
 		approvals.ErrBadToken, approvals.ErrExpired, approvals.ErrAlreadyDecided, approvals.ErrNotApprover,
-		approvals.ErrSelfApproval, approvals.ErrAlreadyVoted, approvals.ErrReasonRequired, approvals.ErrNoPolicy, approvals.ErrIdentityUnknown,
+		approvals.ErrSelfApproval, approvals.ErrAlreadyVoted, approvals.ErrReasonRequired, approvals.ErrNoPolicy, approvals.ErrIdentityUnknown, approvals.ErrRequesterUnmapped, approvals.ErrUnauthenticated, approvals.ErrNoTask,
 	}
 	codes := map[approvals.Code]error{}
 	for _, err := range sentinels {

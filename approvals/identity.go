@@ -81,6 +81,8 @@ func (s *Service) isRequester(ctx context.Context, t *Task, u Person) (bool, err
 		return id == u.ID, nil
 	case by.Name != "":
 		return u.Name != "" && ParseRequester(u.Name, s.cfg.Fold).Name == by.Name, nil
+	case t.RequestedByUnmapped != "":
+		return false, fmt.Errorf("%w (%s)", ErrRequesterUnmapped, t.RequestedByUnmapped)
 	}
 	return false, nil
 }

@@ -30,7 +30,8 @@ type lifecycle struct {
 	store  *memStore
 	clock  *manualClock
 	calls  *toolCalls
-	tokens []string // every token handed to Post and Update
+	tokens []string          // every token handed to Post and Update
+	posted []*approvals.Task // what each post showed
 }
 
 // newLifecycle builds the service; tool is the tool "acme", which the test
@@ -50,7 +51,9 @@ func newLifecycle(t *testing.T, tool func(c *toolCalls) approvals.Tool) *lifecyc
 		Tokens: issuer,
 		Tools:  mustTools(t, tt),
 		Notifier: funcNotifier{
-			post: func(_ *approvals.Task, token string) (approvals.MessageRef, error) {
+			post: func(task *approvals.Task, token string) (approvals.MessageRef, error) {
+				cp := *task
+				l.posted = append(l.posted, &cp)
 				l.tokens = append(l.tokens, token)
 				return approvals.MessageRef{Channel: "C1", TS: "1.000001"}, nil
 			},
@@ -348,5 +351,58 @@ func TestCorruptRecordFailsItsOwnWorkOnly(t *testing.T) {
 	l.clock.Advance(2 * time.Hour)
 	if done := l.untilIdle(t, good.ID); done.Status != approvals.StatusExpired {
 		t.Errorf("the good task: %s, want expired", done.Status)
+	}
+}
+
+func TestEnrichmentHappensInTheOutboxBeforeThePost(t *testing.T) {
+	t.Parallel()
+	enriched := 0
+	l := newLifecycle(t, func(c *toolCalls) approvals.Tool {
+		return approvals.Tool{Enrich: func(_ context.Context, sub *approvals.Submission) error {
+			enriched++
+			sub.Environment = "quorum" // the webhook lacked it; the quorum policy matches on it
+			return nil
+		}}
+	})
+	task, _, err := l.svc.Submit(context.Background(), approvals.Submission{Source: "acme", TaskID: "e1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enriched != 0 {
+		t.Fatal("intake waited on the tool")
+	}
+	if task.Policy != "all" {
+		t.Fatalf("policy at intake %q", task.Policy)
+	}
+	done := l.untilIdle(t, task.ID)
+	posted := l.posted
+	if enriched != 1 || len(posted) != 1 {
+		t.Fatalf("enriched %d times, posted %d times", enriched, len(posted))
+	}
+	if posted[0].Environment != "quorum" || posted[0].Policy != "quorum" || done.RequiredApprovals != 2 {
+		t.Errorf("posted with environment %q, policy %q, quorum %d: want the enriched context and the policy it matches", posted[0].Environment, posted[0].Policy, done.RequiredApprovals)
+	}
+	// The buttons carry a token of the final policy's expiry.
+	if _, err := l.svc.Decide(context.Background(), approvals.DecideRequest{Token: l.tokens[0], Action: approvals.ActionApprove, User: approvals.Person{ID: "UALICE"}}); err != nil {
+		t.Errorf("the posted token does not work: %v", err)
+	}
+}
+
+func TestFailingEnrichmentStillPosts(t *testing.T) {
+	t.Parallel()
+	tries := 0
+	l := newLifecycle(t, func(c *toolCalls) approvals.Tool {
+		return approvals.Tool{Enrich: func(context.Context, *approvals.Submission) error {
+			tries++
+			return errors.New("acme did not answer within 10s")
+		}}
+	})
+	task, _, err := l.svc.Submit(context.Background(), approvals.Submission{Source: "acme", TaskID: "e2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := l.untilIdle(t, task.ID)
+	if tries != 3 || done.Message.TS == "" || len(l.tokens) != 1 {
+		t.Errorf("after %d tries: message %q, %d posts; want 3 tries and the message posted", tries, done.Message.TS, len(l.tokens))
 	}
 }

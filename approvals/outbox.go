@@ -230,6 +230,8 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 				t.Enqueue(JobAnnounce, now)
 			}
 		}, nil
+	case JobEnrich:
+		return s.enrich(ctx, t, j)
 	case JobAnnounce:
 		tool, _ := s.cfg.Tools.Get(t.Source)
 		if tool == nil || tool.Announce == nil {
@@ -279,6 +281,43 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 		return s.deliver(ctx, t, j, resumed)
 	}
 	return nil, Permanent(fmt.Errorf("unknown job kind %q", j.Kind))
+}
+
+// maxEnrichAttempts is how often enrichment is tried before the message is
+// posted with the intake's own fields: a person waits for it.
+const maxEnrichAttempts = 3
+
+// enrich asks the tool for the context the intake left out, then queues
+// the post (with the policy matched again on the fuller context). When the
+// tool cannot be asked, the message is posted all the same after a few
+// tries: the intake's fields still make a usable message.
+func (s *Service) enrich(ctx context.Context, t *Task, j Job) (func(*Task, time.Time), error) {
+	post := func(t *Task, now time.Time) {
+		if !t.HasJob(JobPost) && t.Message.TS == "" {
+			t.Enqueue(JobPost, now)
+		}
+	}
+	tool, _ := s.cfg.Tools.Get(t.Source)
+	if tool == nil || tool.Enrich == nil || t.Status != StatusPending {
+		return post, nil
+	}
+	sub := Submission{Source: t.Source, TaskID: t.TaskID, Context: t.Context}
+	err := tool.Enrich(ctx, &sub)
+	if err != nil {
+		if !IsPermanent(err) && j.Attempts+1 < maxEnrichAttempts {
+			return nil, err
+		}
+		return post, Permanent(fmt.Errorf("enrich: posting with the intake's fields: %w", err))
+	}
+	return func(t *Task, now time.Time) {
+		if t.Status == StatusPending && t.Message.TS == "" {
+			t.Context = sub.Context
+			if err := s.applyPolicy(t, now); err == nil {
+				t.Audit = append(t.Audit, AuditRecord{At: now, Event: "enriched", Detail: policyDetail(t.Policy)})
+			}
+		}
+		post(t, now)
+	}, nil
 }
 
 // mint is the one place a task's token is minted: the token of a task is

@@ -205,13 +205,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Task, bool, erro
 	if !ok {
 		return nil, false, Invalidf("unknown source %q", sub.Source)
 	}
-	if tool.Enrich != nil {
-		if err := tool.Enrich(ctx, &sub); err != nil {
-			// The webhook's own fields still make a usable message.
-			s.observe(ctx, Event{Type: EventError, TaskID: id, Source: sub.Source, Err: err, Detail: "enrich"})
-		}
-	}
-	t, err := s.newTask(id, sub)
+	t, err := s.newTask(id, sub, tool)
 	if err != nil {
 		return nil, false, err
 	}
@@ -226,22 +220,49 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Task, bool, erro
 	return stored, created, nil
 }
 
-func (s *Service) newTask(id string, sub Submission) (*Task, error) {
+func (s *Service) newTask(id string, sub Submission, tool *Tool) (*Task, error) {
 	now := s.now().UTC()
-	rules := s.cfg.Rules()
 	t := &Task{
-		ID:                id,
-		Source:            sub.Source,
-		TaskID:            sub.TaskID,
-		Context:           sub.Context,
-		Status:            StatusPending,
-		RequiredApprovals: 1,
-		OnExpiry:          ExpiryIgnore,
-		Delivery:          Delivery{State: DeliveryPending},
-		CreatedAt:         now,
-		Secret:            sub.Secret,
-		Extra:             sub.Extra,
+		ID:        id,
+		Source:    sub.Source,
+		TaskID:    sub.TaskID,
+		Context:   sub.Context,
+		Status:    StatusPending,
+		Delivery:  Delivery{State: DeliveryPending},
+		CreatedAt: now,
+		Secret:    sub.Secret,
+		Extra:     sub.Extra,
 	}
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("submit task: nonce: %w", err)
+	}
+	t.Nonce = nonce
+	if err := s.applyPolicy(t, now); err != nil {
+		return nil, fmt.Errorf("submit task: %w", err)
+	}
+	if tool.Enrich != nil {
+		// The tool fills in what the intake lacked first, in the outbox:
+		// intake never waits on it. The post follows the enrichment.
+		t.Enqueue(JobEnrich, now)
+	} else {
+		t.Enqueue(JobPost, now)
+	}
+	// The intaking process holds the lease it needs to post the message
+	// at once: no separate claim write.
+	t.Lease = Lease{Owner: s.cfg.Owner, Until: now.Add(s.cfg.Lease)}
+	t.Audit = append(t.Audit, AuditRecord{At: now, Event: "received", Detail: policyDetail(t.Policy)})
+	return t, nil
+}
+
+// applyPolicy gives a pending task what the first matching policy says:
+// its channel, quorum, expiry, reminder and (its expiry being in the
+// token) its token hash. It runs at intake and again once enrichment has
+// filled in the context the policies match on; no token has been handed
+// out before that.
+func (s *Service) applyPolicy(t *Task, now time.Time) error {
+	rules := s.cfg.Rules()
+	t.Policy, t.Message.Channel, t.RequiredApprovals, t.OnExpiry = "", "", 1, ExpiryIgnore
 	ttl := rules.DefaultTTL
 	var remind time.Duration
 	if p := MatchPolicy(rules.Policies, t); p != nil {
@@ -262,26 +283,17 @@ func (s *Service) newTask(id string, sub Submission) (*Task, error) {
 		ttl = 24 * time.Hour
 	}
 	// Token expiry is in whole seconds; the task expires with its token.
-	t.ExpiresAt = now.Add(ttl).Truncate(time.Second)
-	nonce := make([]byte, 32)
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("submit task: nonce: %w", err)
-	}
-	t.Nonce = nonce
+	t.ExpiresAt = t.CreatedAt.Add(ttl).Truncate(time.Second)
 	token, err := s.cfg.Tokens.Mint(t)
 	if err != nil {
-		return nil, fmt.Errorf("submit task: mint token: %w", err)
+		return fmt.Errorf("mint token: %w", err)
 	}
 	t.TokenHash = HashToken(token)
-	t.Enqueue(JobPost, now)
+	t.Outbox = removeJobs(t.Outbox, JobRemind)
 	if remind > 0 && now.Before(t.ExpiresAt.Add(-remind)) {
 		t.Enqueue(JobRemind, t.ExpiresAt.Add(-remind))
 	}
-	// The intaking process holds the lease it needs to post the message
-	// at once: no separate claim write.
-	t.Lease = Lease{Owner: s.cfg.Owner, Until: now.Add(s.cfg.Lease)}
-	t.Audit = append(t.Audit, AuditRecord{At: now, Event: "received", Detail: policyDetail(t.Policy)})
-	return t, nil
+	return nil
 }
 
 func policyDetail(name string) string {

@@ -98,6 +98,11 @@ type Context struct {
 	Pipeline    string `json:"pipeline,omitempty"`
 	Stage       string `json:"stage,omitempty"`
 	RequestedBy string `json:"requestedBy,omitempty"`
+	// RequestedByUnmapped is the tool's own name for a requester that no
+	// chat user is mapped to (RequestedBy is then empty): approving is
+	// refused while self-approval is not allowed, since it cannot be ruled
+	// out.
+	RequestedByUnmapped string `json:"requestedByUnmapped,omitempty"`
 	URL         string `json:"url,omitempty"`
 }
 
@@ -206,8 +211,11 @@ const (
 	// JobRemind posts a reminder in the message's thread.
 	JobRemind JobKind = "remind"
 	// JobAnnounce tells the deployment tool's users where the task waits
-	// (for deployment tools that are Announcers).
+	// (for tools that announce).
 	JobAnnounce JobKind = "announce"
+	// JobEnrich asks the deployment tool for the context the intake left
+	// out, before the message is posted (for tools that enrich).
+	JobEnrich JobKind = "enrich"
 )
 
 // Job is one outbox entry.

@@ -47,10 +47,18 @@ type Tool struct {
 
 // Intake is one intake endpoint of a tool.
 type Intake struct {
-	// Path is the endpoint's path under /v1/ ("tasks").
+	// Path is the endpoint's path under /v1/ ("tasks"), or for a Signed
+	// intake its whole path ("/hooks/acme").
 	Path string
+	// Signed marks a webhook whose sender Parse proves itself (a signature
+	// over the raw body, checked before anything is parsed; a failure
+	// wraps ErrUnauthenticated). It is served at Path without the API key,
+	// with the capacity of the webhooks people wait on.
+	Signed bool
 	// Parse turns a request into a submission of the tool's source. header
-	// reads a request header by its name (case-insensitive).
+	// reads a request header by its name (case-insensitive). A request that
+	// carries no task (a ping, an event the tool does not act on) is
+	// answered with an error wrapping ErrNoTask.
 	Parse func(header func(name string) string, body []byte) (Submission, error)
 	// AnswerOK answers every accepted request 200, new or repeated (for
 	// a tool that wants it); otherwise a new task is answered 202 and a
@@ -97,6 +105,9 @@ func NewTools(tools ...Tool) (*Tools, error) {
 			if in.Path == "" || in.Parse == nil {
 				errs = append(errs, fmt.Errorf("tool %q: an intake needs a path and a parser", t.Name))
 				continue
+			}
+			if in.Signed != strings.HasPrefix(in.Path, "/") {
+				errs = append(errs, fmt.Errorf("tool %q: intake %q: a signed intake has a whole path, others a path under /v1/", t.Name, in.Path))
 			}
 			if other, dup := paths[in.Path]; dup {
 				errs = append(errs, fmt.Errorf("tools %q and %q both take /v1/%s", other, t.Name, in.Path))

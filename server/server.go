@@ -54,20 +54,25 @@ type Config struct {
 	// Intakes are the deployment tools' intake endpoints, each under /v1/;
 	// the source of the submission is the parser's.
 	Intakes []approvals.Intake
-	// Extra routes (e.g. "POST /slack/interactions", "GET /metrics"),
-	// without the API key check.
+	// Extra routes (e.g. "GET /metrics"), without the API key check; they
+	// share the API's capacity (metrics aside, which is never shed).
 	Routes map[string]http.Handler
-	Logger zerolog.Logger
+	// Webhooks are the routes of the surfaces people wait on (e.g. "POST
+	// /slack/interactions"), which verify their callers themselves. They
+	// have a pool of their own, as large as the API's, so that no flood of
+	// API requests sheds a click.
+	Webhooks map[string]http.Handler
+	Logger   zerolog.Logger
 	// Observe, if set, is told of every request (for metrics).
 	Observe func(route string, status int, d time.Duration)
 }
 
 // Server is approvalbot's HTTP server.
 type Server struct {
-	cfg         Config
-	handler     http.Handler
-	outstanding atomic.Int64
-	slots       chan struct{}
+	cfg      Config
+	handler  http.Handler
+	api      *capacity
+	webhooks *capacity
 }
 
 // New builds the server and its routes.
@@ -87,27 +92,42 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ready == nil {
 		cfg.Ready = func(context.Context) error { return nil }
 	}
-	s := &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrentRequests)}
+	// The API and the webhooks people are waiting on (a click) each have a
+	// pool of their own: a flood of intakes never sheds a click.
+	api := newCapacity(cfg.MaxConcurrentRequests, cfg.MaxOutstandingRequests)
+	webhooks := newCapacity(cfg.MaxConcurrentRequests, cfg.MaxOutstandingRequests)
+	s := &Server{cfg: cfg, api: api, webhooks: webhooks}
 
 	mux := http.NewServeMux()
 	allowed := map[string][]string{} // path → methods, for JSON 405s
-	route := func(pattern string, h http.Handler, shed bool) {
-		if shed {
-			h = s.shed(h)
+	route := func(pattern string, h http.Handler, pool *capacity) {
+		if pool != nil {
+			h = pool.shed(h)
 		}
 		mux.Handle(pattern, s.observe(pattern, h))
 		if method, path, ok := strings.Cut(pattern, " "); ok {
 			allowed[path] = append(allowed[path], method)
 		}
 	}
-	route("GET /healthz", http.HandlerFunc(s.healthz), false)
-	route("GET /readyz", http.HandlerFunc(s.readyz), false)
-	route("GET /v1/tasks/{id}", s.authenticate(http.HandlerFunc(s.getTask)), true)
+	route("GET /healthz", http.HandlerFunc(s.healthz), nil)
+	route("GET /readyz", http.HandlerFunc(s.readyz), nil)
+	route("GET /v1/tasks/{id}", s.authenticate(http.HandlerFunc(s.getTask)), api)
 	for _, in := range cfg.Intakes {
-		route("POST /v1/"+in.Path, s.authenticate(s.intake(in)), true)
+		if in.Signed {
+			route("POST "+in.Path, s.intake(in), webhooks) // the parser checks the signature
+			continue
+		}
+		route("POST /v1/"+in.Path, s.authenticate(s.intake(in)), api)
 	}
 	for pattern, h := range cfg.Routes {
-		route(pattern, h, !strings.HasSuffix(pattern, "/metrics"))
+		pool := api
+		if strings.HasSuffix(pattern, "/metrics") {
+			pool = nil
+		}
+		route(pattern, h, pool)
+	}
+	for pattern, h := range cfg.Webhooks {
+		route(pattern, h, webhooks)
 	}
 	for path, methods := range allowed {
 		allow := strings.Join(methods, ", ")
@@ -219,21 +239,31 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// shed answers 429 instead of queueing without bound: at most
-// MaxConcurrentRequests run at once, at most MaxOutstandingRequests wait or
-// run.
-func (s *Server) shed(next http.Handler) http.Handler {
+// capacity bounds a pool of requests: at most running at once, at most
+// outstanding waiting or running; past that, 429 instead of an unbounded
+// queue.
+type capacity struct {
+	slots       chan struct{}
+	outstanding atomic.Int64
+	max         int64
+}
+
+func newCapacity(running, outstanding int) *capacity {
+	return &capacity{slots: make(chan struct{}, running), max: int64(outstanding)}
+}
+
+func (c *capacity) shed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.outstanding.Add(1) > int64(s.cfg.MaxOutstandingRequests) {
-			s.outstanding.Add(-1)
+		if c.outstanding.Add(1) > c.max {
+			c.outstanding.Add(-1)
 			w.Header().Set("Retry-After", "1")
 			writeError(w, r, http.StatusTooManyRequests, "server is over capacity, retry later")
 			return
 		}
-		defer s.outstanding.Add(-1)
+		defer c.outstanding.Add(-1)
 		select {
-		case s.slots <- struct{}{}:
-			defer func() { <-s.slots }()
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
 		case <-r.Context().Done():
 			return
 		}

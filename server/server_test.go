@@ -268,6 +268,9 @@ func TestLoadShedding(t *testing.T) {
 		Logger:                 zerolog.Nop(),
 		MaxConcurrentRequests:  1,
 		MaxOutstandingRequests: 2,
+		Webhooks: map[string]http.Handler{"POST /slack/interactions": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK)
+		})},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +288,7 @@ func TestLoadShedding(t *testing.T) {
 		}()
 	}
 	// One runs, one waits: the server is full.
-	for deadline := time.Now().Add(5 * time.Second); s.outstanding.Load() < 2; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); s.api.outstanding.Load() < 2; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("requests did not arrive")
 		}
@@ -296,6 +299,10 @@ func TestLoadShedding(t *testing.T) {
 	}
 	if res, _ := do(t, "GET", srv.URL+"/healthz", nil, ""); res.StatusCode != 200 {
 		t.Errorf("healthz shed: %d", res.StatusCode)
+	}
+	// A click has capacity of its own: the full API does not shed it.
+	if res, _ := do(t, "POST", srv.URL+"/slack/interactions", nil, ""); res.StatusCode != 200 {
+		t.Errorf("a webhook was shed while the API was full: %d", res.StatusCode)
 	}
 	close(release)
 	wg.Wait()
@@ -373,5 +380,42 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// A signed intake is served at its own path without the API key; its
+// parser proves the sender, and a request with no task is answered 200.
+func TestSignedIntake(t *testing.T) {
+	t.Parallel()
+	signed := approvals.Intake{Path: "/hooks/acme", Signed: true, Parse: func(header func(string) string, body []byte) (approvals.Submission, error) {
+		switch {
+		case header("X-Signature") != "good":
+			return approvals.Submission{}, fmt.Errorf("acme: %w", approvals.ErrUnauthenticated)
+		case header("X-Event") == "ping":
+			return approvals.Submission{}, fmt.Errorf("acme: ping: %w", approvals.ErrNoTask)
+		}
+		return approvals.Submission{Source: "acme", TaskID: "s1"}, nil
+	}}
+	tasks := &fakeTasks{submit: func(_ context.Context, sub approvals.Submission) (*approvals.Task, bool, error) {
+		return pendingTask(approvals.TaskRecordID(sub.Source, sub.TaskID)), true, nil
+	}}
+	srv := newTestServer(t, tasks, func(c *Config) { c.Intakes = append(c.Intakes, signed) })
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		status int
+	}{
+		{"no signature", map[string]string{"Content-Type": "application/json"}, http.StatusUnauthorized},
+		{"bad signature", map[string]string{"Content-Type": "application/json", "X-Signature": "bad"}, http.StatusUnauthorized},
+		{"ping", map[string]string{"Content-Type": "application/json", "X-Signature": "good", "X-Event": "ping"}, http.StatusOK},
+		{"task, no API key needed", map[string]string{"Content-Type": "application/json", "X-Signature": "good"}, http.StatusAccepted},
+	} {
+		res, body := do(t, "POST", srv.URL+"/hooks/acme", tc.header, `{}`)
+		if res.StatusCode != tc.status {
+			t.Errorf("%s: %d %v, want %d", tc.name, res.StatusCode, body, tc.status)
+		}
+	}
+	if res, _ := do(t, "POST", srv.URL+"/v1/hooks/acme", map[string]string{"X-API-Key": testKey}, `{}`); res.StatusCode != http.StatusNotFound {
+		t.Errorf("the signed intake is also under /v1: %d", res.StatusCode)
 	}
 }

@@ -109,6 +109,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	kind := approvals.KindOf(err)
 	msg := kind.Answer
+	if kind.HTTPStatus < http.StatusBadRequest {
+		// Not a failure: a ping, an event with nothing to record.
+		writeJSON(w, kind.HTTPStatus, map[string]string{"status": msg})
+		return
+	}
 	switch {
 	case errors.Is(err, approvals.ErrInvalid):
 		msg = err.Error() // says what to mend

@@ -58,6 +58,7 @@ type env struct {
 	store     string // YAML of the store key; the embedded store when empty
 	slackCfg  string // YAML of the slack key; HTTP mode when empty
 	serverCfg string // YAML of the server key; loopback on a free port when empty
+	enrich    bool   // flexdeploy.enrich
 	logs      *syncBuffer
 	url       string
 	stop      func()
@@ -114,10 +115,10 @@ tokens:
   ttl: 1h
   signing_keys: [{id: k1, secret: %q}]
 slack: %s
-flexdeploy: {base_url: %q, username: approvalbot, password: %q, timeout: 2s, enrich: false}
+flexdeploy: {base_url: %q, username: approvalbot, password: %q, timeout: 2s, enrich: %v}
 sweeper: {interval: 200ms}
 policies:%s
-%s`, serverCfg, testAPIKey, store, testSigningKey, slackCfg, e.fd.BaseURL(), testFDPassword, e.policies, e.extra)
+%s`, serverCfg, testAPIKey, store, testSigningKey, slackCfg, e.fd.BaseURL(), testFDPassword, e.enrich, e.policies, e.extra)
 }
 
 // start writes the configuration and runs the bot until stopped.

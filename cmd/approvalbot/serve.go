@@ -103,7 +103,8 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 		Ready:                  store.Ping,
 		APIKeys:                func() []server.APIKey { return *state.apiKeys.Load() },
 		Intakes:                intakes(tools),
-		Routes:                 map[string]http.Handler{"GET /metrics": metrics.Handler(), "POST /slack/interactions": slack},
+		Routes:                 map[string]http.Handler{"GET /metrics": metrics.Handler()},
+		Webhooks:               map[string]http.Handler{"POST /slack/interactions": slack},
 		Logger:                 log,
 		Observe:                metrics.ObserveRequest,
 	})

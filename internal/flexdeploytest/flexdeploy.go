@@ -104,7 +104,8 @@ type Server struct {
 	user, pass  string
 	defaultTask Task
 
-	faults httpfault.Faults // SetDelay, SetLateAnswers, SetDroppedAnswers
+	faults    httpfault.Faults // SetDelay, SetLateAnswers, SetDroppedAnswers
+	hangReads bool
 }
 
 // New starts a fake FlexDeploy in which every task is pending and every
@@ -169,6 +170,15 @@ func (f *Server) SetLateAnswers(n int) { f.faults.SetLate(n) }
 // and then the connection is closed without an answer, as a crashing
 // FlexDeploy or proxy does. n < 0: every decision from now on; 0: none.
 func (f *Server) SetDroppedAnswers(n int) { f.faults.SetDropped(n) }
+
+// SetHangingReads makes every GET of a task hang, unanswered, until the
+// client gives up or the server closes (a FlexDeploy whose reads are stuck
+// while it still takes connections); false answers them again.
+func (f *Server) SetHangingReads(hang bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hangReads = hang
+}
 
 // SetStatus sets the status GET answers for a task (as if decided in
 // FlexDeploy's own UI); a decision on it is then refused unless the status
@@ -296,8 +306,12 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	if req.action == "" {
 		f.mu.Lock()
-		t := *f.task(req.taskID)
+		t, hang := *f.task(req.taskID), f.hangReads
 		f.mu.Unlock()
+		if hang {
+			record(0, false)
+			f.faults.Hold(r)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_ = json.NewEncoder(w).Encode(taskJSON(t))
