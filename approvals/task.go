@@ -103,7 +103,7 @@ type Context struct {
 	// refused while self-approval is not allowed, since it cannot be ruled
 	// out.
 	RequestedByUnmapped string `json:"requestedByUnmapped,omitempty"`
-	URL         string `json:"url,omitempty"`
+	URL                 string `json:"url,omitempty"`
 }
 
 // MessageRef names a posted chat message.
