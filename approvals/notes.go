@@ -54,6 +54,12 @@ func Notes(t *Task, action Action, now time.Time) string {
 		b.WriteString(": ")
 		b.WriteString(reason)
 	}
+	if short := t.Seal.ShortHash(); short != "" {
+		// The auditor's way from the tool back to the signed receipt.
+		b.WriteString(" [receipt ")
+		b.WriteString(short)
+		b.WriteString("]")
+	}
 	notes := b.String()
 	if capped := CapRunes(notes, MaxNotesRunes-1); capped != notes {
 		notes = capped + "…"

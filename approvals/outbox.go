@@ -313,7 +313,7 @@ func (s *Service) enrich(ctx context.Context, t *Task, j Job) (func(*Task, time.
 		if t.Status == StatusPending && t.Message.TS == "" {
 			t.Context = sub.Context
 			if err := s.applyPolicy(t, now); err == nil {
-				t.Audit = append(t.Audit, AuditRecord{At: now, Event: "enriched", Detail: policyDetail(t.Policy)})
+				t.Record(AuditRecord{At: now, Event: "enriched", Detail: policyDetail(t.Policy)})
 			}
 		}
 		post(t, now)
@@ -394,12 +394,12 @@ func deliveryEffect(err error) func(*Task, time.Time) {
 			at := now
 			t.Delivery.State, t.Delivery.LastError, t.Delivery.DeliveredAt = DeliveryDelivered, "", &at
 			t.Secret = nil // a delivery credential is needed no longer
-			t.Audit = append(t.Audit, AuditRecord{At: now, Event: "delivered", Detail: t.Source})
+			t.Record(AuditRecord{At: now, Event: "delivered", Detail: t.Source})
 			t.EnsureUpdate(now)
 		case IsPermanent(err):
 			t.Delivery.State, t.Delivery.LastError = DeliveryFailed, err.Error()
 			t.Secret = nil
-			t.Audit = append(t.Audit, AuditRecord{At: now, Event: "delivery_failed", Detail: err.Error()})
+			t.Record(AuditRecord{At: now, Event: "delivery_failed", Detail: err.Error()})
 			t.EnsureUpdate(now)
 		default:
 			t.Delivery.LastError = err.Error()
@@ -450,7 +450,7 @@ func (s *Service) closeDecidedElsewhere(ctx context.Context, id string, remote S
 		t.Status = remote
 		t.DecidedAt = &now
 		t.Reason = fmt.Sprintf("%s in %s", remote, s.cfg.Tools.DisplayName(t.Source))
-		t.Audit = append(t.Audit, AuditRecord{At: now, Event: "decided_elsewhere", Detail: t.Reason})
+		t.Record(AuditRecord{At: now, Event: "decided_elsewhere", Detail: t.Reason})
 		// The tool decided it: there is nothing to tell it.
 		s.queueFinal(t, now, false)
 		return nil

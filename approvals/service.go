@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -93,6 +94,8 @@ type Config struct {
 	// Fold normalises emails and names before they are compared (for
 	// example NFKC case folding); nil lower-cases them.
 	Fold func(string) string
+	// ReceiptKey signs a receipt of every final decision; nil signs none.
+	ReceiptKey ed25519.PrivateKey
 	// Rules returns the rules in force; it is called on every intake and
 	// decision so that a reloaded configuration applies at once.
 	Rules func() Rules
@@ -251,7 +254,7 @@ func (s *Service) newTask(id string, sub Submission, tool *Tool) (*Task, error) 
 	// The intaking process holds the lease it needs to post the message
 	// at once: no separate claim write.
 	t.Lease = Lease{Owner: s.cfg.Owner, Until: now.Add(s.cfg.Lease)}
-	t.Audit = append(t.Audit, AuditRecord{At: now, Event: "received", Detail: policyDetail(t.Policy)})
+	t.Record(AuditRecord{At: now, Event: "received", Detail: policyDetail(t.Policy)})
 	return t, nil
 }
 
@@ -355,7 +358,7 @@ func (s *Service) expire(t *Task, now time.Time) bool {
 	t.Status = StatusExpired
 	at := t.ExpiresAt
 	t.DecidedAt = &at
-	t.Audit = append(t.Audit, AuditRecord{At: now, Event: "expired", Detail: "on_expiry " + string(t.OnExpiry)})
+	t.Record(AuditRecord{At: now, Event: "expired", Detail: "on_expiry " + string(t.OnExpiry)})
 	s.queueOutcome(t, now)
 	return true
 }
@@ -378,6 +381,7 @@ func (s *Service) queueFinal(t *Task, now time.Time, tell bool) {
 	} else {
 		t.Delivery = Delivery{State: DeliveryNotNeeded}
 	}
+	seal(t, s.cfg.ReceiptKey, now)
 	s.queueUpdate(t, now)
 }
 
@@ -444,7 +448,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 				return ErrAlreadyVoted
 			}
 			t.Approvals = append(t.Approvals, Vote{Person: req.User, At: now})
-			t.Audit = append(t.Audit, AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "approved"})
+			t.Record(AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "approved"})
 			if len(t.Approvals) < t.RequiredApprovals {
 				s.queueUpdate(t, now) // show the progress
 				return nil
@@ -453,7 +457,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 		case ActionReject:
 			t.Status = StatusRejected
 			t.Reason = strings.TrimSpace(req.Reason)
-			t.Audit = append(t.Audit, AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "rejected", Detail: t.Reason})
+			t.Record(AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "rejected", Detail: t.Reason})
 		}
 		decided = true
 		by := req.User
@@ -543,7 +547,7 @@ func (s *Service) refuse(ctx context.Context, t *Task, req DecideRequest, reason
 		if len(t.Audit) >= maxAudit {
 			return ErrNothingToDo
 		}
-		t.Audit = append(t.Audit, AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "refused", Detail: string(req.Action) + ": " + reason.Error()})
+		t.Record(AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "refused", Detail: string(req.Action) + ": " + reason.Error()})
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNothingToDo) {

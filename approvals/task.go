@@ -80,12 +80,19 @@ type Delivery struct {
 
 // AuditRecord is one thing that happened to a task: a vote, a decision, a
 // refusal, an expiry, a delivery.
+//
+// The records of a task are hash-chained: Prev is the Hash of the record
+// before (empty for the first), and Hash is the hex SHA-256 of Prev and the
+// record's canonical JSON without Hash (see Record). Changing, dropping or
+// reordering any record breaks every hash after it.
 type AuditRecord struct {
 	At     time.Time `json:"at"`
 	User   string    `json:"user,omitempty"`
 	Name   string    `json:"userName,omitempty"`
 	Event  string    `json:"event"`
 	Detail string    `json:"detail,omitempty"`
+	Prev   string    `json:"prev,omitempty"`
+	Hash   string    `json:"hash,omitempty"`
 }
 
 // Context is what the deployment tool tells about a task. Every field is
@@ -133,6 +140,8 @@ type Task struct {
 	CreatedAt         time.Time     `json:"createdAt"`
 	ExpiresAt         time.Time     `json:"expiresAt"`
 	Audit             []AuditRecord `json:"audit,omitempty"`
+	// Seal is the signed receipt of the final decision (see Receipt).
+	Seal *Seal `json:"seal,omitempty"`
 
 	// Policy is the name of the policy that matched at intake ("" when none
 	// did: then nobody may decide from chat). OnExpiry is its on_expiry.
