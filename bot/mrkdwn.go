@@ -18,6 +18,14 @@ const (
 	// maxErrorChars keeps a deployment tool's error page from filling the
 	// message: the first lines say what went wrong.
 	maxErrorChars = 500
+	// maxSourceChars bounds the name of the task at its tool.
+	maxSourceChars = 200
+	// maxNameChars bounds a person's or a policy's name (Slack's display
+	// names have at most 80 characters).
+	maxNameChars = 100
+	// maxFallbackChars bounds a message's text (Slack takes 40,000): it
+	// is what notifications show, a line.
+	maxFallbackChars = 3000
 )
 
 // slackIDPattern is what a Slack user or group id looks like. Ids from the
@@ -56,22 +64,21 @@ func escapeRune(r rune) string {
 // characters, ending in "…" when cut. It never cuts through an entity, which
 // would leave a stray "&am" in the message.
 func escapeTrunc(s string, max int) string {
-	e := escape(s)
-	if utf8.RuneCountInString(e) <= max {
-		return e
-	}
 	var b strings.Builder
-	n := 0
+	n, fit := 0, -1 // fit: the length of the longest prefix that leaves room for "…"
 	for _, r := range s {
 		piece := escapeRune(r)
 		k := utf8.RuneCountInString(piece)
-		if n+k > max-1 {
-			break
+		if fit < 0 && n+k > max-1 {
+			fit = b.Len()
+		}
+		if n+k > max {
+			return b.String()[:fit] + "…"
 		}
 		b.WriteString(piece)
 		n += k
 	}
-	return b.String() + "…"
+	return b.String()
 }
 
 // plainTrunc cuts plain text (not parsed by Slack) to max characters.
@@ -109,9 +116,9 @@ func mentionUser(id, name string) string {
 		return "<@" + id + ">"
 	}
 	if name != "" {
-		return escape(oneLine(name))
+		return escapeTrunc(oneLine(name), maxNameChars)
 	}
-	return escape(oneLine(id))
+	return escapeTrunc(oneLine(id), maxNameChars)
 }
 
 // mentionGroup renders a Slack user group.
@@ -119,7 +126,7 @@ func mentionGroup(id string) string {
 	if slackIDPattern.MatchString(id) {
 		return "<!subteam^" + id + ">"
 	}
-	return escape(oneLine(id))
+	return escapeTrunc(oneLine(id), maxNameChars)
 }
 
 // slackDate renders t in each reader's own time zone; the fallback is for

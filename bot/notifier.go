@@ -9,6 +9,7 @@ import (
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/rest"
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 )
 
@@ -38,6 +39,9 @@ type Config struct {
 	Tools *approvals.Tools
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Logger receives the warnings of calls whose context carries no
+	// logger (zerolog.Ctx); the zero value drops them.
+	Logger zerolog.Logger
 }
 
 // Notifier shows tasks in Slack through the Web API. It never mints a
@@ -49,6 +53,7 @@ type Notifier struct {
 	policies       func() []approvals.Policy
 	tools          *approvals.Tools
 	now            func() time.Time
+	log            zerolog.Logger
 }
 
 var (
@@ -79,6 +84,7 @@ func New(cfg Config) *Notifier {
 		policies:       cfg.Policies,
 		tools:          cfg.Tools,
 		now:            now,
+		log:            cfg.Logger,
 	}
 }
 
@@ -91,14 +97,68 @@ func (n *Notifier) policyFor(t *approvals.Task) *approvals.Policy {
 	return approvals.FindPolicy(n.policies(), t.Policy)
 }
 
-// render renders the task's message with its tool's display name.
-func (n *Notifier) render(t *approvals.Task, token string) (string, []slack.Block) {
-	return RenderTask(t, RenderOptions{
+// renderOptions are what the task's message is rendered with: its token,
+// its policy and its tool's display name.
+func (n *Notifier) renderOptions(t *approvals.Task, token string) RenderOptions {
+	return RenderOptions{
 		Token:  token,
 		Policy: n.policyFor(t),
 		Tool:   n.tools.DisplayName(t.Source),
 		Now:    n.now(),
-	})
+	}
+}
+
+// logger is the call's logger, or the Notifier's when the call's context
+// has none.
+func (n *Notifier) logger(ctx context.Context) *zerolog.Logger {
+	if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
+		return l
+	}
+	return &n.log
+}
+
+// sendTask sends the task's message with send (a post or an update). When
+// Slack refuses its content (refusedContent), it sends the minimal message
+// instead, and then the bare one: a task is never left without its message
+// because of what it shows. The warning names Slack's error code, never the
+// token or the message.
+func (n *Notifier) sendTask(ctx context.Context, op string, t *approvals.Task, token string,
+	send func(text string, blocks []slack.Block) error) error {
+	opts := n.renderOptions(t, token)
+	err := send(RenderTask(t, opts))
+	for _, bare := range []bool{false, true} {
+		code, refused := refusedContent(err)
+		if !refused {
+			break
+		}
+		kind := "minimal"
+		if bare {
+			kind = "bare"
+		}
+		n.logger(ctx).Warn().Str("task", t.ID).Str("op", op).Str("code", code).Str("fallback", kind).
+			Msg("slack: Slack refused the message; sending a " + kind + " one instead")
+		err = send(RenderMinimal(t, opts, bare))
+	}
+	if err != nil {
+		return n.mapError(op, err)
+	}
+	return nil
+}
+
+// refusedContent reports whether err is Slack refusing a message or a
+// view for what it shows (blocks Slack finds too long or invalid, or a
+// text too long), which a smaller one mends; code is Slack's error code.
+func refusedContent(err error) (code string, refused bool) {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) {
+		return "", false
+	}
+	switch se.Err {
+	case "invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long", "msg_too_long", "invalid_attachments",
+		"invalid_arguments", "view_too_large":
+		return se.Err, true
+	}
+	return se.Err, false
 }
 
 func (n *Notifier) ready(op string) error {
@@ -124,15 +184,18 @@ func (n *Notifier) Post(ctx context.Context, t *approvals.Task, token string) (a
 	if err := n.ready(op); err != nil {
 		return approvals.MessageRef{}, err
 	}
-	text, blocks := n.render(t, token)
-	gotChannel, ts, err := n.api.PostMessageContext(ctx, channel,
-		slack.MsgOptionText(text, false),
-		slack.MsgOptionBlocks(blocks...),
-		slack.MsgOptionDisableLinkUnfurl(),
-		slack.MsgOptionDisableMediaUnfurl(),
-	)
+	var gotChannel, ts string
+	err := n.sendTask(ctx, op, t, token, func(text string, blocks []slack.Block) (err error) {
+		gotChannel, ts, err = n.api.PostMessageContext(ctx, channel,
+			slack.MsgOptionText(text, false),
+			slack.MsgOptionBlocks(blocks...),
+			slack.MsgOptionDisableLinkUnfurl(),
+			slack.MsgOptionDisableMediaUnfurl(),
+		)
+		return err
+	})
 	if err != nil {
-		return approvals.MessageRef{}, n.mapError(op, err)
+		return approvals.MessageRef{}, err
 	}
 	if gotChannel == "" {
 		gotChannel = channel
@@ -160,15 +223,13 @@ func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) 
 	if t.Status.Final() {
 		token = ""
 	}
-	text, blocks := n.render(t, token)
-	_, _, _, err := n.api.UpdateMessageContext(ctx, t.Message.Channel, t.Message.TS,
-		slack.MsgOptionText(text, false),
-		slack.MsgOptionBlocks(blocks...),
-	)
-	if err != nil {
-		return n.mapError(op, err)
-	}
-	return nil
+	return n.sendTask(ctx, op, t, token, func(text string, blocks []slack.Block) error {
+		_, _, _, err := n.api.UpdateMessageContext(ctx, t.Message.Channel, t.Message.TS,
+			slack.MsgOptionText(text, false),
+			slack.MsgOptionBlocks(blocks...),
+		)
+		return err
+	})
 }
 
 // Remind posts a reminder in the message's thread, mentioning the approvers.
@@ -204,38 +265,42 @@ func reminderText(t *approvals.Task, p *approvals.Policy, tool string) string {
 	if p == nil {
 		return text + ". No policy names approvers; decide it in " + escape(tool) + "."
 	}
-	var who []string
-	for _, u := range p.Approvers.Users {
-		if !t.HasVoted(u) {
-			who = append(who, mentionUser(u, ""))
-		}
-	}
-	for _, g := range p.Approvers.Groups {
-		who = append(who, mentionGroup(g))
-	}
-	for _, e := range p.Approvers.Emails {
-		who = append(who, escape(oneLine(e)))
-	}
+	who := approverMentions(p, t.HasVoted)
 	if len(who) > 0 {
-		text += " · approvers: " + strings.Join(who, ", ")
+		list := joinPeople(who, maxSectionChars/2)
+		if list == "" {
+			list = fmt.Sprintf("%d named", len(who))
+		}
+		text += " · approvers: " + list
 	}
 	if need := requiredApprovals(t, p); need > 1 {
 		text += fmt.Sprintf(" · %d of %d approvals", len(t.Approvals), need)
 	}
-	return plainTruncKeepEntities(text)
+	return truncKeepEntities(text, maxSectionChars)
 }
 
-// Ephemeral shows text to one user in a channel.
+// Ephemeral shows text (mrkdwn, escaped by the caller) to one user in a
+// channel, cut to maxFallbackChars. When Slack refuses it for what it says,
+// a shorter plain one follows.
 func (n *Notifier) Ephemeral(ctx context.Context, channel, user, text string) error {
 	op := "reply to " + user
 	if err := n.ready(op); err != nil {
 		return err
 	}
-	if _, err := n.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(text, false)); err != nil {
+	_, err := n.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(truncKeepEntities(text, maxFallbackChars), false))
+	if code, refused := refusedContent(err); refused {
+		n.logger(ctx).Warn().Str("op", op).Str("code", code).Str("fallback", "minimal").
+			Msg("slack: Slack refused the reply; sending a shorter one instead")
+		_, err = n.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(truncKeepEntities(text, maxEphemeralFallbackChars), false))
+	}
+	if err != nil {
 		return n.mapError(op, err)
 	}
 	return nil
 }
+
+// maxEphemeralFallbackChars bounds the reply sent when Slack refused one.
+const maxEphemeralFallbackChars = 500
 
 // OpenRejectReason opens the modal that asks for a reason to reject. The
 // token travels in private_metadata, which only Slack and this app see, and
@@ -248,16 +313,28 @@ func (n *Notifier) OpenRejectReason(ctx context.Context, triggerID, token string
 	if err := n.ready(op); err != nil {
 		return err
 	}
-	if _, err := n.api.OpenViewContext(ctx, triggerID, rejectReasonView(token)); err != nil {
+	_, err := n.api.OpenViewContext(ctx, triggerID, rejectReasonView(token))
+	if code, refused := refusedContent(err); refused {
+		// The trigger id is single-use. Should Slack have taken it with
+		// the refused view, this call fails (exchanged_trigger_id) and
+		// the clicker is asked to try again.
+		n.logger(ctx).Warn().Str("op", op).Str("code", code).Str("fallback", "minimal").
+			Msg("slack: Slack refused the reject reason dialog; opening a minimal one instead")
+		_, err = n.api.OpenViewContext(ctx, triggerID, minimalRejectReasonView(token))
+	}
+	if err != nil {
 		return n.mapError(op, err)
 	}
 	return nil
 }
 
+// rejectReasonView is the modal that asks for a reason to reject. Its texts
+// are all the bot's own and within Slack's limits (title and buttons ≤ 24,
+// placeholder ≤ 150); the token is within private_metadata's 3000.
 func rejectReasonView(token string) slack.ModalViewRequest {
 	input := slack.NewPlainTextInputBlockElement(plainText("Why is this deployment rejected?"), actionIDReason).
 		WithMultiline(true).
-		WithMaxLength(1000)
+		WithMaxLength(maxReasonChars)
 	reason := slack.NewInputBlock(blockIDReason, plainText("Reason"),
 		plainText("The deployment tool receives it with the rejection."), input)
 	return slack.ModalViewRequest{
@@ -271,11 +348,29 @@ func rejectReasonView(token string) slack.ModalViewRequest {
 	}
 }
 
+// minimalRejectReasonView is the reject reason modal with nothing but the
+// input: the fallback when Slack refuses the full one.
+func minimalRejectReasonView(token string) slack.ModalViewRequest {
+	input := slack.NewPlainTextInputBlockElement(nil, actionIDReason).
+		WithMultiline(true).
+		WithMaxLength(maxReasonChars)
+	reason := slack.NewInputBlock(blockIDReason, plainText("Reason"), nil, input)
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		Title:           plainText("Reject"),
+		Submit:          plainText("Reject"),
+		CallbackID:      callbackRejectReason,
+		PrivateMetadata: token,
+		Blocks:          slack.Blocks{BlockSet: []slack.Block{reason}},
+	}
+}
+
 // permanentCode reports whether a Slack error code means that no retry can
 // mend the request: it is itself wrong.
 func permanentCode(code string) bool {
 	switch code {
-	case "invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "no_text",
+	case "invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "invalid_attachments", "no_text",
+		"view_too_large",
 		"message_not_found", "cant_update_message", "edit_window_closed",
 		"invalid_arguments", "invalid_form_data",
 		"invalid_trigger_id", "expired_trigger_id", "exchanged_trigger_id",

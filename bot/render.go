@@ -8,8 +8,10 @@ package bot
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/slack-go/slack"
@@ -37,6 +39,7 @@ const (
 	blockIDProgress    = "progress"
 	blockIDOutcome     = "outcome"
 	blockIDDelivery    = "delivery"
+	blockIDLink        = "link"
 )
 
 // genericTool stands for a task's deployment tool when it has no name.
@@ -71,103 +74,221 @@ type RenderOptions struct {
 //
 // Everything a deployment tool or a user supplied is escaped, so that a
 // description cannot mention @channel or smuggle in a link, and cut to
-// Slack's limits. text is the plain summary that notifications show.
+// Slack's limits: each element's, and the whole message's (blocksBudget).
+// When the message would be too large, the longest texts are cut first, in
+// the order of cutOrder; the header, the expiry, the buttons (their token
+// and confirm dialog) and the link to the task stay. text is the plain
+// summary that notifications show.
 func RenderTask(t *approvals.Task, opts RenderOptions) (text string, blocks []slack.Block) {
-	token, policy, now := opts.Token, opts.Policy, opts.Now
-	tool := toolName(opts.Tool)
-	subject := subjectOf(t, tool)
+	r := newRendering(t, opts)
+	return r.fallbackText(), r.fit()
+}
 
-	header := "Deployment approval"
-	if subject != "" {
-		header += ": " + subject
+// RenderMinimal renders the task's minimal message: the header, the
+// expiry, the buttons while it is pending (or its outcome), and a link to
+// the task (its URL if it has one). The Notifier sends it when Slack
+// refuses the full message's blocks, so that a task is never left without
+// its message. bare leaves the task's own texts out of the blocks (the
+// header names no subject; no link, no reason, no names but Slack ids), for
+// when Slack refuses even the minimal message.
+func RenderMinimal(t *approvals.Task, opts RenderOptions, bare bool) (text string, blocks []slack.Block) {
+	r := newRendering(t, opts)
+	c := minimalCuts()
+	c.bare = bare
+	if bare {
+		c.reason = 0
 	}
-	blocks = append(blocks, slack.NewHeaderBlock(
-		slack.NewTextBlockObject(slack.PlainTextType, plainTrunc(header, maxHeaderChars), true, false),
-		slack.HeaderBlockOptionBlockID(blockIDHeader)))
+	return r.fallbackText(), r.blocks(c)
+}
 
-	if d := strings.TrimSpace(t.Description); d != "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(escapeTrunc(d, maxSectionChars)), nil, nil,
+// rendering is one task's message being rendered under the options; it
+// is rendered again under tighter cuts until it fits, so what every
+// rendering needs is worked out once.
+type rendering struct {
+	t        *approvals.Task
+	token    string
+	policy   *approvals.Policy
+	tool     string // the tool's name, or genericTool
+	display  string // the tool's display name as given, maybe ""
+	subject  string
+	pending  bool
+	timedOut bool
+	// approvers mention the policy's approvers; voters those who
+	// approved, votersWithIDs those of them with a Slack id.
+	approvers, voters, votersWithIDs []string
+	// url is the task's URL fit for a mrkdwn link, or "".
+	url string
+}
+
+func newRendering(t *approvals.Task, opts RenderOptions) *rendering {
+	tool := toolName(opts.Tool)
+	pending := !t.Status.Final()
+	r := &rendering{
+		t:             t,
+		token:         opts.Token,
+		policy:        opts.Policy,
+		tool:          tool,
+		display:       opts.Tool,
+		subject:       subjectOf(t, tool),
+		pending:       pending,
+		timedOut:      pending && !t.ExpiresAt.IsZero() && t.Expired(opts.Now),
+		voters:        voters(t, false),
+		votersWithIDs: voters(t, true),
+		url:           safeLink(t.URL),
+	}
+	if opts.Policy != nil {
+		r.approvers = approverMentions(opts.Policy, nil)
+	}
+	return r
+}
+
+// votersFor are the voters the cuts let the message name.
+func (r *rendering) votersFor(c cuts) []string {
+	if c.bare {
+		return r.votersWithIDs
+	}
+	return r.voters
+}
+
+// blocks renders the message as far as the cuts allow.
+func (r *rendering) blocks(c cuts) []slack.Block {
+	t := r.t
+	header := "Deployment approval"
+	if r.subject != "" && !c.bare {
+		header += ": " + r.subject
+	}
+	blocks := []slack.Block{slack.NewHeaderBlock(
+		slack.NewTextBlockObject(slack.PlainTextType, plainTrunc(header, maxHeaderChars), true, false),
+		slack.HeaderBlockOptionBlockID(blockIDHeader))}
+
+	if d := strings.TrimSpace(t.Description); d != "" && !c.minimal && c.description > 0 {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(escapeTrunc(d, min(c.description, maxSectionChars))), nil, nil,
 			slack.SectionBlockOptionBlockID(blockIDDescription)))
 	}
 
-	if fields := contextFields(t, opts.Tool); len(fields) > 0 {
-		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil, slack.SectionBlockOptionBlockID(blockIDFields)))
+	link := r.link(c)
+	linkInline := false
+	if !c.minimal {
+		var fields []*slack.TextBlockObject
+		fields, linkInline = contextFields(t, r.display, link, c.field)
+		if len(fields) > 0 {
+			blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil, slack.SectionBlockOptionBlockID(blockIDFields)))
+		}
+	}
+	if !linkInline {
+		if b := r.linkBlock(link, c); b != nil {
+			blocks = append(blocks, b)
+		}
 	}
 
-	pending := !t.Status.Final()
-	timedOut := pending && !t.ExpiresAt.IsZero() && t.Expired(now)
-
 	var context []slack.MixedElement
-	if pending && !t.ExpiresAt.IsZero() {
+	if r.pending && !t.ExpiresAt.IsZero() {
 		verb := "Expires"
-		if timedOut {
+		if r.timedOut {
 			verb = "Expired"
 		}
 		context = append(context, mrkdwn(verb+" "+slackDate(t.ExpiresAt)))
 	}
-	if policy != nil {
-		context = append(context, mrkdwn(policyLine(t, policy)))
+	if r.policy != nil && !c.minimal {
+		context = append(context, mrkdwn(policyLine(t, r.policy, r.approvers, c.people)))
 	}
 	if len(context) > 0 {
 		blocks = append(blocks, slack.NewContextBlock(blockIDContext, context...))
 	}
 
-	if pending {
-		blocks = append(blocks, pendingBlocks(t, token, policy, tool, timedOut)...)
-	} else {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(plainTruncKeepEntities(outcomeText(t, policy, tool))), nil, nil,
-			slack.SectionBlockOptionBlockID(blockIDOutcome)))
-		if line := deliveryLine(t, tool); line != "" {
-			blocks = append(blocks, slack.NewContextBlock(blockIDDelivery, mrkdwn(line)))
+	if r.pending {
+		return append(blocks, r.pendingBlocks(c)...)
+	}
+	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncKeepEntities(outcomeText(t, r.policy, r.tool, r.votersFor(c), c), maxSectionChars)), nil, nil,
+		slack.SectionBlockOptionBlockID(blockIDOutcome)))
+	if line := deliveryLine(t, r.tool, c.lastError); line != "" {
+		blocks = append(blocks, slack.NewContextBlock(blockIDDelivery, mrkdwn(line)))
+	}
+	return blocks
+}
+
+// link is the task's URL fit for a mrkdwn link, or "" when it has none
+// (or none that is safe, or the cuts leave it out).
+func (r *rendering) link(c cuts) string {
+	if c.noLink || c.bare {
+		return ""
+	}
+	return r.url
+}
+
+// linkBlock links to the task when its link did not fit the fields: a
+// section of its own holds a URL as long as the intake accepts. The
+// minimal message names the task here even without a link.
+func (r *rendering) linkBlock(link string, c cuts) slack.Block {
+	label := sourceLabel(r.t, r.display, maxSourceChars)
+	var text string
+	if link != "" {
+		name := label
+		if name == "" {
+			name = "Open in " + escape(r.tool)
+		}
+		for _, l := range []string{name, "Open"} {
+			if s := "<" + link + "|" + l + ">"; utf8.RuneCountInString(s) <= maxSectionChars {
+				text = s
+				break
+			}
 		}
 	}
-
-	return fallbackText(t, subject, policy, tool), blocks
+	if text == "" && c.minimal && !c.bare {
+		text = label
+	}
+	if text == "" {
+		return nil
+	}
+	return slack.NewSectionBlock(mrkdwn(text), nil, nil, slack.SectionBlockOptionBlockID(blockIDLink))
 }
 
 // pendingBlocks are what a task still open shows: why nobody can decide it,
 // or the quorum so far and the buttons.
-func pendingBlocks(t *approvals.Task, token string, policy *approvals.Policy, tool string, timedOut bool) []slack.Block {
+func (r *rendering) pendingBlocks(c cuts) []slack.Block {
+	t, policy := r.t, r.policy
 	if policy == nil {
 		msg := fmt.Sprintf("⚠️ No policy names approvers for this task, so nobody can decide it from Slack. Decide it in %s.",
-			escape(tool))
+			escape(r.tool))
 		return []slack.Block{slack.NewSectionBlock(mrkdwn(msg), nil, nil, slack.SectionBlockOptionBlockID(blockIDNoPolicy))}
 	}
 	var blocks []slack.Block
 	if need := requiredApprovals(t, policy); need > 1 {
 		line := fmt.Sprintf("%d of %d approvals", len(t.Approvals), need)
-		if voters := votersList(t); voters != "" {
+		if voters := joinPeople(r.votersFor(c), c.people); voters != "" {
 			line += ": " + voters
 		}
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(plainTruncKeepEntities(line)), nil, nil,
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncKeepEntities(line, maxSectionChars)), nil, nil,
 			slack.SectionBlockOptionBlockID(blockIDProgress)))
 	}
 	// A button without a token could only be refused; a task whose time
 	// has run out can only be refused too.
-	if token != "" && !timedOut {
-		blocks = append(blocks, decisionButtons(t, token, tool))
+	if r.token != "" && !r.timedOut {
+		blocks = append(blocks, r.decisionButtons(c))
 	}
 	return blocks
 }
 
 // decisionButtons is the actions block of the contract: approve (primary,
 // confirmed) and reject (danger), both carrying the token.
-func decisionButtons(t *approvals.Task, token, tool string) slack.Block {
+func (r *rendering) decisionButtons(c cuts) slack.Block {
+	tail := ". " + capitalize(r.tool) + " will continue it."
 	what := "this deployment"
-	if s := subjectOf(t, tool); s != "" {
-		what = "the deployment " + s
+	if r.subject != "" && !c.shortConfirm && !c.bare {
+		// The sentence stays whole: the subject is what gets cut.
+		lead := "the deployment "
+		what = lead + plainTrunc(r.subject, maxConfirmChars-utf8.RuneCountInString("You are approving "+lead+tail))
 	}
-	confirmText := fmt.Sprintf("You are approving %s. %s will continue it.", what, capitalize(tool))
 	confirm := slack.NewConfirmationBlockObject(
 		plainText("Approve deployment?"),
-		plainText(plainTrunc(confirmText, maxConfirmChars)),
+		plainText(plainTrunc("You are approving "+what+tail, maxConfirmChars)),
 		plainText("Approve"),
 		plainText("Cancel"),
 	)
-	approve := slack.NewButtonBlockElement(actionApprove, token, plainText("Approve")).
+	approve := slack.NewButtonBlockElement(actionApprove, r.token, plainText("Approve")).
 		WithStyle(slack.StylePrimary).
 		WithConfirm(confirm)
-	reject := slack.NewButtonBlockElement(actionReject, token, plainText("Reject")).
+	reject := slack.NewButtonBlockElement(actionReject, r.token, plainText("Reject")).
 		WithStyle(slack.StyleDanger)
 	return slack.NewActionBlock(blockIDDecision, approve, reject)
 }
@@ -195,13 +316,14 @@ func subjectOf(t *approvals.Task, tool string) string {
 	return subject
 }
 
-// contextFields are the task's context; the source field names the tool by
-// displayName, or not at all when it has none.
-func contextFields(t *approvals.Task, displayName string) []*slack.TextBlockObject {
-	var fields []*slack.TextBlockObject
+// contextFields are the task's context, each value cut to most
+// characters. The source field names the tool by displayName (or not at
+// all when it has none) and links to the task when link fits the field;
+// inline reports whether it did.
+func contextFields(t *approvals.Task, displayName, link string, most int) (fields []*slack.TextBlockObject, inline bool) {
 	add := func(label, value string) {
 		if value = strings.TrimSpace(oneLine(value)); value != "" {
-			fields = append(fields, mrkdwn("*"+label+"*\n"+escapeTrunc(value, maxFieldChars-len(label)-3)))
+			fields = append(fields, mrkdwn("*"+label+"*\n"+escapeTrunc(value, min(most, maxFieldChars-len(label)-3))))
 		}
 	}
 	add("Environment", t.Environment)
@@ -211,43 +333,62 @@ func contextFields(t *approvals.Task, displayName string) []*slack.TextBlockObje
 	add("Stage", t.Stage)
 	add("Requested by", t.RequestedBy)
 
+	if label := sourceLabel(t, displayName, min(most, maxSourceChars)); label != "" {
+		text := "*Source*\n" + label
+		if linked := "*Source*\n<" + link + "|" + label + ">"; link != "" && utf8.RuneCountInString(linked) <= maxFieldChars {
+			text, inline = linked, true
+		}
+		fields = append(fields, mrkdwn(text))
+	}
+	return fields, inline
+}
+
+// sourceLabel names the task at its tool, escaped: "FlexDeploy task 8900".
+func sourceLabel(t *approvals.Task, displayName string, most int) string {
 	source := strings.TrimSpace(oneLine(displayName))
 	if id := strings.TrimSpace(oneLine(t.TaskID)); id != "" {
 		source = strings.TrimSpace(source + " task " + id)
 	}
-	if source != "" {
-		label := escapeTrunc(source, 200)
-		if link := safeLink(t.URL); link != "" && len(link) < maxFieldChars-250 {
-			label = "<" + link + "|" + label + ">"
-		}
-		fields = append(fields, mrkdwn("*Source*\n"+label))
+	if source == "" {
+		return ""
 	}
-	return fields
+	return escapeTrunc(source, most)
 }
 
-// policyLine says which policy applies and who may decide.
-func policyLine(t *approvals.Task, p *approvals.Policy) string {
+// policyLine says which policy applies and who may decide, naming as many
+// of the approvers (who, rendered) as fit people characters.
+func policyLine(t *approvals.Task, p *approvals.Policy, who []string, people int) string {
 	need := requiredApprovals(t, p)
 	noun := "approvals"
 	if need == 1 {
 		noun = "approval"
 	}
+	approvers := "none named"
+	if len(who) > 0 {
+		if approvers = joinPeople(who, people); approvers == "" {
+			approvers = fmt.Sprintf("%d named", len(who))
+		}
+	}
+	line := fmt.Sprintf("Policy %s · %d %s needed · approvers: %s", escapeTrunc(oneLine(p.Name), maxNameChars), need, noun, approvers)
+	return truncKeepEntities(line, maxSectionChars)
+}
+
+// approverMentions mentions the policy's approvers: users (but those skip
+// leaves out), groups, emails.
+func approverMentions(p *approvals.Policy, skip func(user string) bool) []string {
 	var who []string
 	for _, u := range p.Approvers.Users {
-		who = append(who, mentionUser(u, ""))
+		if skip == nil || !skip(u) {
+			who = append(who, mentionUser(u, ""))
+		}
 	}
 	for _, g := range p.Approvers.Groups {
 		who = append(who, mentionGroup(g))
 	}
 	for _, e := range p.Approvers.Emails {
-		who = append(who, escape(oneLine(e)))
+		who = append(who, escapeTrunc(oneLine(e), maxNameChars))
 	}
-	approvers := "none named"
-	if len(who) > 0 {
-		approvers = strings.Join(who, ", ")
-	}
-	line := fmt.Sprintf("Policy %s · %d %s needed · approvers: %s", escape(oneLine(p.Name)), need, noun, approvers)
-	return plainTruncKeepEntities(line)
+	return who
 }
 
 func requiredApprovals(t *approvals.Task, p *approvals.Policy) int {
@@ -260,22 +401,56 @@ func requiredApprovals(t *approvals.Task, p *approvals.Policy) int {
 	return 1
 }
 
-// votersList mentions everyone whose approval is counted, once each.
-func votersList(t *approvals.Task) string {
+// voters mentions everyone whose approval is counted, once each; idsOnly
+// leaves out those who have no Slack id.
+func voters(t *approvals.Task, idsOnly bool) []string {
 	seen := make(map[string]bool, len(t.Approvals))
 	var who []string
 	for _, v := range t.Approvals {
-		if seen[v.ID] {
+		if seen[v.ID] || (idsOnly && !slackIDPattern.MatchString(v.ID)) {
 			continue
 		}
 		seen[v.ID] = true
 		who = append(who, mentionUser(v.ID, v.Name))
 	}
-	return strings.Join(who, ", ")
+	return who
 }
 
-// outcomeText says how a final task ended: who, when and why.
-func outcomeText(t *approvals.Task, p *approvals.Policy, tool string) string {
+// joinPeople lists rendered mentions, as many as fit most characters, and
+// says how many more there are: "<@U1>, <@U2> and 7 more". It never cuts a
+// mention; "" when not even the first fits.
+func joinPeople(who []string, most int) string {
+	var b strings.Builder
+	n := 0
+	best, shown := -1, 0 // the longest prefix that fits with its " and N more"
+	for i, w := range who {
+		if i > 0 {
+			w = ", " + w
+		}
+		if n += utf8.RuneCountInString(w); n > most {
+			break
+		}
+		b.WriteString(w)
+		rest := len(who) - i - 1
+		if rest == 0 {
+			return b.String()
+		}
+		if n+len(andMore(rest)) <= most {
+			best, shown = b.Len(), i+1
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return b.String()[:best] + andMore(len(who)-shown)
+}
+
+func andMore(n int) string { return " and " + strconv.Itoa(n) + " more" }
+
+// outcomeText says how a final task ended: who (voters are those who
+// approved, rendered), when and why, the lists and the reason as long as
+// the cuts allow.
+func outcomeText(t *approvals.Task, p *approvals.Policy, tool string, voters []string, c cuts) string {
 	at := ""
 	if t.DecidedAt != nil && !t.DecidedAt.IsZero() {
 		at = " at " + slackDate(*t.DecidedAt)
@@ -304,30 +479,41 @@ func outcomeText(t *approvals.Task, p *approvals.Policy, tool string) string {
 		if t.DecidedBy == nil {
 			// Decided elsewhere, typically in the deployment tool's own
 			// UI; the reason says where.
-			if reason == "" {
-				reason = "decided outside Slack"
+			if reason == "" || c.reason == 0 {
+				return verb + at + " · decided outside Slack"
 			}
-			return verb + at + " · " + escapeTrunc(oneLine(reason), maxSectionChars/2)
+			return verb + at + " · " + escapeTrunc(oneLine(reason), min(c.reason, maxSectionChars/2))
 		}
-		who := mentionUser(t.DecidedBy.ID, t.DecidedBy.Name)
+		var who string
+		if !c.bare || slackIDPattern.MatchString(t.DecidedBy.ID) {
+			who = mentionUser(t.DecidedBy.ID, t.DecidedBy.Name)
+		}
 		if t.Status == approvals.StatusApproved {
-			if voters := votersList(t); voters != "" {
-				who = voters
+			if list := joinPeople(voters, c.people); list != "" {
+				who = list
 			}
 		}
-		line := verb + " by " + who + at
-		if reason != "" {
-			line += "\nReason: " + escapeTrunc(reason, maxSectionChars/2)
+		line := verb
+		if who != "" {
+			line += " by " + who
+		}
+		line += at
+		if reason != "" && c.reason > 0 {
+			line += "\nReason: " + escapeTrunc(reason, min(c.reason, maxSectionChars/2))
 		}
 		return line
 	}
-	return "Status: " + escape(oneLine(string(t.Status)))
+	return "Status: " + escapeTrunc(oneLine(string(t.Status)), maxNameChars)
 }
 
-// deliveryLine says how far handing the outcome to the deployment tool got.
-func deliveryLine(t *approvals.Task, tool string) string {
+// deliveryLine says how far handing the outcome to the deployment tool got,
+// quoting at most errorChars characters of the tool's error.
+func deliveryLine(t *approvals.Task, tool string, errorChars int) string {
 	name := escape(tool)
-	lastError := escapeTrunc(oneLine(strings.TrimSpace(t.Delivery.LastError)), maxErrorChars)
+	lastError := ""
+	if errorChars > 0 {
+		lastError = escapeTrunc(oneLine(strings.TrimSpace(t.Delivery.LastError)), min(errorChars, maxErrorChars))
+	}
 	switch t.Delivery.State {
 	case approvals.DeliveryPending:
 		line := "Sending to " + name + "…"
@@ -342,19 +528,24 @@ func deliveryLine(t *approvals.Task, tool string) string {
 		return capitalize(name) + " accepted the decision"
 	case approvals.DeliveryFailed:
 		if lastError == "" {
-			lastError = "no reason given"
+			if errorChars > 0 {
+				lastError = "no reason given"
+			} else {
+				return "⚠️ " + capitalize(name) + " refused the decision"
+			}
 		}
 		return "⚠️ " + capitalize(name) + " refused: " + lastError
 	}
 	return ""
 }
 
-func fallbackText(t *approvals.Task, subject string, p *approvals.Policy, tool string) string {
+func (r *rendering) fallbackText() string {
+	subject := r.subject
 	if subject == "" {
 		subject = "a deployment"
 	}
 	var text string
-	switch t.Status {
+	switch r.t.Status {
 	case approvals.StatusApproved:
 		text = "Approved: " + subject
 	case approvals.StatusRejected:
@@ -363,26 +554,26 @@ func fallbackText(t *approvals.Task, subject string, p *approvals.Policy, tool s
 		text = "Expired: " + subject
 	default:
 		text = "Deployment approval needed: " + subject
-		if p == nil {
-			text += " (no policy names approvers; decide it in " + tool + ")"
+		if r.policy == nil {
+			text += " (no policy names approvers; decide it in " + r.tool + ")"
 		}
 	}
 	// Slack parses the fallback text like mrkdwn, so it is escaped too.
-	return escapeTrunc(text, maxSectionChars)
+	return escapeTrunc(text, maxFallbackChars)
 }
 
-// plainTruncKeepEntities cuts already-rendered mrkdwn that is over the
-// section limit. Such text holds only escaped user text and our own
-// mentions; it is cut before the last complete line or mention so that no
-// <…> or &…; is broken.
-func plainTruncKeepEntities(s string) string {
-	if len([]rune(s)) <= maxSectionChars {
+// truncKeepEntities cuts already-rendered mrkdwn to most characters. Such
+// text holds only escaped user text and our own mentions; it is cut before
+// the last mention or entity that would be broken, so that no <…> or &…;
+// is left open, and ends in "…".
+func truncKeepEntities(s string, most int) string {
+	if utf8.RuneCountInString(s) <= most {
 		return s
 	}
-	r := []rune(s)[:maxSectionChars-1]
+	r := []rune(s)[:most-1]
 	cut := len(r)
 	// Step back out of an unfinished <…> or &…;.
-	for i := len(r) - 1; i >= 0 && i >= len(r)-64; i-- {
+	for i := len(r) - 1; i >= 0; i-- {
 		if r[i] == '>' || r[i] == ';' {
 			break
 		}

@@ -197,7 +197,7 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("read golden file (run go test ./bot -run TestRenderGolden -update to create it): %v", err)
+		t.Fatalf("read golden file (run go test ./bot -run TestRender.*Golden -update to create it): %v", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the rendering (rerun with -update if the change is intended)\n--- got\n%s\n--- want\n%s", path, got, want)

@@ -227,6 +227,7 @@ func (r *Runtime) build(s Settings) *connection {
 		DefaultChannel: s.Channel,
 		Policies:       r.policies,
 		Tools:          r.tools,
+		Logger:         r.log,
 	})
 	c := &connection{settings: s, notifier: n, directory: NewDirectory(n, s.GroupCacheTTL)}
 	// In Socket Mode clicks arrive over the WebSocket and there may be no

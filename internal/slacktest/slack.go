@@ -27,6 +27,12 @@ type Call struct {
 	JSON   map[string]any
 	Auth   string // the Authorization header
 	At     time.Time
+	// Refused is the error code the fake answered with when it refused
+	// the call's content (invalid_blocks, msg_blocks_too_long, …), or
+	// because RefuseBlocks told it to; "" when it did not.
+	Refused string
+	// rawJSON is the JSON body's members as sent, for measuring.
+	rawJSON map[string]json.RawMessage
 }
 
 // Token is the credential the call carried (a form field for chat.* and
@@ -100,7 +106,12 @@ type Answer struct {
 
 // Server is a Slack Web API on a real HTTP server: it records every call and
 // answers like Slack, unless Answer says otherwise. chat.postMessage answers
-// the ts 1700000000.000001, 1700000000.000002, … in the order of the posts.
+// the ts 1700000000.000001, 1700000000.000002, … in the order of the posts
+// it accepts. Like Slack, it refuses messages and views beyond Block Kit's
+// limits (see CheckMessage and CheckView): msg_blocks_too_long for blocks
+// of MaxBlocksJSON characters of JSON or more, invalid_blocks for a block
+// over its limits, invalid_arguments for such a view; RefuseBlocks makes it
+// refuse even valid ones.
 type Server struct {
 	Server *httptest.Server
 
@@ -115,7 +126,10 @@ type Server struct {
 	mu     sync.Mutex
 	calls  []Call
 	answer func(call Call) *Answer
-	ts     atomic.Int64
+	// refuseCode and refuseTimes are RefuseBlocks' switch.
+	refuseCode  string
+	refuseTimes int
+	ts          atomic.Int64
 	// Quiet stops recording calls (for load runs).
 	Quiet bool
 
@@ -149,6 +163,17 @@ func (f *Server) SetAnswer(fn func(call Call) *Answer) {
 	f.answer = fn
 }
 
+// RefuseBlocks makes the fake refuse the next times calls that carry blocks
+// (chat.postMessage, chat.update, chat.postEphemeral with blocks, views.open)
+// with {"ok":false,"error":code}, whatever their blocks are: a Slack that
+// refuses what its documentation allows. A negative times refuses every one
+// until RefuseBlocks is called again; 0 turns it off.
+func (f *Server) RefuseBlocks(code string, times int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuseCode, f.refuseTimes = code, times
+}
+
 // Calls returns every call so far.
 func (f *Server) Calls() []Call {
 	f.mu.Lock()
@@ -175,6 +200,7 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		_ = json.Unmarshal(body, &call.JSON)
+		_ = json.Unmarshal(body, &call.rawJSON)
 	} else {
 		call.Form, _ = url.ParseQuery(string(body))
 		for k, v := range r.URL.Query() {
@@ -182,33 +208,54 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.mu.Lock()
+	recorded := -1
 	if !f.Quiet {
+		recorded = len(f.calls)
 		f.calls = append(f.calls, call)
 	}
 	answer := f.answer
 	f.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/json")
+	var override *Answer
 	if answer != nil {
-		if a := answer(call); a != nil {
-			if a.Stall {
-				select {
-				case <-r.Context().Done():
-				case <-f.closing:
-				}
-				return
+		override = answer(call)
+	}
+	if override == nil {
+		// Content is checked only where the fake answers as Slack would.
+		f.mu.Lock()
+		refused := f.refusalOf(call)
+		if refused != nil && recorded >= 0 {
+			f.calls[recorded].Refused = refused.Code
+		}
+		f.mu.Unlock()
+		if refused != nil {
+			reply := map[string]any{"ok": false, "error": refused.Code}
+			if refused.Detail != "" {
+				reply["response_metadata"] = map[string]any{"messages": []string{refused.Detail}}
 			}
-			for k, v := range a.Header {
-				w.Header().Set(k, v)
-			}
-			status := a.Status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			w.WriteHeader(status)
-			_, _ = io.WriteString(w, a.Body)
+			_ = json.NewEncoder(w).Encode(reply)
 			return
 		}
+	}
+	if a := override; a != nil {
+		if a.Stall {
+			select {
+			case <-r.Context().Done():
+			case <-f.closing:
+			}
+			return
+		}
+		for k, v := range a.Header {
+			w.Header().Set(k, v)
+		}
+		status := a.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, a.Body)
+		return
 	}
 	var reply any
 	switch call.Method {
@@ -238,6 +285,39 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		reply = map[string]any{"ok": false, "error": "unknown_method"}
 	}
 	_ = json.NewEncoder(w).Encode(reply)
+}
+
+// refusalOf is how Slack would refuse the call's content, if it would:
+// Block Kit's limits, and RefuseBlocks' switch. f.mu is held.
+func (f *Server) refusalOf(call Call) *Refusal {
+	var blocks json.RawMessage
+	text, hasText := "", false
+	switch call.Method {
+	case "chat.postMessage", "chat.update", "chat.postEphemeral":
+		if call.rawJSON != nil {
+			blocks = call.rawJSON["blocks"]
+			hasText = json.Unmarshal(call.rawJSON["text"], &text) == nil
+		} else {
+			if call.Form.Has("blocks") {
+				blocks = json.RawMessage(call.Form.Get("blocks"))
+			}
+			text, hasText = call.Form.Get("text"), call.Form.Has("text")
+		}
+	case "views.open":
+		blocks = json.RawMessage("[]") // a view always carries blocks
+	default:
+		return nil
+	}
+	if f.refuseTimes != 0 && len(blocks) > 0 {
+		if f.refuseTimes > 0 {
+			f.refuseTimes--
+		}
+		return &Refusal{Code: f.refuseCode}
+	}
+	if call.Method == "views.open" {
+		return checkView(call.JSON["view"])
+	}
+	return checkMessage(text, hasText, blocks, true)
 }
 
 // Click is a user's click on a message's button.
