@@ -45,6 +45,24 @@ var (
 	// not be checked (a chat look-up failed); nothing is decided.
 	ErrIdentityUnknown = errors.New("could not check who requested this")
 
+	// ErrApprovingClosed: approving is closed now (outside the policy's
+	// windows, or inside a freeze); rejecting still works. Wrapped in a
+	// *Refusal saying why and when it opens.
+	ErrApprovingClosed = errors.New("approving is closed now")
+	// ErrBreakGlassNeeded: the person may approve only by breaking glass
+	// (their own task, or approving is closed): they are asked for a reason.
+	ErrBreakGlassNeeded = errors.New("approving needs break-glass with a reason")
+	// ErrBreakGlassReason: a break-glass approval without a reason.
+	ErrBreakGlassReason = errors.New("a reason is required to break glass")
+	// ErrConfirmRequired: the policy asks the approver to type the
+	// environment first (the surface asks for it).
+	ErrConfirmRequired = errors.New("type the environment to confirm")
+	// ErrConfirmMismatch: what the approver typed is not the environment.
+	ErrConfirmMismatch = errors.New("the typed environment does not match")
+	// ErrSSORequired: the policy asks for a decision on the web, after
+	// single sign-on.
+	ErrSSORequired = errors.New("this task is decided after signing in on the web")
+
 	// ErrRequesterUnmapped: the tool names who requested the deployment,
 	// but no chat user is mapped to them, so self-approval cannot be ruled
 	// out.
@@ -89,6 +107,9 @@ type Kind struct {
 	// Answer is what the API answers a program with (an invalid request's
 	// own error, which says what to mend, is quoted instead).
 	Answer string
+	// Prompt marks a refusal the surface answers by asking for more (a
+	// reason, a confirmation) and trying again: it is not audited.
+	Prompt bool
 }
 
 // Text is the reply with the tool's display name filled in.
@@ -99,32 +120,65 @@ func (k Kind) Text(tool string) string {
 	return strings.ReplaceAll(k.Reply, "{tool}", tool)
 }
 
-// kinds is the one table of error kinds, most specific first.
+// Reply is what a person is told about err: its kind's reply with the
+// tool's name and, where the refusal carries one, its detail ("frozen
+// until …") filled in.
+func Reply(err error, tool string) string {
+	text := KindOf(err).Text(tool)
+	detail := ""
+	var r *Refusal
+	if errors.As(err, &r) {
+		detail = r.Detail
+	}
+	if detail == "" {
+		detail = "try again later"
+	}
+	return strings.ReplaceAll(text, "{detail}", detail)
+}
+
+// Refusal is a refusal with a detail for people: why, and until when.
+type Refusal struct {
+	Err    error
+	Detail string
+}
+
+func (r *Refusal) Error() string { return r.Err.Error() + ": " + r.Detail }
+func (r *Refusal) Unwrap() error { return r.Err }
+
+// kinds is the one table of error kinds, most specific first: an error
+// that wraps two (break-glass needed because of a self-approval) takes the
+// first row it matches.
 var kinds = []struct {
 	err  error
 	kind Kind
 }{
-	{ErrNotApprover, Kind{"not_approver", http.StatusForbidden, true, "You are not an approver for this deployment.", "not an approver"}},
-	{ErrSelfApproval, Kind{"self_approval", http.StatusForbidden, true, "You requested this deployment, so you cannot approve it yourself. Ask another approver.", "self-approval not allowed"}},
-	{ErrAlreadyDecided, Kind{"already_decided", http.StatusConflict, true, "This deployment has already been decided; your click changed nothing.", "already decided"}},
-	{ErrExpired, Kind{"expired", http.StatusGone, true, "This approval request has expired. Decide it in {tool}.", "expired"}},
-	{ErrBadToken, Kind{"bad_token", http.StatusForbidden, true, "This button is no longer valid.", "invalid token"}},
-	{ErrAlreadyVoted, Kind{"already_voted", http.StatusConflict, true, "Your approval is already counted.", "already voted"}},
-	{ErrReasonRequired, Kind{"reason_required", http.StatusBadRequest, true, "A reason is required to reject this deployment.", "a reason is required to reject"}},
-	{ErrNoPolicy, Kind{"no_policy", http.StatusForbidden, true, "No policy names approvers for this deployment, so nobody can decide it from Slack. Decide it in {tool}.", "no policy names approvers for this task"}},
-	{ErrIdentityUnknown, Kind{"identity_unknown", http.StatusServiceUnavailable, true, "Could not check who requested this; try again in a minute.", "could not check who requested this, retry later"}},
-	{ErrRequesterUnmapped, Kind{"requester_unmapped", http.StatusForbidden, true, "Who requested this in {tool} is not mapped to a Slack user, so nobody can approve it here until an admin maps them in approvalbot's configuration. Rejecting works.", "the requester is not mapped to a chat user"}},
-	{ErrUnauthenticated, Kind{"unauthenticated", http.StatusUnauthorized, false, "The request's signature is missing or invalid.", "request signature missing or invalid"}},
-	{ErrNoTask, Kind{"no_task", http.StatusOK, false, "Nothing to decide.", "ignored"}},
-	{ErrInvalid, Kind{"invalid", http.StatusBadRequest, false, "The request was not understood; nothing was decided.", "invalid request"}},
-	{ErrNotFound, Kind{"not_found", http.StatusNotFound, false, "This button is no longer valid.", "task not found"}},
-	{ErrUnavailable, Kind{"unavailable", http.StatusServiceUnavailable, false, "approvalbot cannot reach its store right now; try again in a minute.", "store unavailable, retry later"}},
-	{ErrConflict, Kind{"conflict", http.StatusServiceUnavailable, false, "approvalbot is busy with this task; try again in a minute.", "store busy, retry later"}},
-	{ErrCorrupt, Kind{"corrupt", http.StatusInternalServerError, false, "approvalbot cannot read this task's record; nothing was decided. Tell the bot's operators.", "the task's stored record cannot be read"}},
+	{ErrBreakGlassNeeded, Kind{"break_glass_needed", http.StatusForbidden, true, "You can approve this only by breaking glass, with a written reason.", "approving needs break-glass with a reason", true}},
+	{ErrNotApprover, Kind{"not_approver", http.StatusForbidden, true, "You are not an approver for this deployment.", "not an approver", false}},
+	{ErrSelfApproval, Kind{"self_approval", http.StatusForbidden, true, "You requested this deployment, so you cannot approve it yourself. Ask another approver.", "self-approval not allowed", false}},
+	{ErrAlreadyDecided, Kind{"already_decided", http.StatusConflict, true, "This deployment has already been decided; your click changed nothing.", "already decided", false}},
+	{ErrExpired, Kind{"expired", http.StatusGone, true, "This approval request has expired. Decide it in {tool}.", "expired", false}},
+	{ErrBadToken, Kind{"bad_token", http.StatusForbidden, true, "This button is no longer valid.", "invalid token", true}},
+	{ErrAlreadyVoted, Kind{"already_voted", http.StatusConflict, true, "Your approval is already counted.", "already voted", false}},
+	{ErrReasonRequired, Kind{"reason_required", http.StatusBadRequest, true, "A reason is required to reject this deployment.", "a reason is required to reject", true}},
+	{ErrNoPolicy, Kind{"no_policy", http.StatusForbidden, true, "No policy names approvers for this deployment, so nobody can decide it from Slack. Decide it in {tool}.", "no policy names approvers for this task", false}},
+	{ErrIdentityUnknown, Kind{"identity_unknown", http.StatusServiceUnavailable, true, "Could not check who requested this; try again in a minute.", "could not check who requested this, retry later", false}},
+	{ErrApprovingClosed, Kind{"approving_closed", http.StatusForbidden, true, "Approving is closed now: {detail}. Rejecting still works.", "approving is closed now", false}},
+	{ErrBreakGlassReason, Kind{"break_glass_reason", http.StatusBadRequest, true, "A reason is required to break glass.", "a reason is required to break glass", true}},
+	{ErrConfirmRequired, Kind{"confirm_required", http.StatusBadRequest, true, "Type the environment's name to confirm the approval.", "type the environment to confirm", true}},
+	{ErrConfirmMismatch, Kind{"confirm_mismatch", http.StatusBadRequest, true, "The environment you typed does not match; nothing was decided.", "the typed environment does not match", false}},
+	{ErrSSORequired, Kind{"sso_required", http.StatusForbidden, true, "This deployment is decided on the web after signing in: use the Review button.", "this task is decided after signing in on the web", false}},
+	{ErrRequesterUnmapped, Kind{"requester_unmapped", http.StatusForbidden, true, "Who requested this in {tool} is not mapped to a Slack user, so nobody can approve it here until an admin maps them in approvalbot's configuration. Rejecting works.", "the requester is not mapped to a chat user", false}},
+	{ErrUnauthenticated, Kind{"unauthenticated", http.StatusUnauthorized, false, "The request's signature is missing or invalid.", "request signature missing or invalid", false}},
+	{ErrNoTask, Kind{"no_task", http.StatusOK, false, "Nothing to decide.", "ignored", false}},
+	{ErrInvalid, Kind{"invalid", http.StatusBadRequest, false, "The request was not understood; nothing was decided.", "invalid request", false}},
+	{ErrNotFound, Kind{"not_found", http.StatusNotFound, false, "This button is no longer valid.", "task not found", false}},
+	{ErrUnavailable, Kind{"unavailable", http.StatusServiceUnavailable, false, "approvalbot cannot reach its store right now; try again in a minute.", "store unavailable, retry later", false}},
+	{ErrConflict, Kind{"conflict", http.StatusServiceUnavailable, false, "approvalbot is busy with this task; try again in a minute.", "store busy, retry later", false}},
+	{ErrCorrupt, Kind{"corrupt", http.StatusInternalServerError, false, "approvalbot cannot read this task's record; nothing was decided. Tell the bot's operators.", "the task's stored record cannot be read", false}},
 }
 
 // internalKind is every error the table does not name.
-var internalKind = Kind{CodeInternal, http.StatusInternalServerError, false, "Something went wrong; the deployment was not decided. Try again.", "internal error"}
+var internalKind = Kind{CodeInternal, http.StatusInternalServerError, false, "Something went wrong; the deployment was not decided. Try again.", "internal error", false}
 
 // KindOf looks err up in the table; an error it does not name is internal.
 func KindOf(err error) Kind {

@@ -162,7 +162,7 @@ func (s *memStore) task(t *testing.T, id string) *approvals.Task {
 type funcNotifier struct {
 	post   func(t *approvals.Task, token string) (approvals.MessageRef, error)
 	update func(t *approvals.Task, token string) error
-	remind func(t *approvals.Task) error
+	notice func(t *approvals.Task, kind approvals.NoticeKind) error
 }
 
 func (n funcNotifier) Post(_ context.Context, t *approvals.Task, token string) (approvals.MessageRef, error) {
@@ -179,11 +179,11 @@ func (n funcNotifier) Update(_ context.Context, t *approvals.Task, token string)
 	return n.update(t, token)
 }
 
-func (n funcNotifier) Remind(_ context.Context, t *approvals.Task) error {
-	if n.remind == nil {
+func (n funcNotifier) Notice(_ context.Context, t *approvals.Task, kind approvals.NoticeKind) error {
+	if n.notice == nil {
 		return nil
 	}
-	return n.remind(t)
+	return n.notice(t, kind)
 }
 
 // funcDirectory is a Directory of func fields; nil fields find nobody.

@@ -42,6 +42,9 @@ func Notes(t *Task, action Action, now time.Time) string {
 		b.WriteString(" at ")
 		b.WriteString(decisionTime(t, now))
 	default:
+		if t.BrokeGlass() {
+			b.WriteString("BREAK-GLASS: ")
+		}
 		b.WriteString("Approved in Slack")
 		if v := voters(t); len(v) > 0 {
 			b.WriteString(" by ")

@@ -229,6 +229,7 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 			if announces && !t.HasJob(JobAnnounce) {
 				t.Enqueue(JobAnnounce, now)
 			}
+			s.redrawAtGateChange(t, now)
 		}, nil
 	case JobEnrich:
 		return s.enrich(ctx, t, j)
@@ -267,20 +268,53 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 				return nil, err
 			}
 		}
-		return nil, n.Update(ctx, t, token)
-	case JobRemind:
-		n := s.getNotifier()
-		if t.Status != StatusPending || t.Message.TS == "" {
+		if err := n.Update(ctx, t, token); err != nil {
+			return nil, err
+		}
+		return func(t *Task, now time.Time) { s.redrawAtGateChange(t, now) }, nil
+	case JobRemind, JobNotice:
+		kind := j.Notice
+		if j.Kind == JobRemind {
+			kind = NoticeReminder
+			if t.Status != StatusPending {
+				return nil, nil // decided meanwhile: nothing to remind of
+			}
+		}
+		if t.Message.TS == "" {
 			return nil, nil
 		}
+		n := s.getNotifier()
 		if n == nil {
 			return nil, errNoNotifier
 		}
-		return nil, n.Remind(ctx, t)
+		return nil, n.Notice(ctx, t, kind)
 	case JobDeliver:
 		return s.deliver(ctx, t, j, resumed)
 	}
 	return nil, Permanent(fmt.Errorf("unknown job kind %q", j.Kind))
+}
+
+// redrawAtGateChange queues an update of a pending task's message for when
+// its policy's approving opens or closes next (a window, a freeze), so the
+// message never says "open" while it is closed, or the other way round.
+func (s *Service) redrawAtGateChange(t *Task, now time.Time) {
+	if t.Status != StatusPending {
+		return
+	}
+	p := FindPolicy(s.cfg.Rules().Policies, t.Policy)
+	if p == nil || (len(p.Windows) == 0 && len(p.Freezes) == 0) {
+		return
+	}
+	at := nextChange(p, now)
+	if at.IsZero() || !at.Before(t.ExpiresAt) {
+		return
+	}
+	for _, j := range t.Outbox {
+		if j.Kind == JobUpdate && j.Attempts == 0 && !j.NotBefore.After(at) {
+			return // an update comes first and schedules the next
+		}
+	}
+	t.Enqueue(JobUpdate, at)
 }
 
 // maxEnrichAttempts is how often enrichment is tried before the message is

@@ -27,6 +27,25 @@ type Policy struct {
 	// RemindBefore is how long before expiry a reminder is posted in the
 	// message's thread; 0 posts none.
 	RemindBefore time.Duration
+
+	// RequireFrom entries must each be filled as well as RequiredApprovals
+	// (distinct people); their members may approve too. A person fills one
+	// entry unless Overlap lets them fill every entry they belong to.
+	RequireFrom []Requirement
+	Overlap     bool
+	// Windows, when given, are the only times approving is open; Freezes
+	// close it. Rejecting is always open.
+	Windows []Window
+	Freezes []Freeze
+	// BreakGlass names who may approve their own task, outside the windows
+	// and inside a freeze, with a written reason.
+	BreakGlass Approvers
+	// Confirm, when ConfirmTypeEnvironment, makes approving ask for the
+	// task's environment typed out.
+	Confirm string
+	// RequireSSO makes deciding possible only after signing in on the web
+	// (a link instead of deciding buttons).
+	RequireSSO bool
 }
 
 // Approvers names who may decide: Slack user ids, user-group ids, emails.

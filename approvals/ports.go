@@ -69,8 +69,10 @@ type Notifier interface {
 	// the task's token while it is pending (its buttons keep working) and
 	// "" once it is final.
 	Update(ctx context.Context, t *Task, token string) error
-	// Remind posts a reminder in the message's thread.
-	Remind(ctx context.Context, t *Task) error
+	// Notice posts a notice in the message's thread: a reminder that the
+	// task expires soon, a break-glass approval (mentioning every named
+	// approver).
+	Notice(ctx context.Context, t *Task, kind NoticeKind) error
 }
 
 // Directory answers who is who in the chat tool.

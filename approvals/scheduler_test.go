@@ -57,7 +57,7 @@ func (n *fakeNotifier) Update(_ context.Context, t *approvals.Task, token string
 	return nil
 }
 
-func (n *fakeNotifier) Remind(context.Context, *approvals.Task) error {
+func (n *fakeNotifier) Notice(context.Context, *approvals.Task, approvals.NoticeKind) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.reminds++

@@ -35,7 +35,17 @@ type DecideRequest struct {
 	Token  string
 	Action Action
 	User   Person
+	// Reason is why a rejection (or a break-glass approval) is made.
 	Reason string
+	// BreakGlass asks to approve under the policy's break_glass: one's own
+	// task, outside the windows, inside a freeze; Reason is required.
+	BreakGlass bool
+	// Confirm is what the approver typed to confirm (the environment, for
+	// confirm: type_environment).
+	Confirm string
+	// SignedIn reports that the surface signed the person in with single
+	// sign-on (the web), as require_sso asks.
+	SignedIn bool
 }
 
 // Event is something the service reports to its Observer (logs, metrics).
@@ -432,10 +442,12 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 	if !t.TokenMatches(req.Token) {
 		return nil, ErrBadToken
 	}
-	if err := s.checkDecider(ctx, t, req, now); err != nil {
+	fills, err := s.checkDecider(ctx, t, req, now)
+	if err != nil {
 		s.refuse(ctx, t, req, err, now)
 		return t, err
 	}
+	policy := FindPolicy(s.cfg.Rules().Policies, t.Policy)
 	decided := false
 	updated, err := s.cfg.Store.Update(ctx, id, func(t *Task) error {
 		decided = false
@@ -447,11 +459,19 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 			if t.HasVoted(req.User.ID) {
 				return ErrAlreadyVoted
 			}
-			t.Approvals = append(t.Approvals, Vote{Person: req.User, At: now})
-			t.Record(AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "approved"})
-			if len(t.Approvals) < t.RequiredApprovals {
-				s.queueUpdate(t, now) // show the progress
-				return nil
+			t.Approvals = append(t.Approvals, Vote{Person: req.User, At: now, Fills: fills, BreakGlass: req.BreakGlass})
+			if req.BreakGlass {
+				// An emergency: one break-glass approval decides, and it
+				// says so everywhere.
+				t.Reason = strings.TrimSpace(req.Reason)
+				t.Record(AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "approved", Detail: "BREAK-GLASS: " + t.Reason})
+				t.EnqueueNotice(NoticeBreakGlass, now)
+			} else {
+				t.Record(AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "approved"})
+				if len(t.Approvals) < t.RequiredApprovals || !requirementsMet(t.Approvals, policy) {
+					s.queueUpdate(t, now) // show the progress
+					return nil
+				}
 			}
 			t.Status = StatusApproved
 		case ActionReject:
@@ -497,40 +517,95 @@ func checkOpen(t *Task, token string, now time.Time) error {
 }
 
 // checkDecider checks, before any write, whether the user may take the
-// action on the task under its policy as now in force.
-func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, now time.Time) error {
+// action on the task under its policy as now in force. It returns the
+// require_from entries the user fills, for the vote.
+func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, now time.Time) ([]string, error) {
 	if err := checkOpen(t, req.Token, now); err != nil {
-		return err
+		return nil, err
 	}
 	p := FindPolicy(s.cfg.Rules().Policies, t.Policy)
 	if p == nil {
-		return ErrNoPolicy
+		return nil, ErrNoPolicy
 	}
-	ok, err := p.Approvers.IsApprover(ctx, s.cfg.Directory, req.User.ID)
+	if p.RequireSSO && !req.SignedIn {
+		return nil, ErrSSORequired
+	}
+	dir := s.cfg.Directory
+	approver, err := p.Approvers.IsApprover(ctx, dir, req.User.ID)
 	if err != nil {
-		return fmt.Errorf("check approver: %w", err)
+		return nil, fmt.Errorf("check approver: %w", err)
 	}
-	if !ok {
-		return ErrNotApprover
-	}
-	if req.Action == ActionApprove {
-		if !p.AllowSelfApproval {
-			self, err := s.isRequester(ctx, t, req.User)
-			if err != nil {
-				return err
-			}
-			if self {
-				return ErrSelfApproval
-			}
+	var fills []string
+	for _, r := range p.RequireFrom {
+		in, err := r.Includes(ctx, dir, req.User.ID)
+		if err != nil {
+			return nil, fmt.Errorf("check approver: %w", err)
 		}
-		if t.HasVoted(req.User.ID) {
-			return ErrAlreadyVoted
+		if in {
+			fills = append(fills, r.Name())
+			approver = true
 		}
 	}
-	if req.Action == ActionReject && p.RequireRejectReason && strings.TrimSpace(req.Reason) == "" {
-		return ErrReasonRequired
+	breakGlass := false
+	if !p.BreakGlass.Empty() && req.Action == ActionApprove {
+		if breakGlass, err = p.BreakGlass.IsApprover(ctx, dir, req.User.ID); err != nil {
+			return nil, fmt.Errorf("check break-glass: %w", err)
+		}
 	}
-	return nil
+	if req.Action == ActionReject {
+		if !approver {
+			return nil, ErrNotApprover
+		}
+		if p.RequireRejectReason && strings.TrimSpace(req.Reason) == "" {
+			return nil, ErrReasonRequired
+		}
+		return nil, nil
+	}
+	if t.HasVoted(req.User.ID) {
+		return nil, ErrAlreadyVoted
+	}
+	if req.BreakGlass {
+		switch {
+		case !breakGlass:
+			return nil, ErrNotApprover
+		case strings.TrimSpace(req.Reason) == "":
+			return nil, ErrBreakGlassReason
+		}
+		return fills, nil // neither windows, freezes nor self-approval stop it
+	}
+	// What would stop an approval that break glass lifts: offered to
+	// those who may break glass, refused to everyone else.
+	closedBy := func(err error) error {
+		if breakGlass {
+			return fmt.Errorf("%w (%w)", ErrBreakGlassNeeded, err)
+		}
+		return err
+	}
+	if !approver {
+		return nil, closedBy(ErrNotApprover)
+	}
+	if g := gateAt(p, now); !g.open {
+		return nil, closedBy(&Refusal{Err: ErrApprovingClosed, Detail: g.why})
+	}
+	if !p.AllowSelfApproval {
+		self, err := s.isRequester(ctx, t, req.User)
+		if err != nil {
+			return nil, err
+		}
+		if self {
+			return nil, closedBy(ErrSelfApproval)
+		}
+	}
+	if p.Confirm == ConfirmTypeEnvironment {
+		typed := strings.TrimSpace(req.Confirm)
+		switch {
+		case typed == "":
+			return nil, ErrConfirmRequired
+		case !strings.EqualFold(typed, strings.TrimSpace(t.Environment)):
+			return nil, ErrConfirmMismatch
+		}
+	}
+	return fills, nil
 }
 
 // refuse records a refusal in the audit trail (best effort: the refusal
@@ -540,8 +615,8 @@ func (s *Service) refuse(ctx context.Context, t *Task, req DecideRequest, reason
 		return
 	}
 	s.observe(ctx, Event{Type: EventRefused, TaskID: t.ID, Source: t.Source, Err: reason})
-	if errors.Is(reason, ErrBadToken) || errors.Is(reason, ErrReasonRequired) {
-		return // not a decision attempt worth a write
+	if KindOf(reason).Prompt {
+		return // not a decision attempt worth a write: the surface asks again
 	}
 	_, err := s.cfg.Store.Update(ctx, t.ID, func(t *Task) error {
 		if len(t.Audit) >= maxAudit {

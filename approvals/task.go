@@ -68,6 +68,12 @@ type Person struct {
 type Vote struct {
 	Person
 	At time.Time `json:"at"`
+	// Fills names the policy's require_from entries the person belonged to
+	// when they approved.
+	Fills []string `json:"fills,omitempty"`
+	// BreakGlass marks an approval that broke glass (its reason is the
+	// task's Reason).
+	BreakGlass bool `json:"breakGlass,omitempty"`
 }
 
 // Delivery records handing the outcome to the deployment tool.
@@ -197,6 +203,16 @@ func (t *Task) Outcome() (Action, bool) {
 	return "", false
 }
 
+// BrokeGlass reports whether an approval broke glass.
+func (t *Task) BrokeGlass() bool {
+	for _, v := range t.Approvals {
+		if v.BreakGlass {
+			return true
+		}
+	}
+	return false
+}
+
 // HasVoted reports whether the person has approved already.
 func (t *Task) HasVoted(userID string) bool {
 	for _, v := range t.Approvals {
@@ -222,18 +238,38 @@ const (
 	// JobAnnounce tells the deployment tool's users where the task waits
 	// (for tools that announce).
 	JobAnnounce JobKind = "announce"
+	// JobNotice posts a notice (Job.Notice) in the message's thread.
+	JobNotice JobKind = "notice"
 	// JobEnrich asks the deployment tool for the context the intake left
 	// out, before the message is posted (for tools that enrich).
 	JobEnrich JobKind = "enrich"
 )
 
+// NoticeKind names a notice posted in the message's thread.
+type NoticeKind string
+
+const (
+	// NoticeReminder: the task expires soon.
+	NoticeReminder NoticeKind = "reminder"
+	// NoticeBreakGlass: the task was approved by breaking glass; every
+	// named approver is mentioned.
+	NoticeBreakGlass NoticeKind = "break_glass"
+)
+
+// EnqueueNotice queues a notice in the thread.
+func (t *Task) EnqueueNotice(kind NoticeKind, at time.Time) {
+	t.NextSeq++
+	t.Outbox = append(t.Outbox, Job{Seq: t.NextSeq, Kind: JobNotice, Notice: kind, NotBefore: at})
+}
+
 // Job is one outbox entry.
 type Job struct {
-	Seq       int       `json:"seq"`
-	Kind      JobKind   `json:"kind"`
-	Attempts  int       `json:"attempts,omitempty"`
-	NotBefore time.Time `json:"notBefore"`
-	LastError string    `json:"lastError,omitempty"`
+	Seq       int        `json:"seq"`
+	Kind      JobKind    `json:"kind"`
+	Notice    NoticeKind `json:"notice,omitempty"`
+	Attempts  int        `json:"attempts,omitempty"`
+	NotBefore time.Time  `json:"notBefore"`
+	LastError string     `json:"lastError,omitempty"`
 }
 
 // Lease says which process may work the task's outbox, until when.
@@ -256,9 +292,15 @@ func (t *Task) Enqueue(kind JobKind, notBefore time.Time) {
 // EnsureUpdate queues a message update unless one that has not been tried
 // yet is waiting: an update renders the task's state when it runs, so one
 // waiting update shows every change made before it.
+//
+// A waiting update scheduled for later (a redraw when a window opens) is
+// brought forward to now.
 func (t *Task) EnsureUpdate(now time.Time) {
-	for _, j := range t.Outbox {
+	for i, j := range t.Outbox {
 		if j.Kind == JobUpdate && j.Attempts == 0 {
+			if j.NotBefore.After(now) {
+				t.Outbox[i].NotBefore = now
+			}
 			return
 		}
 	}

@@ -232,12 +232,22 @@ func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) 
 	})
 }
 
-// Remind posts a reminder in the message's thread, mentioning the approvers.
-// A task no longer pending needs none.
-func (n *Notifier) Remind(ctx context.Context, t *approvals.Task) error {
-	op := "remind task " + t.ID
-	if t.Status.Final() {
-		return nil
+// Notice posts a notice in the message's thread: a reminder mentioning
+// the approvers who have not approved yet, or a break-glass approval
+// announced to every approver the policy names.
+func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, kind approvals.NoticeKind) error {
+	op := fmt.Sprintf("post %s notice of task %s", kind, t.ID)
+	var text string
+	switch kind {
+	case approvals.NoticeReminder:
+		if t.Status.Final() {
+			return nil
+		}
+		text = reminderText(t, n.policyFor(t), toolName(n.tools.DisplayName(t.Source)))
+	case approvals.NoticeBreakGlass:
+		text = breakGlassText(t, n.policyFor(t))
+	default:
+		return approvals.Permanent(fmt.Errorf("slack: %s: unknown notice", op))
 	}
 	if t.Message.Channel == "" || t.Message.TS == "" {
 		return approvals.Permanent(fmt.Errorf("slack: %s: the task has no posted message", op))
@@ -247,13 +257,34 @@ func (n *Notifier) Remind(ctx context.Context, t *approvals.Task) error {
 	}
 	_, _, err := n.api.PostMessageContext(ctx, t.Message.Channel,
 		slack.MsgOptionTS(t.Message.TS),
-		slack.MsgOptionText(reminderText(t, n.policyFor(t), toolName(n.tools.DisplayName(t.Source))), false),
+		slack.MsgOptionText(text, false),
 		slack.MsgOptionDisableLinkUnfurl(),
 	)
 	if err != nil {
 		return n.mapError(op, err)
 	}
 	return nil
+}
+
+// breakGlassText announces a break-glass approval in the thread, to every
+// approver the policy names.
+func breakGlassText(t *approvals.Task, p *approvals.Policy) string {
+	by := "someone"
+	for _, v := range t.Approvals {
+		if v.BreakGlass {
+			by = mentionUser(v.ID, v.Name)
+		}
+	}
+	text := "🚨 *BREAK-GLASS*: " + by + " approved this deployment outside the normal rules"
+	if r := strings.TrimSpace(t.Reason); r != "" {
+		text += ": " + escape(oneLine(r))
+	}
+	if p != nil {
+		if who := approverMentions(p, func(string) bool { return false }); len(who) > 0 {
+			text += "\ncc " + joinPeople(who, maxSectionChars/2)
+		}
+	}
+	return truncKeepEntities(text, maxSectionChars)
 }
 
 // reminderText is the reminder; tool names the task's deployment tool.

@@ -203,7 +203,7 @@ func TestNotifierNamesTool(t *testing.T) {
 			if _, err := n.Post(context.Background(), fixtureTask(), "tok"); err != nil {
 				t.Fatalf("Post: %v", err)
 			}
-			if err := n.Remind(context.Background(), fixtureTask()); err != nil {
+			if err := n.Notice(context.Background(), fixtureTask(), approvals.NoticeReminder); err != nil {
 				t.Fatalf("Remind: %v", err)
 			}
 			posts := fake.CallsTo("chat.postMessage")
@@ -223,7 +223,7 @@ func TestNotifierRemind(t *testing.T) {
 	t.Parallel()
 	fake := newFakeSlack(t)
 	n := notifierFor(fake, func(c *Config) { c.Policies = policies })
-	if err := n.Remind(context.Background(), fixtureTask()); err != nil {
+	if err := n.Notice(context.Background(), fixtureTask(), approvals.NoticeReminder); err != nil {
 		t.Fatalf("Remind: %v", err)
 	}
 	calls := fake.CallsTo("chat.postMessage")
@@ -247,7 +247,7 @@ func TestNotifierRemind(t *testing.T) {
 		fake := newFakeSlack(t)
 		task := fixtureTask()
 		task.Status = approvals.StatusRejected
-		if err := notifierFor(fake, nil).Remind(context.Background(), task); err != nil {
+		if err := notifierFor(fake, nil).Notice(context.Background(), task, approvals.NoticeReminder); err != nil {
 			t.Fatalf("Remind: %v", err)
 		}
 		if n := len(fake.Calls()); n != 0 {
@@ -259,7 +259,7 @@ func TestNotifierRemind(t *testing.T) {
 		fake := newFakeSlack(t)
 		task := fixtureTask()
 		task.Message = approvals.MessageRef{}
-		if err := notifierFor(fake, nil).Remind(context.Background(), task); !approvals.IsPermanent(err) {
+		if err := notifierFor(fake, nil).Notice(context.Background(), task, approvals.NoticeReminder); !approvals.IsPermanent(err) {
 			t.Errorf("Remind of an unposted task = %v, want a permanent error", err)
 		}
 	})

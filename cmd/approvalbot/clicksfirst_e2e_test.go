@@ -15,6 +15,9 @@ func TestIntakeNeverWaitsOnTheTool(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.enrich = true
+	// Room for every intake at once: what is under test is that none waits
+	// on FlexDeploy, not the load shedding.
+	e.serverCfg = `{listen: "127.0.0.1:0", shutdown_timeout: 5s, max_concurrent_requests: 100, max_outstanding_requests: 400}`
 	e.start()
 	// A complete task needs no enrichment: it is posted at once.
 	id := e.submit(`{"taskId":"first","environment":"PROD","project":"p","release":"r","pipeline":"s"}`)
