@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
 	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
@@ -52,13 +53,14 @@ type env struct {
 	slack     *slacktest.Server
 	fd        *flexdeploytest.Server
 	dir       string
-	config    string // path of the config file
-	policies  string // YAML of the policies key
-	extra     string // more YAML appended to the config
-	store     string // YAML of the store key; the embedded store when empty
-	slackCfg  string // YAML of the slack key; HTTP mode when empty
-	serverCfg string // YAML of the server key; loopback on a free port when empty
-	enrich    bool   // flexdeploy.enrich
+	config    string          // path of the config file
+	policies  string          // YAML of the policies key
+	extra     string          // more YAML appended to the config
+	store     string          // YAML of the store key; the embedded store when empty
+	slackCfg  string          // YAML of the slack key; HTTP mode when empty
+	serverCfg string          // YAML of the server key; loopback on a free port when empty
+	enrich    bool            // flexdeploy.enrich
+	clock     approvals.Clock // the domain's clock; the wall clock when nil
 	logs      *syncBuffer
 	url       string
 	stop      func()
@@ -132,7 +134,7 @@ func (e *env) start() {
 	done := make(chan error, 1)
 	var stderr syncBuffer
 	go func() {
-		done <- serve(ctx, e.config, e.logs, &stderr, func(a net.Addr) { ready <- a })
+		done <- serve(ctx, e.config, e.logs, &stderr, serveOptions{onReady: func(a net.Addr) { ready <- a }, clock: e.clock})
 	}()
 	select {
 	case a := <-ready:

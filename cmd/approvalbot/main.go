@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return serve(ctx, path, stdout, stderr, nil)
+		return serve(ctx, path, stdout, stderr, serveOptions{})
 	case cmd == "config" && len(rest) > 0 && rest[0] == "check":
 		path, err := configFlag("config check", rest[1:], stderr)
 		if err != nil {

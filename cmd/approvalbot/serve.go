@@ -27,13 +27,17 @@ import (
 	"github.com/approvalbot/approvalbot/tokens"
 )
 
-// started is told the server's address once it listens (tests use it).
-type started func(addr net.Addr)
+// serveOptions are what tests may set: a hook told the server's address
+// once it listens, and the domain's clock (windows and freezes, expiry).
+type serveOptions struct {
+	onReady func(addr net.Addr)
+	clock   approvals.Clock
+}
 
 // serve runs the bot until ctx is done: configuration → store → tools →
 // Slack → lifecycle and scheduler → HTTP server, each long-running part in
 // one errgroup, so that the first to fail stops them all.
-func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onReady started) error {
+func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts serveOptions) error {
 	cfg, path, err := loadConfig(flagPath, stderr)
 	if err != nil {
 		return err
@@ -78,6 +82,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 		Rules:     func() approvals.Rules { return *state.rules.Load() },
 		Lease:     cfg.Outbox.Lease,
 		Observer:  telemetry.Observer{Log: log, Metrics: metrics},
+		Clock:     opts.clock,
 	})
 	if err != nil {
 		return err
@@ -135,8 +140,8 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, onRea
 	g.Go(func() error {
 		return srv.ListenAndServe(ctx, func(addr net.Addr) {
 			readyLine(log, cfg, addr).Msg("approvalbot ready")
-			if onReady != nil {
-				onReady(addr)
+			if opts.onReady != nil {
+				opts.onReady(addr)
 			}
 		})
 	})
