@@ -170,6 +170,7 @@ var kinds = []struct {
 	{ErrRequesterUnmapped, Kind{"requester_unmapped", http.StatusForbidden, true, "Who requested this in {tool} is not mapped to a Slack user, so nobody can approve it here until an admin maps them in approvalbot's configuration. Rejecting works.", "the requester is not mapped to a chat user", false}},
 	{ErrUnauthenticated, Kind{"unauthenticated", http.StatusUnauthorized, false, "The request's signature is missing or invalid.", "request signature missing or invalid", false}},
 	{ErrNoTask, Kind{"no_task", http.StatusOK, false, "Nothing to decide.", "ignored", false}},
+	{ErrNoReceipt, Kind{"no_receipt", http.StatusNotFound, false, "This task has no receipt yet.", "the task has no receipt (not decided yet, or decided before receipts were configured)", false}},
 	{ErrInvalid, Kind{"invalid", http.StatusBadRequest, false, "The request was not understood; nothing was decided.", "invalid request", false}},
 	{ErrNotFound, Kind{"not_found", http.StatusNotFound, false, "This button is no longer valid.", "task not found", false}},
 	{ErrUnavailable, Kind{"unavailable", http.StatusServiceUnavailable, false, "approvalbot cannot reach its store right now; try again in a minute.", "store unavailable, retry later", false}},

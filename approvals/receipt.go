@@ -1,6 +1,7 @@
 package approvals
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -137,4 +138,32 @@ func VerifyReceipt(r Receipt, pub ed25519.PublicKey) error {
 		return errors.New("the signature does not match the receipt (a field was changed, or it was signed by another key)")
 	}
 	return nil
+}
+
+// Receipt returns the signed receipt of a task's final decision, or
+// ErrNoReceipt while it has none.
+func (s *Service) Receipt(ctx context.Context, id string) (Receipt, error) {
+	t, err := s.Lookup(ctx, id)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return ReceiptOf(t)
+}
+
+// ReceiptPublicKey is the key receipts verify with (nil without receipts).
+func (s *Service) ReceiptPublicKey() ed25519.PublicKey {
+	if s.cfg.ReceiptKey == nil {
+		return nil
+	}
+	return s.cfg.ReceiptKey.Public().(ed25519.PublicKey)
+}
+
+// Token returns a pending task's one-time token, for a surface that links
+// to the task instead of posting buttons (the web's review link). It is the
+// same token the buttons carry; a final task has none.
+func (s *Service) Token(t *Task) (string, error) {
+	if t.Status.Final() {
+		return "", ErrAlreadyDecided
+	}
+	return s.mint(t)
 }
