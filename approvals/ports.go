@@ -30,7 +30,9 @@ type Store interface {
 	// between pages may be missed by this walk or seen twice, and is found
 	// by the next.
 	Due(ctx context.Context, before time.Time, after Cursor, limit int) (DuePage, error)
-	// Ping reports whether the store can be reached.
+	// Ping reports whether the store takes writes now: it makes a small
+	// durable write that no task operation sees, and fails with
+	// ErrUnavailable while writes fail or do not finish before ctx ends.
 	Ping(ctx context.Context) error
 }
 

@@ -47,7 +47,8 @@ type Config struct {
 	ShutdownTimeout        time.Duration
 
 	Tasks Tasks
-	// Ready reports whether the server can do its work (the store answers).
+	// Ready reports whether the server can do its work (the store takes
+	// writes).
 	Ready func(ctx context.Context) error
 	// APIKeys returns the keys in force (they may be rotated by a reload).
 	APIKeys func() []APIKey

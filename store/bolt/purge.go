@@ -15,6 +15,71 @@ import (
 // wait long behind a clean-up.
 const purgeBatch = 500
 
+// The purge schedule's defaults: the first purge waits until start-up is
+// over, then one runs every few hours (a task's retention is counted in
+// days, so a purge a few hours late costs nothing).
+const (
+	DefaultPurgeFirst    = time.Minute
+	DefaultPurgeInterval = 6 * time.Hour
+)
+
+type purgeSchedule struct {
+	first, interval time.Duration
+}
+
+// PurgeOption tunes RunPurge.
+type PurgeOption func(*purgeSchedule)
+
+// WithPurgeSchedule sets how long after RunPurge starts the first purge
+// runs and how long each later one waits for the one before (defaults
+// DefaultPurgeFirst and DefaultPurgeInterval; a value of zero or less
+// keeps the default).
+func WithPurgeSchedule(first, interval time.Duration) PurgeOption {
+	return func(p *purgeSchedule) {
+		if first > 0 {
+			p.first = first
+		}
+		if interval > 0 {
+			p.interval = interval
+		}
+	}
+}
+
+// RunPurge purges, on the schedule, the tasks decided or expired more than
+// retention ago (see Purge) until ctx ends, and then returns nil. A
+// retention of zero or less keeps tasks forever: RunPurge then only waits
+// for ctx. After each purge, report (if not nil) is told how many tasks
+// went and the error that stopped it, if any; a failed purge is tried
+// again at the next interval. A purge that ctx's end cuts short is not
+// reported.
+func (s *Store) RunPurge(ctx context.Context, retention time.Duration, report func(deleted int, err error), opts ...PurgeOption) error {
+	sched := purgeSchedule{first: DefaultPurgeFirst, interval: DefaultPurgeInterval}
+	for _, opt := range opts {
+		opt(&sched)
+	}
+	if retention <= 0 {
+		<-ctx.Done()
+		return nil
+	}
+	timer := time.NewTimer(sched.first)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		n, err := s.Purge(ctx, time.Now().Add(-retention))
+		if ctx.Err() != nil {
+			return nil
+		}
+		if report != nil {
+			report(n, err)
+		}
+		timer.Reset(sched.interval)
+	}
+}
+
 // Purge deletes the tasks that are final, have no outbox work left and
 // were decided (or expired) before before: the embedded store's counterpart
 // of DynamoDB's TTL. Pending tasks and tasks with work left are never

@@ -9,18 +9,24 @@
 //	        seek and never a scan
 //	leased  id → empty: tasks whose outbox lease is held, so Open can clear
 //	        them without reading every task
+//	health  "ping" → 8-byte big-endian unix nanoseconds of the last Ping:
+//	        the record Ping writes to prove the file takes writes; no task
+//	        operation reads it
 //
 // The indexes are written in the same transaction as the task, so they
 // never disagree with it.
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"sync"
 	"time"
 
@@ -33,7 +39,13 @@ const (
 	bucketTasks  = "tasks"
 	bucketDue    = "due"
 	bucketLeased = "leased"
+	bucketHealth = "health"
 )
+
+var buckets = []string{bucketTasks, bucketDue, bucketLeased, bucketHealth}
+
+// healthKey is Ping's record in the health bucket.
+var healthKey = []byte("ping")
 
 // DefaultLockTimeout is how long Open waits for the file lock before it
 // says the file is in use.
@@ -72,6 +84,9 @@ var _ approvals.Store = (*Store)(nil)
 
 type options struct {
 	lockTimeout time.Duration
+	// openFile replaces os.OpenFile for bbolt's read-write open; tests
+	// hand bbolt a read-only descriptor to make every write fail.
+	openFile func(name string, flag int, perm os.FileMode) (*os.File, error)
 }
 
 // Option tunes Open.
@@ -84,9 +99,12 @@ func WithLockTimeout(d time.Duration) Option {
 }
 
 // Open opens or creates the store file at path (mode 0600). The file is
-// locked: a second process opening it gets an error saying it is in use.
+// locked: a second process opening it gets an error saying it is in use. A
+// damaged file (cut short, not a bbolt file, pages that do not fit
+// together) is an error naming the file and telling to restore it from a
+// backup or move it aside, never a crash; see checkFile.
 func Open(path string, opts ...Option) (*Store, error) {
-	o := options{lockTimeout: DefaultLockTimeout}
+	o := options{lockTimeout: DefaultLockTimeout, openFile: os.OpenFile}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -94,29 +112,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 		// bbolt waits forever on a zero timeout; a start-up must not hang.
 		o.lockTimeout = DefaultLockTimeout
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout: o.lockTimeout,
-		// The freelist is rebuilt by a scan after a crash instead of being
-		// written on every commit: fewer pages per write. Commits still
-		// fsync (NoSync stays false): an approval acknowledged to Slack
-		// must survive a crash.
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
-	})
-	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("bolt: open %s: store file is in use by another process", path)
+	if err := checkFile(path, o.lockTimeout); err != nil {
+		return nil, err
 	}
+	db, err := openDB(path, o)
 	if err != nil {
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+		return nil, err
 	}
-	if err := db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range []string{bucketTasks, bucketDue, bucketLeased} {
-			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
-			}
-		}
-		return clearLeases(tx)
-	}); err != nil {
+	if err := prepare(db); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
@@ -128,6 +131,67 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	go s.commitLoop()
 	return s, nil
+}
+
+// openDB opens the file for reading and writing. checkFile has walked it
+// as bbolt's own walk does, so that walk finds nothing; should bbolt still
+// panic in this goroutine, the panic becomes the damaged-file error and
+// the file bbolt left open is closed.
+func openDB(path string, o options) (db *bbolt.DB, err error) {
+	var file *os.File
+	defer func() {
+		if r := recover(); r != nil {
+			if file != nil {
+				_ = file.Close()
+			}
+			db, err = nil, damaged(path, fmt.Sprint(r))
+		}
+	}()
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: o.lockTimeout,
+		// The freelist is rebuilt by a scan after a crash instead of being
+		// written on every commit: fewer pages per write. Commits still
+		// fsync (NoSync stays false): an approval acknowledged to Slack
+		// must survive a crash.
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := o.openFile(name, flag, perm)
+			file = f
+			return f, err
+		},
+	})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	return db, nil
+}
+
+// prepare creates the buckets a new file lacks and clears the leases a
+// stopped process left. It writes only when there is something to write:
+// a start with nothing to do costs no commit.
+func prepare(db *bbolt.DB) error {
+	ready := false
+	if err := db.View(func(tx *bbolt.Tx) error {
+		for _, name := range buckets {
+			if tx.Bucket([]byte(name)) == nil {
+				return nil
+			}
+		}
+		k, _ := tx.Bucket([]byte(bucketLeased)).Cursor().First()
+		ready = k == nil
+		return nil
+	}); err != nil || ready {
+		return err
+	}
+	return db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range buckets {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return clearLeases(tx)
+	})
 }
 
 // clearLeases drops every outbox lease. The file lock makes this process
@@ -150,6 +214,12 @@ func clearLeases(tx *bbolt.Tx) error {
 			if err := tx.Bucket([]byte(bucketLeased)).Delete(id); err != nil {
 				return err
 			}
+			continue
+		}
+		if errors.Is(err, approvals.ErrCorrupt) {
+			// Left as it is: the bot must start with a damaged record in
+			// its file. Due names the record, and a repaired one loses its
+			// lease at the next start.
 			continue
 		}
 		if err != nil {
@@ -182,17 +252,27 @@ var errClosed = errors.New("store closed")
 
 // write runs run in the next group commit and returns once it is durable.
 func (s *Store) write(ctx context.Context, run func(tx *bbolt.Tx) error) error {
-	o := &op{run: run, done: make(chan error, 1)}
-	select {
-	case s.ops <- o:
-	case <-s.closing:
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	done, err := s.submit(ctx, run)
+	if err != nil {
+		return err
 	}
 	// Taken: the outcome is waited for even if ctx ends now, so that the
 	// caller never hears "failed" of a write that was made.
-	return <-o.done
+	return <-done
+}
+
+// submit hands run to the committer and returns the channel its outcome
+// will be sent on (buffered: the committer never waits for the reader).
+func (s *Store) submit(ctx context.Context, run func(tx *bbolt.Tx) error) (<-chan error, error) {
+	o := &op{run: run, done: make(chan error, 1)}
+	select {
+	case s.ops <- o:
+		return o.done, nil
+	case <-s.closing:
+		return nil, errClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (s *Store) commitLoop() {
@@ -372,60 +452,122 @@ func call(fn func(*approvals.Task) error, t *approvals.Task) (panicked any, err 
 	return nil, fn(t)
 }
 
-// Due returns up to limit tasks due at or before before, earliest first,
-// walking the due index from its start.
-func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]*approvals.Task, error) {
+// Due returns one page of at most limit tasks due at or before before,
+// earliest first. The cursor is the due-index key of the page's last record
+// in hex: the walk goes on at the first key after it, so a task that left
+// the index in between does not lose the walk its place. A record that
+// cannot be decoded counts toward limit like a task, so that a page stays
+// bounded however many there are.
+func (s *Store) Due(ctx context.Context, before time.Time, after approvals.Cursor, limit int) (approvals.DuePage, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return approvals.DuePage{}, err
 	}
 	if limit <= 0 {
-		return nil, nil
+		return approvals.DuePage{}, storeError("due tasks", approvals.Invalidf("page limit %d, want at least 1", limit))
+	}
+	from, err := decodeCursor(after)
+	if err != nil {
+		return approvals.DuePage{}, storeError("due tasks", err)
 	}
 	end := dueTime(before)
-	var out []*approvals.Task
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	var page approvals.DuePage
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		page = approvals.DuePage{}
 		c := tx.Bucket([]byte(bucketDue)).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		k, _ := c.First()
+		if from != nil {
+			if k, _ = c.Seek(from); k != nil && bytes.Equal(k, from) {
+				k, _ = c.Next()
+			}
+		}
+		var last []byte
+		for ; k != nil && due(k) <= end; k, _ = c.Next() {
+			if len(page.Tasks)+len(page.Corrupt) == limit {
+				page.Next = encodeCursor(last)
+				return nil
+			}
+			last = k
 			if len(k) <= 8 {
-				return fmt.Errorf("%w: due index key of %d bytes", errCorrupt, len(k))
+				// No code writes such a key; it names no task to skip.
+				page.Corrupt = append(page.Corrupt, "due index entry "+hex.EncodeToString(k))
+				continue
 			}
-			if binary.BigEndian.Uint64(k) > end {
-				break
-			}
-			t, err := get(tx, string(k[8:]))
-			if errors.Is(err, approvals.ErrNotFound) {
+			id := string(k[8:])
+			t, err := get(tx, id)
+			switch {
+			case errors.Is(err, approvals.ErrNotFound):
 				continue // cannot happen while writes keep the index; never hand out a ghost
-			}
-			if err != nil {
+			case errors.Is(err, approvals.ErrCorrupt):
+				page.Corrupt = append(page.Corrupt, id)
+				continue
+			case err != nil:
 				return err
 			}
-			if key, ok := dueKey(t); !ok || string(key) != string(k) {
+			if key, ok := dueKey(t); !ok || !bytes.Equal(key, k) {
 				continue // stale entry: the task is listed under its real due time
 			}
-			out = append(out, t)
+			page.Tasks = append(page.Tasks, t)
 		}
-		return nil
+		return nil // the walk is done: Next stays ""
 	})
 	if err != nil {
-		return nil, storeError("due tasks", err)
+		return approvals.DuePage{}, storeError("due tasks", err)
 	}
-	return out, nil
+	return page, nil
 }
 
-// Ping opens a read transaction: it fails once the store is closed.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// due is the due time of a due-index key; a key too short to hold one
+// sorts first, where Due names it.
+func due(k []byte) uint64 {
+	if len(k) < 8 {
+		return 0
 	}
-	if err := s.db.View(func(tx *bbolt.Tx) error {
-		if tx.Bucket([]byte(bucketTasks)) == nil {
-			return fmt.Errorf("%w: no tasks bucket", errCorrupt)
+	return binary.BigEndian.Uint64(k)
+}
+
+func encodeCursor(key []byte) approvals.Cursor {
+	return approvals.Cursor(hex.EncodeToString(key))
+}
+
+// decodeCursor returns the due-index key a cursor names (nil for the start).
+func decodeCursor(c approvals.Cursor) ([]byte, error) {
+	if c == "" {
+		return nil, nil
+	}
+	key, err := hex.DecodeString(string(c))
+	if err != nil || len(key) <= 8 {
+		return nil, approvals.Invalidf("malformed due cursor %q", c)
+	}
+	return key, nil
+}
+
+// Ping writes the health record through the group commit and returns once
+// it is durable: ready means writable, so a full disk, a file that turned
+// read-only or a closed store fails it with approvals.ErrUnavailable. The
+// write shares its commit (and fsync) with whatever else is being written.
+// A write that has not finished when ctx ends fails it too, also with
+// approvals.ErrUnavailable: a disk that hangs is not ready either.
+func (s *Store) Ping(ctx context.Context) error {
+	var at [8]byte
+	binary.BigEndian.PutUint64(at[:], uint64(time.Now().UnixNano()))
+	done, err := s.submit(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(bucketHealth)).Put(healthKey, at[:])
+	})
+	if err == nil {
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
 		}
+	}
+	switch {
+	case err == nil:
 		return nil
-	}); err != nil {
+	case errors.Is(err, ctx.Err()):
+		return fmt.Errorf("bolt: ping: %w: the health write did not finish: %w", approvals.ErrUnavailable, err)
+	default:
 		return storeError("ping", err)
 	}
-	return nil
 }
 
 var (
@@ -437,10 +579,11 @@ var (
 )
 
 // storeError wraps err with the operation. Errors of bbolt itself (closed
-// store, disk) are approvals.ErrUnavailable; not found, invalid input,
-// corrupt records and the caller's own cancellation are not.
+// store, disk) are approvals.ErrUnavailable; not found, invalid input, a
+// corrupt file or record and the caller's own cancellation are not.
 func storeError(op string, err error) error {
-	if errors.Is(err, approvals.ErrNotFound) || errors.Is(err, errCorrupt) || errors.Is(err, approvals.ErrInvalid) ||
+	if errors.Is(err, approvals.ErrNotFound) || errors.Is(err, errCorrupt) || errors.Is(err, approvals.ErrCorrupt) ||
+		errors.Is(err, approvals.ErrInvalid) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
@@ -448,7 +591,8 @@ func storeError(op string, err error) error {
 }
 
 // get reads and decodes one task; the result shares no memory with the
-// transaction.
+// transaction. A record that cannot be decoded is an
+// *approvals.CorruptError naming it.
 func get(tx *bbolt.Tx, id string) (*approvals.Task, error) {
 	data := tx.Bucket([]byte(bucketTasks)).Get([]byte(id))
 	if data == nil {
@@ -456,7 +600,7 @@ func get(tx *bbolt.Tx, id string) (*approvals.Task, error) {
 	}
 	var t approvals.Task
 	if err := json.Unmarshal(data, &t); err != nil {
-		return nil, fmt.Errorf("%w: task %s: %w", errCorrupt, id, err)
+		return nil, &approvals.CorruptError{Key: id, Err: err}
 	}
 	return &t, nil
 }

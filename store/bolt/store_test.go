@@ -115,8 +115,8 @@ func TestOpenClearsLeasesOfDeadProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if due, err := s.Due(ctx, now.Add(time.Minute), 10); err != nil || len(due) != 1 || due[0].ID != idle.ID {
-		t.Fatalf("before restart: Due = %v, %v; want only the unleased task", due, err)
+	if due, err := s.Due(ctx, now.Add(time.Minute), "", 10); err != nil || len(due.Tasks) != 1 || due.Tasks[0].ID != idle.ID {
+		t.Fatalf("before restart: Due = %v, %v; want only the unleased task", due.Tasks, err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -136,12 +136,12 @@ func TestOpenClearsLeasesOfDeadProcess(t *testing.T) {
 	if g, _ := s.Get(ctx, idle.ID); g.Version != 1 {
 		t.Errorf("unleased task rewritten: version %d", g.Version)
 	}
-	due, err := s.Due(ctx, now, 10)
+	due, err := s.Due(ctx, now, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
-	for _, d := range due {
+	for _, d := range due.Tasks {
 		ids = append(ids, d.ID)
 	}
 	if len(ids) != 2 || !strings.Contains(strings.Join(ids, ","), leased.ID) {
@@ -210,7 +210,7 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	_, _, createErr := s.Create(ctx, pendingTask("1", now))
 	_, getErr := s.Get(ctx, "x")
 	_, updateErr := s.Update(ctx, "x", func(*approvals.Task) error { return nil })
-	_, dueErr := s.Due(ctx, now, 1)
+	_, dueErr := s.Due(ctx, now, "", 1)
 	for name, err := range map[string]error{"Ping": s.Ping(ctx), "Create": createErr, "Get": getErr, "Update": updateErr, "Due": dueErr} {
 		if !errors.Is(err, approvals.ErrUnavailable) {
 			t.Errorf("%s on a closed store: err = %v, want ErrUnavailable", name, err)
@@ -298,11 +298,11 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			due, err := s.Due(ctx, now.Add(time.Minute), n)
+			due, err := s.Due(ctx, now.Add(time.Minute), "", n)
 			if err != nil {
 				t.Errorf("Due: %v", err)
 			}
-			for _, d := range due {
+			for _, d := range due.Tasks {
 				if _, err := s.Get(ctx, d.ID); err != nil {
 					t.Errorf("Get: %v", err)
 				}
@@ -310,8 +310,8 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if due, err := s.Due(ctx, now.Add(24*time.Hour), n); err != nil || len(due) != 0 {
-		t.Errorf("Due after all tasks finished = %d tasks, %v", len(due), err)
+	if due, err := s.Due(ctx, now.Add(24*time.Hour), "", n); err != nil || len(due.Tasks) != 0 || due.Next != "" {
+		t.Errorf("Due after all tasks finished = %d tasks, next %q, %v", len(due.Tasks), due.Next, err)
 	}
 	checkIndexes(t, s)
 }

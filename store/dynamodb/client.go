@@ -15,6 +15,12 @@
 //	             days, set only once the task is final with an empty outbox
 //
 // Index "due": partition key due_shard, sort key due_at, projection ALL.
+//
+// One more item, id "#health" with a pinged_at attribute (unix
+// milliseconds), is written by Ping and by nothing else. No task id can be
+// "#health" (approvals.TaskRecordID makes ids of letters, digits and
+// "._~-"; Create refuses it), it is in no index and has no ttl, and Get and
+// Update answer approvals.ErrNotFound for it without a request.
 package dynamodb
 
 import (
@@ -52,13 +58,19 @@ type Options struct {
 	Logger logging.Logger
 }
 
-// Client defaults. A throttled or failing request is retried a few times
-// with short backoff: intake and clicks wait on the store, so a long retry
-// chain would only turn a fast 503 into a slow one.
+// Client defaults. A throttled or failing request is tried three times at
+// most, at most 100 ms apart: intake and clicks wait on the store and must
+// answer, a 503 if need be, within a second, and work that failed is the
+// outbox's to retry later. Against an endpoint that refuses connections a
+// call fails after its two backoffs, about 200 ms (TestUnreachableFailsFast
+// logs it); one that hangs is cut off by the store's per-request timeout
+// (DefaultCallTimeout), not by DefaultRequestTimeout, which bounds the
+// store's other requests (Due's Query, table creation) and the credential
+// providers.
 const (
 	DefaultRequestTimeout = 10 * time.Second
-	defaultMaxAttempts    = 5
-	defaultMaxBackoff     = 2 * time.Second
+	defaultMaxAttempts    = 3
+	defaultMaxBackoff     = 100 * time.Millisecond
 	dialTimeout           = 3 * time.Second
 	tlsHandshakeTimeout   = 5 * time.Second
 )

@@ -28,14 +28,14 @@ func (r *recorder) Post(_ context.Context, _ *approvals.Task, token string) (app
 	return approvals.MessageRef{Channel: "C1", TS: "1.000001"}, nil
 }
 
-func (r *recorder) Update(context.Context, *approvals.Task) error {
+func (r *recorder) Update(context.Context, *approvals.Task, string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.updates++
 	return nil
 }
 
-func (r *recorder) Remind(context.Context, *approvals.Task) error { return nil }
+func (r *recorder) Notice(context.Context, *approvals.Task, approvals.NoticeKind) error { return nil }
 
 func (r *recorder) Deliver(context.Context, *approvals.Task, approvals.Action, string) error {
 	r.mu.Lock()
@@ -63,20 +63,23 @@ func TestWritesPerTaskLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
+	tools, err := approvals.NewTools(approvals.Tool{Name: "flexdeploy", Decide: rec.Deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc, err := approvals.NewService(approvals.Config{
-		Store: store, Tokens: issuer, Notifier: rec,
-		Deployers: map[string]approvals.Deployer{"flexdeploy": rec},
+		Store: store, Tokens: issuer, Notifier: rec, Tools: tools,
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{{Name: "all", Approvers: approvals.Approvers{Users: []string{"U1"}}}}}
 		},
-		SweepInterval: time.Hour, ReconcileInterval: -1,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	scheduler := approvals.NewScheduler(svc, approvals.SchedulerConfig{SweepInterval: time.Hour, ReconcileInterval: -1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = svc.Run(ctx) }()
+	go func() { defer close(done); _ = scheduler.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
 	waitUntil := func(what string, cond func() bool) {

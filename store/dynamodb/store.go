@@ -2,9 +2,10 @@ package dynamodb
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +24,8 @@ import (
 const Retention = 30 * 24 * time.Hour
 
 // Update retries lost races at most this many times; the backoff between
-// attempts grows from updateBackoffBase up to updateBackoffMax, jittered.
+// attempts (approvals.Backoff) grows from updateBackoffBase up to
+// updateBackoffMax, jittered.
 // Fifty clicks on one message decide after one write and then fail fast in
 // fn. Fifty writers that all succeed (votes of a large quorum) take up to
 // about 15 attempts on dynalite under load; the bound leaves room for that
@@ -34,18 +36,37 @@ const (
 	updateBackoffMax      = 250 * time.Millisecond
 )
 
+// DefaultCallTimeout bounds each request of Create, Get, Update and Ping,
+// the SDK's retries included: intake and clicks must answer (a 503 when
+// DynamoDB does not) within a second, whatever the endpoint does.
+const DefaultCallTimeout = 800 * time.Millisecond
+
+// The health item Ping writes; see the package comment.
+const (
+	healthID     = "#health"
+	attrPingedAt = "pinged_at"
+)
+
 // Store keeps tasks in a DynamoDB table made by CreateTable.
 type Store struct {
 	client         *dynamodb.Client
 	table          string
 	updateAttempts int
+	callTimeout    time.Duration
 }
 
 var _ approvals.Store = (*Store)(nil)
 
 // New returns a store on the table.
 func New(client *dynamodb.Client, table string) *Store {
-	return &Store{client: client, table: table, updateAttempts: defaultUpdateAttempts}
+	return &Store{client: client, table: table, updateAttempts: defaultUpdateAttempts, callTimeout: DefaultCallTimeout}
+}
+
+// bounded is ctx limited to one request's time (see DefaultCallTimeout).
+// When that runs out, the SDK's error wraps context.DeadlineExceeded,
+// which wrapErr makes approvals.ErrUnavailable.
+func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.callTimeout)
 }
 
 // Create writes t as version 1 unless a task with its ID exists; then it
@@ -53,6 +74,9 @@ func New(client *dynamodb.Client, table string) *Store {
 func (s *Store) Create(ctx context.Context, t *approvals.Task) (*approvals.Task, bool, error) {
 	if t == nil || t.ID == "" {
 		return nil, false, fmt.Errorf("dynamodb: create task: %w", approvals.Invalidf("task has no id"))
+	}
+	if t.ID == healthID {
+		return nil, false, fmt.Errorf("dynamodb: create task: %w", approvals.Invalidf("task id %q is the health record's", t.ID))
 	}
 	op := "create task " + t.ID
 	stored := *t
@@ -73,12 +97,14 @@ func (s *Store) Create(ctx context.Context, t *approvals.Task) (*approvals.Task,
 	if expires, ok := expiry(&stored); ok {
 		item[attrTTL] = number(expires)
 	}
-	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+	callCtx, cancel := s.bounded(ctx)
+	_, err = s.client.PutItem(callCtx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.table),
 		Item:                     item,
 		ConditionExpression:      aws.String("attribute_not_exists(#id)"),
 		ExpressionAttributeNames: map[string]string{"#id": attrID},
 	})
+	cancel()
 	if isConditionFailed(err) {
 		existing, err := s.get(ctx, op, stored.ID)
 		if err != nil {
@@ -104,9 +130,11 @@ func (s *Store) Get(ctx context.Context, id string) (*approvals.Task, error) {
 }
 
 func (s *Store) get(ctx context.Context, op, id string) (*approvals.Task, error) {
-	if id == "" {
+	if id == "" || id == healthID {
 		return nil, fmt.Errorf("dynamodb: %s: %w", op, approvals.ErrNotFound)
 	}
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
 		Key:            map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: id}},
@@ -120,7 +148,7 @@ func (s *Store) get(ctx context.Context, op, id string) (*approvals.Task, error)
 	}
 	t, err := decodeItem(out.Item)
 	if err != nil {
-		return nil, fmt.Errorf("dynamodb: %s: %w", op, err)
+		return nil, fmt.Errorf("dynamodb: %s: %w", op, &approvals.CorruptError{Key: id, Err: err})
 	}
 	return t, nil
 }
@@ -147,7 +175,9 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*approvals.Task) 
 		if err != nil {
 			return nil, fmt.Errorf("dynamodb: %s: %w", op, err)
 		}
-		_, err = s.client.UpdateItem(ctx, input)
+		callCtx, cancel := s.bounded(ctx)
+		_, err = s.client.UpdateItem(callCtx, input)
+		cancel()
 		if err == nil {
 			return t, nil
 		}
@@ -157,7 +187,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*approvals.Task) 
 		if attempt >= s.updateAttempts {
 			return nil, fmt.Errorf("dynamodb: %s: lost %d races in a row: %w", op, attempt, approvals.ErrConflict)
 		}
-		if err := sleep(ctx, backoff(attempt)); err != nil {
+		if err := approvals.Sleep(ctx, approvals.Backoff(attempt, updateBackoffBase, updateBackoffMax)); err != nil {
 			return nil, fmt.Errorf("dynamodb: %s: %w", op, err)
 		}
 	}
@@ -212,15 +242,26 @@ func (s *Store) updateInput(t *approvals.Task, read int64) (*dynamodb.UpdateItem
 	}, nil
 }
 
-// Due queries the sparse due index: tasks whose DueAt is at or before
-// before, earliest first. The index is eventually consistent, so a caller
+// maxQueryLimit bounds one Query's Limit; DynamoDB also ends a page at
+// 1 MB of items.
+const maxQueryLimit = 1000
+
+// Due queries the sparse due index for one page: tasks whose DueAt is at or
+// before before, earliest first. It makes one Query. DynamoDB's Limit
+// counts the items it read, and it stops early at 1 MB, so a page may hold
+// fewer than limit tasks while more remain: Next is set whenever DynamoDB
+// says where to go on. The index is eventually consistent, so a caller
 // re-reads a task (Get or Update) before working on it.
-func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]*approvals.Task, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
+func (s *Store) Due(ctx context.Context, before time.Time, after approvals.Cursor, limit int) (approvals.DuePage, error) {
 	op := "find due tasks"
-	input := &dynamodb.QueryInput{
+	if limit <= 0 {
+		return approvals.DuePage{}, fmt.Errorf("dynamodb: %s: %w", op, approvals.Invalidf("page limit %d, want at least 1", limit))
+	}
+	start, err := decodeCursor(after)
+	if err != nil {
+		return approvals.DuePage{}, fmt.Errorf("dynamodb: %s: %w", op, err)
+	}
+	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
 		TableName:              aws.String(s.table),
 		IndexName:              aws.String(DueIndex),
 		KeyConditionExpression: aws.String("#shard = :shard AND #due <= :before"),
@@ -232,43 +273,101 @@ func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]*approv
 			":shard":  &types.AttributeValueMemberS{Value: dueShard},
 			":before": number(before.UnixMilli()),
 		},
-		ScanIndexForward: aws.Bool(true),
+		ScanIndexForward:  aws.Bool(true),
+		Limit:             aws.Int32(int32(min(limit, maxQueryLimit))),
+		ExclusiveStartKey: start,
+	})
+	if err != nil {
+		return approvals.DuePage{}, wrapErr(op, s.table, err)
 	}
-	var tasks []*approvals.Task
-	for len(tasks) < limit {
-		input.Limit = aws.Int32(int32(min(limit-len(tasks), 1000)))
-		out, err := s.client.Query(ctx, input)
+	var page approvals.DuePage
+	for _, item := range out.Items {
+		t, err := decodeItem(item)
 		if err != nil {
-			return nil, wrapErr(op, s.table, err)
+			page.Corrupt = append(page.Corrupt, itemID(item))
+			continue
 		}
-		for _, item := range out.Items {
-			t, err := decodeItem(item)
-			if err != nil {
-				return nil, fmt.Errorf("dynamodb: %s: %w", op, err)
-			}
-			// The index holds milliseconds; drop a task due later within
-			// before's millisecond.
-			if due, ok := t.DueAt(); ok && !due.After(before) {
-				tasks = append(tasks, t)
-			}
+		// The index holds milliseconds; drop a task due later within
+		// before's millisecond.
+		if due, ok := t.DueAt(); ok && !due.After(before) {
+			page.Tasks = append(page.Tasks, t)
 		}
-		if len(out.LastEvaluatedKey) == 0 {
-			break
+	}
+	if len(out.LastEvaluatedKey) > 0 {
+		if page.Next, err = encodeCursor(out.LastEvaluatedKey); err != nil {
+			return approvals.DuePage{}, fmt.Errorf("dynamodb: %s: %w", op, err)
 		}
-		input.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 	// Tasks due within the same millisecond come in no particular order.
-	slices.SortStableFunc(tasks, func(a, b *approvals.Task) int {
+	slices.SortStableFunc(page.Tasks, func(a, b *approvals.Task) int {
 		da, _ := a.DueAt()
 		db, _ := b.DueAt()
 		return da.Compare(db)
 	})
-	return tasks, nil
+	return page, nil
 }
 
-// Ping checks that the table can be reached.
+// cursor is the due index's LastEvaluatedKey: the index keys and the
+// table's key of the last item a Query read.
+type cursor struct {
+	Shard string `json:"s"`
+	DueAt int64  `json:"d"`
+	ID    string `json:"id"`
+}
+
+// encodeCursor makes a LastEvaluatedKey an opaque, URL-safe cursor.
+func encodeCursor(key map[string]types.AttributeValue) (approvals.Cursor, error) {
+	shard, okShard := key[attrDueShard].(*types.AttributeValueMemberS)
+	due, okDue := key[attrDueAt].(*types.AttributeValueMemberN)
+	id, okID := key[attrID].(*types.AttributeValueMemberS)
+	if !okShard || !okDue || !okID || len(key) != 3 {
+		return "", fmt.Errorf("unexpected LastEvaluatedKey with attributes %v", slices.Sorted(maps.Keys(key)))
+	}
+	at, err := strconv.ParseInt(due.Value, 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("LastEvaluatedKey's %s: %w", attrDueAt, err)
+	}
+	data, err := json.Marshal(cursor{Shard: shard.Value, DueAt: at, ID: id.Value})
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return approvals.Cursor(base64.RawURLEncoding.EncodeToString(data)), nil
+}
+
+// decodeCursor turns a cursor back into the ExclusiveStartKey it came
+// from; nil for the start of the walk.
+func decodeCursor(c approvals.Cursor) (map[string]types.AttributeValue, error) {
+	if c == "" {
+		return nil, nil
+	}
+	var k cursor
+	data, err := base64.RawURLEncoding.DecodeString(string(c))
+	if err == nil {
+		err = json.Unmarshal(data, &k)
+	}
+	if err != nil || k.Shard != dueShard || k.ID == "" {
+		return nil, approvals.Invalidf("malformed due cursor %q", c)
+	}
+	return map[string]types.AttributeValue{
+		attrDueShard: &types.AttributeValueMemberS{Value: k.Shard},
+		attrDueAt:    number(k.DueAt),
+		attrID:       &types.AttributeValueMemberS{Value: k.ID},
+	}, nil
+}
+
+// Ping writes the health item, one UpdateItem: ready means writable, so a
+// table that is missing, throttled, out of reach or closed to this bot's
+// writes fails it with approvals.ErrUnavailable.
 func (s *Store) Ping(ctx context.Context) error {
-	_, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       map[string]types.AttributeValue{attrID: &types.AttributeValueMemberS{Value: healthID}},
+		UpdateExpression:          aws.String("SET #at = :at"),
+		ExpressionAttributeNames:  map[string]string{"#at": attrPingedAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": number(time.Now().UnixMilli())},
+	})
 	if err != nil {
 		return wrapErr(fmt.Sprintf("ping table %q", s.table), s.table, err)
 	}
@@ -285,6 +384,8 @@ func expiry(t *approvals.Task) (int64, bool) {
 	return t.ExpiresAt.Add(Retention).Unix(), true
 }
 
+// decodeItem reads a stored item; its error says why the record cannot
+// be decoded (the callers make it a *approvals.CorruptError).
 func decodeItem(item map[string]types.AttributeValue) (*approvals.Task, error) {
 	data, ok := item[attrData].(*types.AttributeValueMemberB)
 	if !ok {
@@ -301,6 +402,14 @@ func decodeItem(item map[string]types.AttributeValue) (*approvals.Task, error) {
 	return decode(data.Value, version)
 }
 
+// itemID is the key of an item, for naming one that cannot be decoded.
+func itemID(item map[string]types.AttributeValue) string {
+	if id, ok := item[attrID].(*types.AttributeValueMemberS); ok {
+		return id.Value
+	}
+	return ""
+}
+
 // decode reads a stored task; the version attribute, which the conditional
 // writes check, is authoritative.
 func decode(data []byte, version int64) (*approvals.Task, error) {
@@ -314,23 +423,4 @@ func decode(data []byte, version int64) (*approvals.Task, error) {
 
 func number(n int64) *types.AttributeValueMemberN {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-// backoff is a full-jitter exponential delay before attempt+1, so that
-// racing writers spread out instead of colliding again.
-func backoff(attempt int) time.Duration {
-	ceiling := updateBackoffBase << min(attempt-1, 10)
-	ceiling = min(ceiling, updateBackoffMax)
-	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
 }

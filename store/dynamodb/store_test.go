@@ -98,7 +98,7 @@ func TestRequestsPerLifecycle(t *testing.T) {
 		if _, err := store.Get(ctx, task.ID); err != nil {
 			t.Fatalf("Get: %v", err)
 		}
-		if _, err := store.Due(ctx, now.Add(time.Hour), 10); err != nil {
+		if _, err := store.Due(ctx, now.Add(time.Hour), "", 10); err != nil {
 			t.Fatalf("Due: %v", err)
 		}
 	}
@@ -310,7 +310,7 @@ func TestErrors(t *testing.T) {
 			return err
 		}, approvals.ErrUnavailable, nil, nil},
 		{"unreachable due", func(ctx context.Context) error {
-			_, err := down.Due(ctx, time.Now(), 10)
+			_, err := down.Due(ctx, time.Now(), "", 10)
 			return err
 		}, approvals.ErrUnavailable, nil, nil},
 		{"missing table ping", missing.Ping, approvals.ErrUnavailable, nil,

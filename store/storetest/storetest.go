@@ -46,6 +46,9 @@ func Run(t *testing.T, newStore func(t *testing.T) approvals.Store) {
 		{"UpdateConcurrentExactlyOneDecides", testUpdateConcurrentExactlyOneDecides},
 		{"DueOrderAndFilter", testDueOrderAndFilter},
 		{"DueLimit", testDueLimit},
+		{"DuePagingReachesEveryTask", testDuePagingReachesEveryTask},
+		{"DueCursorContinuesAfterChanges", testDueCursorContinuesAfterChanges},
+		{"DueInvalid", testDueInvalid},
 		{"DueFollowsUpdates", testDueFollowsUpdates},
 		{"DueLeaseDelaysTakeover", testDueLeaseDelaysTakeover},
 		{"Ping", testPing},
@@ -466,17 +469,57 @@ func dueFixtures(now time.Time) []dueFixture {
 	}
 }
 
+// maxPages ends a walk that would never end; no test here needs as many.
+const maxPages = 10_000
+
+// walkDue reads every page of the tasks due at or before before, limit at a
+// time, from the start until Next is "", and checks what every page must
+// keep: at most limit tasks, a cursor never handed out twice, an end.
+func walkDue(t *testing.T, s approvals.Store, before time.Time, limit int) (tasks []*approvals.Task, corrupt []string, pages int) {
+	t.Helper()
+	seen := map[approvals.Cursor]bool{}
+	var after approvals.Cursor
+	for {
+		page, err := s.Due(t.Context(), before, after, limit)
+		if err != nil {
+			t.Fatalf("Due(after %q, limit %d) on page %d: %v", after, limit, pages+1, err)
+		}
+		pages++
+		if len(page.Tasks) > limit {
+			t.Fatalf("Due(limit %d) page %d holds %d tasks", limit, pages, len(page.Tasks))
+		}
+		tasks = append(tasks, page.Tasks...)
+		corrupt = append(corrupt, page.Corrupt...)
+		if page.Next == "" {
+			return tasks, corrupt, pages
+		}
+		if seen[page.Next] || page.Next == after {
+			t.Fatalf("Due(limit %d) page %d: cursor %q handed out twice, the walk would never end", limit, pages, page.Next)
+		}
+		if pages == maxPages {
+			t.Fatalf("Due(limit %d): no end after %d pages", limit, pages)
+		}
+		seen[page.Next] = true
+		after = page.Next
+	}
+}
+
+// dueIDs walks all of Due(before) and returns the tasks' ids.
 func dueIDs(t *testing.T, s approvals.Store, before time.Time, limit int) []string {
 	t.Helper()
-	tasks, err := s.Due(t.Context(), before, limit)
-	if err != nil {
-		t.Fatalf("Due: %v", err)
+	tasks, corrupt, _ := walkDue(t, s, before, limit)
+	if len(corrupt) > 0 {
+		t.Errorf("Due named corrupt records %v in a store of sound ones", corrupt)
 	}
-	ids := make([]string, len(tasks))
+	return ids(tasks)
+}
+
+func ids(tasks []*approvals.Task) []string {
+	out := make([]string, len(tasks))
 	for i, task := range tasks {
-		ids[i] = task.ID
+		out[i] = task.ID
 	}
-	return ids
+	return out
 }
 
 func testDueOrderAndFilter(t *testing.T, s approvals.Store) {
@@ -504,9 +547,10 @@ func testDueOrderAndFilter(t *testing.T, s approvals.Store) {
 		want   []string
 	}{
 		{"due by before, earliest first", before, 100, want},
-		{"nothing before the earliest", now.Add(-2 * time.Hour), 100, nil},
+		{"one a page", before, 1, want},
+		{"nothing before the earliest", now.Add(-2 * time.Hour), 100, []string{}},
 		{"exactly at a due time", now.Add(time.Second), 100, want[:2]},
-		{"everything due some time", now.Add(24 * time.Hour), 100, append(append([]string(nil), want...), fixtures[6].task.ID, fixtures[7].task.ID)},
+		{"everything due some time", now.Add(24 * time.Hour), 3, append(append([]string(nil), want...), fixtures[6].task.ID, fixtures[7].task.ID)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -517,12 +561,9 @@ func testDueOrderAndFilter(t *testing.T, s approvals.Store) {
 	}
 
 	// Due hands out whole records, fit to work on.
-	tasks, err := s.Due(t.Context(), before, 2)
-	if err != nil {
-		t.Fatalf("Due: %v", err)
-	}
-	if len(tasks) != 2 {
-		t.Fatalf("Due: %d tasks, want 2", len(tasks))
+	tasks, _, _ := walkDue(t, s, before, 2)
+	if len(tasks) != len(want) {
+		t.Fatalf("Due: %d tasks, want %d", len(tasks), len(want))
 	}
 	want1 := cloneTask(fixtures[1].task)
 	want1.Version = 1
@@ -531,6 +572,9 @@ func testDueOrderAndFilter(t *testing.T, s approvals.Store) {
 	}
 }
 
+// testDueLimit walks 30 due tasks with several limits: every page within
+// its limit, all of them reached in order, and a walk that fits one page
+// done after it.
 func testDueLimit(t *testing.T, s approvals.Store) {
 	now := baseTime()
 	const n = 30
@@ -546,11 +590,181 @@ func testDueLimit(t *testing.T, s approvals.Store) {
 	}
 	for _, limit := range []int{1, 7, 25, n, n + 10} {
 		t.Run(strconv.Itoa(limit), func(t *testing.T) {
-			w := want[:min(limit, n)]
-			if got := dueIDs(t, s, now.Add(time.Hour), limit); !equalStrings(got, w) {
-				t.Errorf("Due(limit %d) = %v, want %v", limit, got, w)
+			tasks, _, pages := walkDue(t, s, now.Add(time.Hour), limit)
+			if got := ids(tasks); !equalStrings(got, want) {
+				t.Errorf("Due walk (limit %d) = %v, want %v", limit, got, want)
+			}
+			if limit > n && pages != 1 {
+				t.Errorf("Due(limit %d) of %d due tasks took %d pages, want 1 with Next empty", limit, n, pages)
 			}
 		})
+	}
+	// The first page is as full as the limit allows and says where to go on.
+	page, err := s.Due(t.Context(), now.Add(time.Hour), "", 7)
+	if err != nil {
+		t.Fatalf("Due: %v", err)
+	}
+	if got := ids(page.Tasks); len(got) == 0 || !equalStrings(got, want[:len(got)]) || page.Next == "" {
+		t.Errorf("Due(limit 7) first page = %v next %q, want a start of %v and a cursor", got, page.Next, want[:7])
+	}
+}
+
+// testDuePagingReachesEveryTask is the background loops' walk at scale:
+// 1,200 due tasks (three at a time sharing a millisecond, so that ties fall
+// on page boundaries) among tasks due later and tasks never due, walked 100
+// at a time, reach every due task exactly once, earliest first, and nothing
+// else.
+func testDuePagingReachesEveryTask(t *testing.T, s approvals.Store) {
+	now := baseTime()
+	const due, later, never = 1200, 40, 20
+	start := now.Add(-time.Hour)
+	var tasks []*approvals.Task
+	want := map[string]time.Time{}
+	for i := range due {
+		at := start.Add(time.Duration(i/3) * time.Millisecond)
+		task := pendingTask("page-"+strconv.Itoa(i), now, at)
+		tasks = append(tasks, task)
+		want[task.ID] = at
+	}
+	for i := range later {
+		tasks = append(tasks, pendingTask("page-later-"+strconv.Itoa(i), now, now.Add(time.Minute+time.Duration(i)*time.Millisecond)))
+	}
+	for i := range never {
+		task := pendingTask("page-never-"+strconv.Itoa(i), now, start)
+		task.Status = approvals.StatusApproved
+		tasks = append(tasks, task)
+	}
+	// Scrambled, so that creation order cannot pass for due order.
+	for i := range tasks {
+		j := (i * 7919) % len(tasks)
+		tasks[i], tasks[j] = tasks[j], tasks[i]
+	}
+	createAll(t, s, tasks)
+
+	const limit = 100
+	got, corrupt, pages := walkDue(t, s, now, limit)
+	if len(corrupt) > 0 {
+		t.Errorf("Due named corrupt records %v in a store of sound ones", corrupt)
+	}
+	seen := map[string]bool{}
+	var prev time.Time
+	for i, task := range got {
+		at, ok := want[task.ID]
+		switch {
+		case !ok:
+			t.Errorf("Due handed out %s, which is not due by then", task.ID)
+			continue
+		case seen[task.ID]:
+			t.Errorf("Due handed out %s twice", task.ID)
+		case i > 0 && at.Before(prev):
+			t.Errorf("Due handed out %s (due %v) after a task due %v: out of order", task.ID, at, prev)
+		}
+		seen[task.ID] = true
+		prev = at
+	}
+	if len(seen) != due {
+		t.Errorf("the walk reached %d of %d due tasks in %d pages", len(seen), due, pages)
+	}
+	if pages < due/limit {
+		t.Errorf("the walk took %d pages of at most %d for %d tasks", pages, limit, due)
+	}
+}
+
+// testDueCursorContinuesAfterChanges checks that a cursor goes on strictly
+// after the page it ended, also when the page's last task has left the
+// index since and a task due later has come in.
+func testDueCursorContinuesAfterChanges(t *testing.T, s approvals.Store) {
+	now := baseTime()
+	var want []string
+	for i := range 6 {
+		task := pendingTask("cursor-"+strconv.Itoa(i), now, now.Add(time.Duration(i+1)*time.Second))
+		mustCreate(t, s, task)
+		want = append(want, task.ID)
+	}
+	before := now.Add(time.Minute)
+	first, err := s.Due(t.Context(), before, "", 2)
+	if err != nil {
+		t.Fatalf("Due: %v", err)
+	}
+	got := ids(first.Tasks)
+	if len(got) == 0 || !equalStrings(got, want[:len(got)]) || first.Next == "" {
+		t.Fatalf("first page = %v next %q, want a start of %v and a cursor", got, first.Next, want)
+	}
+	last := got[len(got)-1]
+	// The page's last task is decided and worked off: it leaves the index.
+	if _, err := s.Update(t.Context(), last, func(task *approvals.Task) error {
+		task.Status = approvals.StatusApproved
+		return nil
+	}); err != nil {
+		t.Fatalf("Update(%s): %v", last, err)
+	}
+	late := pendingTask("cursor-late", now, now.Add(30*time.Second))
+	mustCreate(t, s, late)
+
+	rest := append(append([]string(nil), want[len(got):]...), late.ID)
+	var after = first.Next
+	var walked []string
+	for pages := 0; after != ""; pages++ {
+		if pages == maxPages {
+			t.Fatalf("no end after %d pages", pages)
+		}
+		page, err := s.Due(t.Context(), before, after, 2)
+		if err != nil {
+			t.Fatalf("Due(after %q): %v", after, err)
+		}
+		walked = append(walked, ids(page.Tasks)...)
+		after = page.Next
+	}
+	if !equalStrings(walked, rest) {
+		t.Errorf("the walk after the first page = %v, want %v", walked, rest)
+	}
+}
+
+// testDueInvalid checks that a limit below one and a cursor the store did
+// not make are refused as invalid, not taken for the end of a walk.
+func testDueInvalid(t *testing.T, s approvals.Store) {
+	now := baseTime()
+	mustCreate(t, s, pendingTask("invalid", now, now))
+	for _, limit := range []int{0, -1} {
+		if page, err := s.Due(t.Context(), now, "", limit); !errors.Is(err, approvals.ErrInvalid) {
+			t.Errorf("Due(limit %d) = %d tasks, next %q, err %v; want ErrInvalid", limit, len(page.Tasks), page.Next, err)
+		}
+	}
+	for _, c := range []approvals.Cursor{"!", "zz", "not a cursor", "%00"} {
+		if page, err := s.Due(t.Context(), now, c, 10); !errors.Is(err, approvals.ErrInvalid) {
+			t.Errorf("Due(after %q) = %d tasks, next %q, err %v; want ErrInvalid", c, len(page.Tasks), page.Next, err)
+		}
+	}
+}
+
+// createAll creates the tasks a few at a time: a bulk fixture stays quick
+// on a backend that answers over the network.
+func createAll(t *testing.T, s approvals.Store, tasks []*approvals.Task) {
+	t.Helper()
+	const workers = 16
+	next := make(chan *approvals.Task)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for task := range next {
+				if _, created, err := s.Create(t.Context(), cloneTask(task)); err != nil || !created {
+					errs <- fmt.Errorf("Create(%s): created %v, %v", task.ID, created, err)
+					for range next {
+					}
+					return
+				}
+			}
+		})
+	}
+	for _, task := range tasks {
+		next <- task
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
 
@@ -649,9 +863,33 @@ func testDueLeaseDelaysTakeover(t *testing.T, s approvals.Store) {
 	}
 }
 
+// testPing checks that Ping succeeds on a sound store, again and again (it
+// may write a health record to prove the store takes writes), and that
+// whatever it writes is no task: a store that holds only Ping's record has
+// nothing due at any time, and tasks written around it are unaffected.
 func testPing(t *testing.T, s approvals.Store) {
-	if err := s.Ping(t.Context()); err != nil {
-		t.Errorf("Ping: %v", err)
+	ctx := t.Context()
+	for i := range 3 {
+		if err := s.Ping(ctx); err != nil {
+			t.Fatalf("Ping %d: %v", i+1, err)
+		}
+	}
+	end := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	tasks, corrupt, _ := walkDue(t, s, end, 10)
+	if len(tasks) != 0 || len(corrupt) != 0 {
+		t.Errorf("Due after Ping = %v, corrupt %v; want nothing", ids(tasks), corrupt)
+	}
+	now := baseTime()
+	task := pendingTask("after-ping", now, now.Add(time.Hour))
+	mustCreate(t, s, task)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping beside a task: %v", err)
+	}
+	if got := mustGet(t, s, task.ID); got.Version != 1 {
+		t.Errorf("Ping changed the task: version %d", got.Version)
+	}
+	if got := dueIDs(t, s, end, 10); !equalStrings(got, []string{task.ID}) {
+		t.Errorf("Due after Ping = %v, want only %s", got, task.ID)
 	}
 }
 

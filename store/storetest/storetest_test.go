@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"slices"
-	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,25 +61,52 @@ func (m *memStore) Update(_ context.Context, id string, fn func(*approvals.Task)
 	return cloneTask(c), nil
 }
 
-func (m *memStore) Due(_ context.Context, before time.Time, limit int) ([]*approvals.Task, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// Due orders by due time, then id; its cursor is the last task's due time
+// in unix nanoseconds and id.
+func (m *memStore) Due(_ context.Context, before time.Time, after approvals.Cursor, limit int) (approvals.DuePage, error) {
+	if limit <= 0 {
+		return approvals.DuePage{}, approvals.Invalidf("limit %d", limit)
+	}
 	type entry struct {
-		at time.Time
+		at int64
 		t  *approvals.Task
 	}
+	from, fromID, hasFrom := entry{}, "", after != ""
+	if hasFrom {
+		at, id, ok := strings.Cut(string(after), "/")
+		n, err := strconv.ParseInt(at, 10, 64)
+		if !ok || err != nil || id == "" {
+			return approvals.DuePage{}, approvals.Invalidf("cursor %q", after)
+		}
+		from.at, fromID = n, id
+	}
+	order := func(a entry, aID string, b entry, bID string) int {
+		return cmp.Or(cmp.Compare(a.at, b.at), strings.Compare(aID, bID))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var due []entry
 	for _, t := range m.tasks {
-		if at, ok := t.DueAt(); ok && !at.After(before) {
-			due = append(due, entry{at, t})
+		at, ok := t.DueAt()
+		if !ok || at.After(before) {
+			continue
 		}
+		e := entry{at.UnixNano(), t}
+		if hasFrom && order(e, t.ID, from, fromID) <= 0 {
+			continue
+		}
+		due = append(due, e)
 	}
-	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
-	var out []*approvals.Task
+	slices.SortFunc(due, func(a, b entry) int { return order(a, a.t.ID, b, b.t.ID) })
+	var page approvals.DuePage
 	for _, e := range due[:min(limit, len(due))] {
-		out = append(out, cloneTask(e.t))
+		page.Tasks = append(page.Tasks, cloneTask(e.t))
 	}
-	return out, nil
+	if len(due) > limit {
+		last := due[limit-1]
+		page.Next = approvals.Cursor(strconv.FormatInt(last.at, 10) + "/" + last.t.ID)
+	}
+	return page, nil
 }
 
 func (m *memStore) Ping(context.Context) error { return nil }
