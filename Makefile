@@ -4,8 +4,9 @@ FUZZTIME  ?= 30s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 DYNALITE  := tools/node_modules/.bin/dynalite
+REDOCLY   := tools/node_modules/.bin/redocly
 
-.PHONY: run build test tools lint bench fuzz clean
+.PHONY: run build test tools lint lint-api bench fuzz clean
 
 ## run: start the bot on the embedded store with the example configuration
 run:
@@ -15,20 +16,25 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/approvalbot ./cmd/approvalbot
 
-## tools: install the pinned test tools (dynalite) into tools/node_modules
-tools: $(DYNALITE)
-$(DYNALITE): tools/package.json tools/package-lock.json
+## tools: install the pinned tools (dynalite, Redocly CLI) into tools/node_modules
+tools: $(DYNALITE) $(REDOCLY)
+$(DYNALITE) $(REDOCLY) &: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund
-	@touch $(DYNALITE)
+	@touch $(DYNALITE) $(REDOCLY)
 
 ## test: every test, with the race detector; the DynamoDB tests start dynalite themselves
 test: tools
 	$(GO) test -race -count=1 ./...
 
-## lint: formatting and vet
-lint:
+## lint: formatting, vet and the OpenAPI description
+lint: lint-api
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+
+## lint-api: api/openapi.yaml against Redocly's recommended rules (pinned in
+## tools/package.json); an error fails, warnings are printed. No telemetry.
+lint-api: $(REDOCLY)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --format=stylish api/openapi.yaml
 
 ## bench: the Go benchmarks of the hot paths, then the load command against
 ## the built bot on each store (see BENCHMARKS.md); about 3.5 minutes here

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -74,8 +75,22 @@ func readFile(path string) ([]byte, error) {
 }
 
 // loadBytes builds the configuration from defaults, the content data of the
-// file at path (none when path is "") and the environment.
+// file at path (none when path is "") and the environment. Its errors name
+// keys and say what is wrong with them, but never quote a secret's value.
 func loadBytes(path string, data []byte) (*Config, error) {
+	var secrets []string
+	c, err := load(path, data, &secrets)
+	if err != nil {
+		// Each message is written not to quote a value; the backstop
+		// removes any secret of the file or the environment all the same.
+		return nil, errors.New(redact(err.Error(), append(secrets, envSecrets()...)))
+	}
+	return c, nil
+}
+
+// load is loadBytes; it adds to secrets the secret values of the file as
+// soon as it has parsed it.
+func load(path string, data []byte, secrets *[]string) (*Config, error) {
 	v := viper.New()
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
@@ -92,7 +107,7 @@ func loadBytes(path string, data []byte) (*Config, error) {
 	var file map[string]any
 	if path != "" {
 		var err error
-		file, err = parseFile(data)
+		file, err = parseFile(data, secrets)
 		if err != nil {
 			return nil, fmt.Errorf("config: parse %s: %w", path, err)
 		}
@@ -104,7 +119,7 @@ func loadBytes(path string, data []byte) (*Config, error) {
 	var c Config
 	err := v.Unmarshal(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		durationNeedsUnit,
-		mapstructure.StringToTimeDurationHookFunc(),
+		parseDuration,
 		commaList,
 	)))
 	if err != nil {
@@ -124,11 +139,19 @@ func loadBytes(path string, data []byte) (*Config, error) {
 
 // parseFile decodes YAML into viper's shape (lower-case keys, string-keyed
 // maps, no null values) and rejects keys Config does not know: a typo in an
-// approval gate's configuration must not pass silently.
-func parseFile(data []byte) (map[string]any, error) {
+// approval gate's configuration must not pass silently. It adds the file's
+// secret values to secrets.
+func parseFile(data []byte, secrets *[]string) (map[string]any, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlSyntaxError(data, err)
+	}
+	*secrets = append(*secrets, yamlSecrets(&doc)...)
 	var raw map[string]any
-	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, err
+	if len(doc.Content) > 0 {
+		if err := doc.Decode(&raw); err != nil {
+			return nil, locateYAMLError(&doc, err)
+		}
 	}
 	var problems []string
 	norm, _ := normalize(raw, "", &problems).(map[string]any)
@@ -141,6 +164,95 @@ func parseFile(data []byte) (map[string]any, error) {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	return norm, nil
+}
+
+// quoted matches what a YAML error quotes: an anchor's name, a value.
+// Single characters (did not find expected ',' or '}') stay.
+var quoted = regexp.MustCompile("'[^']{2,}'|\"[^\"]{2,}\"|`[^`]+`")
+
+// unknownAnchor is yaml's error for an alias of no anchor.
+var unknownAnchor = regexp.MustCompile(`unknown anchor '(.*)' referenced`)
+
+// yamlSyntaxError is a parse error of data with nothing of the file quoted:
+// an unquoted value starting with * is read as an alias, and yaml's
+// "unknown anchor" error would show the rest of it (password: *S3cret…).
+// That one gets the line of the alias instead, which yaml does not give.
+func yamlSyntaxError(data []byte, err error) error {
+	msg := err.Error()
+	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
+		msg = "yaml: unknown anchor referenced: a value that starts with * or & must be quoted"
+		for i, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "*"+m[1]) {
+				msg = fmt.Sprintf("yaml: line %d: an alias of no anchor: a value that starts with * or & must be quoted", i+1)
+				break
+			}
+		}
+	}
+	return errors.New(quoted.ReplaceAllString(msg, "(not shown)"))
+}
+
+// locateYAMLError explains why a parsed file does not decode, key by key,
+// without yaml's messages: they quote the value (cannot decode !!str
+// `xoxb-…` as a !!int; invalid map key: []interface {}{"xoxb-…"}).
+func locateYAMLError(doc *yaml.Node, err error) error {
+	root := doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		return errors.New("the file must be a mapping of keys (server:, slack:, …)")
+	}
+	var problems []string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			seen := map[string]bool{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				var key any
+				if k.Kind != yaml.ScalarNode || k.Decode(&key) != nil {
+					problems = append(problems, fmt.Sprintf("%s: line %d: a key must be a name, not a list or a mapping", orTop(path), k.Line))
+					continue
+				}
+				if k.Tag == "!!merge" {
+					walk(v, path)
+					continue
+				}
+				p := joinPath(path, strings.ToLower(k.Value))
+				if seen[k.Value] {
+					problems = append(problems, p+": given twice")
+				}
+				seen[k.Value] = true
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, item := range n.Content {
+				walk(item, fmt.Sprintf("%s[%d]", path, i))
+			}
+		case yaml.ScalarNode:
+			var v any
+			if n.Decode(&v) != nil {
+				problems = append(problems, fmt.Sprintf("%s: line %d: the value is not a valid %s; quote it to make it text", orTop(path), n.Line, strings.TrimPrefix(n.Tag, "!!")))
+			}
+		}
+		// Aliases are checked where their anchor is.
+	}
+	walk(root, "")
+	if len(problems) == 0 {
+		// Not one of the mistakes above (aliasing, a merge of a list):
+		// yaml's own words, without what they quote.
+		return yamlSyntaxError(nil, err)
+	}
+	sort.Strings(problems)
+	return errors.New(strings.Join(problems, "; "))
+}
+
+func orTop(path string) string {
+	if path == "" {
+		return "the file"
+	}
+	return path
 }
 
 // normalize lower-cases keys as viper does (so that the unknown-key check
@@ -262,8 +374,8 @@ func scalarKeys() []scalarKey {
 }
 
 // tidyDecodeError turns mapstructure's multi-line report into one line of
-// "key: problem" parts. mapstructure keeps values out of its messages, so no
-// secret is quoted.
+// "key: problem" parts, each in this package's words: which key, what it
+// must be and what kind of value it got, never the value (describeDecode).
 func tidyDecodeError(err error) error {
 	var parts []string
 	var walk func(error)
@@ -275,7 +387,7 @@ func tidyDecodeError(err error) error {
 			}
 			return
 		case *mapstructure.DecodeError:
-			parts = append(parts, u.Name()+": "+u.Unwrap().Error())
+			parts = append(parts, describeDecode(u.Name(), u.Unwrap()))
 			return
 		case interface{ Unwrap() error }:
 			if inner := u.Unwrap(); inner != nil {
@@ -287,6 +399,126 @@ func tidyDecodeError(err error) error {
 	}
 	walk(err)
 	return errors.New(strings.Join(parts, "; "))
+}
+
+// hookError is a decode hook's complaint, written without the value.
+type hookError string
+
+func (e hookError) Error() string { return string(e) }
+
+// describeDecode says what is wrong with the value at key. It trusts only
+// messages of its own making: those of mapstructure and of the hooks'
+// parsers (time.ParseDuration, strconv) may quote the value, and a value
+// may be a secret.
+func describeDecode(key string, err error) string {
+	var (
+		unconvertible *mapstructure.UnconvertibleTypeError
+		parse         *mapstructure.ParseError
+		hook          hookError
+	)
+	want, known := typeAt(key)
+	switch {
+	case errors.As(err, &hook):
+		return key + ": " + hook.Error()
+	case errors.As(err, &unconvertible):
+		return fmt.Sprintf("%s: must be %s, got %s", key, describeType(unconvertible.Expected.Type()), describeValue(unconvertible.Value))
+	case errors.As(err, &parse):
+		return fmt.Sprintf("%s: must be %s, got %s", key, describeType(parse.Expected.Type()), describeValue(parse.Value))
+	case known:
+		return fmt.Sprintf("%s: must be %s", key, describeType(want))
+	case secretPath(key):
+		return key + ": has the wrong type"
+	}
+	return key + ": " + err.Error()
+}
+
+// typeAt is the type of Config at a key path such as intake.api_keys[0].key.
+func typeAt(path string) (reflect.Type, bool) {
+	t := reflect.TypeOf(Config{})
+	for _, seg := range strings.Split(path, ".") {
+		name, rest, _ := strings.Cut(seg, "[")
+		if name != "" {
+			if t.Kind() == reflect.Map {
+				t = t.Elem()
+			} else {
+				if t.Kind() != reflect.Struct {
+					return nil, false
+				}
+				f, ok := fieldByTag(t, name)
+				if !ok {
+					return nil, false
+				}
+				t = f.Type
+			}
+		}
+		for ; rest != ""; _, rest, _ = strings.Cut(rest, "[") {
+			if t.Kind() != reflect.Slice {
+				return nil, false
+			}
+			t = t.Elem()
+		}
+	}
+	return t, true
+}
+
+// describeType says in words what a value of Config's type t looks like.
+func describeType(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "a duration like 30s, 5m or 4h"
+	case t == stringSliceType:
+		return "a list of text (or one comma-separated text)"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "text"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Map:
+		return "a mapping of keys to " + describeType(t.Elem())
+	case reflect.Slice:
+		return "a list of " + strings.TrimPrefix(describeType(t.Elem()), "a ")
+	case reflect.Struct:
+		var keys []string
+		for i := range t.NumField() {
+			keys = append(keys, t.Field(i).Tag.Get("mapstructure"))
+		}
+		if len(keys) <= 4 {
+			return "a mapping with keys " + strings.Join(keys, ", ")
+		}
+		return "a mapping of keys"
+	}
+	return t.String()
+}
+
+// describeValue names the kind of value v is, never the value.
+func describeValue(v any) string {
+	if v == nil {
+		return "nothing"
+	}
+	if _, ok := v.(time.Time); ok {
+		return "a date"
+	}
+	switch reflect.TypeOf(v).Kind() {
+	case reflect.String:
+		return "text"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return "a value of another kind"
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -302,10 +534,23 @@ func durationNeedsUnit(from, to reflect.Type, data any) (any, error) {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64:
 		if !reflect.ValueOf(data).IsZero() {
-			return nil, errors.New("a duration needs a unit, like 30s, 5m or 4h")
+			return nil, hookError("a duration needs a unit, like 30s, 5m or 4h")
 		}
 	}
 	return data, nil
+}
+
+// parseDuration reads text as a duration. It replaces mapstructure's hook,
+// whose error (time.ParseDuration's) quotes the text.
+func parseDuration(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != durationType {
+		return data, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(reflect.ValueOf(data).String()))
+	if err != nil {
+		return nil, hookError("must be a duration like 30s, 5m or 4h")
+	}
+	return d, nil
 }
 
 var stringSliceType = reflect.TypeOf([]string(nil))
@@ -323,6 +568,27 @@ func commaList(from, to reflect.Type, data any) (any, error) {
 		}
 	}
 	return out, nil
+}
+
+// envSecrets returns the secret values the environment sets: those of the
+// scalar secret keys, and the secret halves of the two lists.
+func envSecrets() []string {
+	var out []string
+	for _, k := range scalarKeys() {
+		if i := strings.LastIndexByte(k.path, '.'); isSecretName(k.path[i+1:]) {
+			if s := os.Getenv(EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(k.path, ".", "_"))); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	for _, name := range []string{envAPIKeys, envSigningKeys} {
+		for _, entry := range strings.Split(os.Getenv(name), ",") {
+			if _, secret, ok := strings.Cut(entry, ":"); ok && secret != "" {
+				out = append(out, secret)
+			}
+		}
+	}
+	return out
 }
 
 // applyEnvLists replaces the file's api keys and signing keys by the

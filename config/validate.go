@@ -74,6 +74,12 @@ func (c *Config) Validate() error {
 	if len(p) == 0 {
 		return nil
 	}
+	// Each check is written not to quote a secret; the backstop catches one
+	// that would.
+	secrets := values(secretFields(c))
+	for i := range p {
+		p[i] = redact(p[i], secrets)
+	}
 	return &ValidationError{Problems: p}
 }
 
@@ -278,9 +284,10 @@ func (c *Config) validateApprovers(p *problems, key string, pol PolicyConfig) {
 	}
 }
 
-// Warnings lists what is allowed but probably not meant.
+// Warnings lists what is allowed but probably not meant. Like every message
+// of this package, none quotes a secret.
 func (c *Config) Warnings() []string {
-	var w []string
+	w := c.placeholderWarnings()
 	if len(c.Intake.APIKeys) == 0 {
 		w = append(w, "intake.api_keys: none configured: /v1 refuses every request")
 	}

@@ -555,4 +555,3 @@ func TestApprovalPolicies(t *testing.T) {
 		t.Errorf("MatchPolicy(test) = %+v, want default", p)
 	}
 }
-
