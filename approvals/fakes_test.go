@@ -163,6 +163,14 @@ type funcNotifier struct {
 	post   func(t *approvals.Task, token string) (approvals.MessageRef, error)
 	update func(t *approvals.Task, token string) error
 	notice func(t *approvals.Task, kind approvals.NoticeKind) error
+	direct func(t *approvals.Task, token string) ([]approvals.MessageRef, error)
+}
+
+func (n funcNotifier) Direct(_ context.Context, t *approvals.Task, token string) ([]approvals.MessageRef, error) {
+	if n.direct == nil {
+		return nil, nil
+	}
+	return n.direct(t, token)
 }
 
 func (n funcNotifier) Post(_ context.Context, t *approvals.Task, token string) (approvals.MessageRef, error) {

@@ -229,7 +229,45 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 			if announces && !t.HasJob(JobAnnounce) {
 				t.Enqueue(JobAnnounce, now)
 			}
+			if p := FindPolicy(s.cfg.Rules().Policies, t.Policy); p != nil && p.NotifyDM && !t.HasJob(JobDirect) {
+				t.Enqueue(JobDirect, now)
+			}
 			s.redrawAtGateChange(t, now)
+		}, nil
+	case JobDirect:
+		n := s.getNotifier()
+		if t.Status != StatusPending || t.Message.TS == "" {
+			return nil, nil // decided before the copies went out: the channel message says so
+		}
+		if n == nil {
+			return nil, errNoNotifier
+		}
+		token, err := s.mint(t)
+		if err != nil {
+			return nil, err
+		}
+		copies, err := n.Direct(ctx, t, token)
+		if len(copies) == 0 {
+			return nil, err
+		}
+		// The copies that went out are kept even when some failed: the
+		// retry sends only the missing ones.
+		return func(t *Task, _ time.Time) { t.Copies = append(t.Copies, copies...) }, err
+	case JobEscalate:
+		if t.Status != StatusPending || t.Escalated {
+			return nil, nil
+		}
+		return func(t *Task, now time.Time) {
+			if t.Status != StatusPending || t.Escalated {
+				return
+			}
+			t.Escalated = true
+			t.Record(AuditRecord{At: now, Event: "escalated", Detail: "the escalation's approvers may decide too"})
+			t.EnqueueNotice(NoticeEscalation, now)
+			if p := FindPolicy(s.cfg.Rules().Policies, t.Policy); p != nil && p.NotifyDM {
+				t.Enqueue(JobDirect, now)
+			}
+			t.EnsureUpdate(now)
 		}, nil
 	case JobEnrich:
 		return s.enrich(ctx, t, j)

@@ -46,6 +46,18 @@ type Policy struct {
 	// RequireSSO makes deciding possible only after signing in on the web
 	// (a link instead of deciding buttons).
 	RequireSSO bool
+	// NotifyDM sends every named approver the message in a direct message
+	// too; every copy is kept up to date.
+	NotifyDM bool
+	// Escalate, when set, adds approvers to a task still pending after a
+	// while, and tells them.
+	Escalate *Escalation
+}
+
+// Escalation adds To as approvers of a task still pending After its intake.
+type Escalation struct {
+	After time.Duration
+	To    Approvers
 }
 
 // Approvers names who may decide: Slack user ids, user-group ids, emails.

@@ -75,6 +75,11 @@ type Notifier interface {
 	// task expires soon, a break-glass approval (mentioning every named
 	// approver).
 	Notice(ctx context.Context, t *Task, kind NoticeKind) error
+	// Direct sends the task's message, with its buttons carrying token, to
+	// every approver the policy names (and its escalation's, once
+	// escalated) who has no copy among t.Copies yet, and returns the new
+	// copies.
+	Direct(ctx context.Context, t *Task, token string) ([]MessageRef, error)
 }
 
 // Directory answers who is who in the chat tool.

@@ -57,6 +57,10 @@ func (n *fakeNotifier) Update(_ context.Context, t *approvals.Task, token string
 	return nil
 }
 
+func (n *fakeNotifier) Direct(context.Context, *approvals.Task, string) ([]approvals.MessageRef, error) {
+	return nil, nil
+}
+
 func (n *fakeNotifier) Notice(context.Context, *approvals.Task, approvals.NoticeKind) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -306,6 +306,12 @@ func (s *Service) applyPolicy(t *Task, now time.Time) error {
 	if remind > 0 && now.Before(t.ExpiresAt.Add(-remind)) {
 		t.Enqueue(JobRemind, t.ExpiresAt.Add(-remind))
 	}
+	t.Outbox = removeJobs(t.Outbox, JobEscalate)
+	if p := MatchPolicy(rules.Policies, t); p != nil && p.Escalate != nil && p.Escalate.After > 0 {
+		if at := t.CreatedAt.Add(p.Escalate.After); at.Before(t.ExpiresAt) {
+			t.Enqueue(JobEscalate, at)
+		}
+	}
 	return nil
 }
 
@@ -383,8 +389,9 @@ func (s *Service) queueOutcome(t *Task, now time.Time) {
 // queueFinal queues the jobs of a task that became final: its reminders
 // dropped, a delivery if tell, a message update.
 func (s *Service) queueFinal(t *Task, now time.Time, tell bool) {
-	t.Outbox = removeJobs(t.Outbox, JobRemind)
-	t.Outbox = removeJobs(t.Outbox, JobDeliver)
+	for _, kind := range []JobKind{JobRemind, JobEscalate, JobDirect, JobDeliver} {
+		t.Outbox = removeJobs(t.Outbox, kind) // pending-only work, and any delivery queued before
+	}
 	if tell {
 		t.Delivery = Delivery{State: DeliveryPending}
 		t.Enqueue(JobDeliver, now)
@@ -534,6 +541,11 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 	approver, err := p.Approvers.IsApprover(ctx, dir, req.User.ID)
 	if err != nil {
 		return nil, fmt.Errorf("check approver: %w", err)
+	}
+	if !approver && t.Escalated && p.Escalate != nil {
+		if approver, err = p.Escalate.To.IsApprover(ctx, dir, req.User.ID); err != nil {
+			return nil, fmt.Errorf("check approver: %w", err)
+		}
 	}
 	var fills []string
 	for _, r := range p.RequireFrom {

@@ -123,6 +123,8 @@ type Context struct {
 type MessageRef struct {
 	Channel string `json:"channel,omitempty"`
 	TS      string `json:"ts,omitempty"`
+	// User is whom a direct message copy was sent to.
+	User string `json:"user,omitempty"`
 }
 
 // Task is one pending human task of a deployment tool and everything the bot
@@ -154,6 +156,11 @@ type Task struct {
 	Policy   string     `json:"policy,omitempty"`
 	OnExpiry OnExpiry   `json:"onExpiry,omitempty"`
 	Message  MessageRef `json:"message"`
+	// Copies are the direct messages of the task sent to approvers; every
+	// update reaches them too.
+	Copies []MessageRef `json:"copies,omitempty"`
+	// Escalated is set once the policy's escalation added its approvers.
+	Escalated bool `json:"escalated,omitempty"`
 
 	// TokenHash is the SHA-256 of the task's one-time token; the token
 	// itself is never stored. Nonce and KeyID let the signing-key holder
@@ -240,6 +247,12 @@ const (
 	JobAnnounce JobKind = "announce"
 	// JobNotice posts a notice (Job.Notice) in the message's thread.
 	JobNotice JobKind = "notice"
+	// JobDirect sends the message to approvers in direct messages (those
+	// who have no copy yet).
+	JobDirect JobKind = "direct"
+	// JobEscalate adds the policy's escalation approvers to a task still
+	// pending.
+	JobEscalate JobKind = "escalate"
 	// JobEnrich asks the deployment tool for the context the intake left
 	// out, before the message is posted (for tools that enrich).
 	JobEnrich JobKind = "enrich"
@@ -254,6 +267,9 @@ const (
 	// NoticeBreakGlass: the task was approved by breaking glass; every
 	// named approver is mentioned.
 	NoticeBreakGlass NoticeKind = "break_glass"
+	// NoticeEscalation: the task is still pending and the escalation's
+	// approvers were added; they are mentioned.
+	NoticeEscalation NoticeKind = "escalation"
 )
 
 // EnqueueNotice queues a notice in the thread.

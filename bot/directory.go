@@ -40,6 +40,12 @@ var _ approvals.Directory = (*Directory)(nil)
 // NewDirectory returns a Directory that asks Slack through n and keeps
 // answers for ttl (default 5 minutes).
 func NewDirectory(n *Notifier, ttl time.Duration) *Directory {
+	d := newDirectory(n, ttl)
+	n.dirOnce.Do(func() { n.directory = d }) // Direct resolves through it
+	return d
+}
+
+func newDirectory(n *Notifier, ttl time.Duration) *Directory {
 	if ttl <= 0 {
 		ttl = defaultDirectoryTTL
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
@@ -54,6 +55,10 @@ type Notifier struct {
 	tools          *approvals.Tools
 	now            func() time.Time
 	log            zerolog.Logger
+
+	// directory resolves approvers for Direct; NewDirectory sets it.
+	directory *Directory
+	dirOnce   sync.Once
 }
 
 var (
@@ -223,13 +228,21 @@ func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) 
 	if t.Status.Final() {
 		token = ""
 	}
-	return n.sendTask(ctx, op, t, token, func(text string, blocks []slack.Block) error {
-		_, _, _, err := n.api.UpdateMessageContext(ctx, t.Message.Channel, t.Message.TS,
-			slack.MsgOptionText(text, false),
-			slack.MsgOptionBlocks(blocks...),
-		)
-		return err
-	})
+	// The channel message and every direct-message copy show the same.
+	var errs []error
+	for _, ref := range append([]approvals.MessageRef{t.Message}, t.Copies...) {
+		err := n.sendTask(ctx, op, t, token, func(text string, blocks []slack.Block) error {
+			_, _, _, err := n.api.UpdateMessageContext(ctx, ref.Channel, ref.TS,
+				slack.MsgOptionText(text, false),
+				slack.MsgOptionBlocks(blocks...),
+			)
+			return err
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Notice posts a notice in the message's thread: a reminder mentioning

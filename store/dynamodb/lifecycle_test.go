@@ -36,6 +36,9 @@ func (r *recorder) Update(context.Context, *approvals.Task, string) error {
 }
 
 func (r *recorder) Notice(context.Context, *approvals.Task, approvals.NoticeKind) error { return nil }
+func (r *recorder) Direct(context.Context, *approvals.Task, string) ([]approvals.MessageRef, error) {
+	return nil, nil
+}
 
 func (r *recorder) Deliver(context.Context, *approvals.Task, approvals.Action, string) error {
 	r.mu.Lock()
