@@ -77,6 +77,22 @@ type jobResult struct {
 	effect func(t *Task, now time.Time)
 }
 
+// ReleaseLease gives back this process's lease on the task's outbox (at a
+// stop), so that any process may do its work at once.
+func (s *Service) ReleaseLease(ctx context.Context, id string) error {
+	_, err := s.cfg.Store.Update(ctx, id, func(t *Task) error {
+		if t.Lease.Owner != s.cfg.Owner {
+			return ErrNothingToDo
+		}
+		t.Lease = Lease{}
+		return nil
+	})
+	if errors.Is(err, ErrNothingToDo) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
 // Round is what one outbox round of a task left to do.
 type Round struct {
 	// RetryAt is when to come back for a retry this process keeps the

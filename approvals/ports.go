@@ -36,6 +36,18 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// LoopLeases elects one process at a time for each background loop (the
+// sweeper, reconcile), so that with several replicas each due task is
+// swept, and each pending task asked about, once per interval.
+type LoopLeases interface {
+	// TryLoop takes or renews the loop's lease for owner until until; it
+	// reports whether owner holds it now (nobody held it, owner did, or
+	// the holder's lease ran out before now).
+	TryLoop(ctx context.Context, loop, owner string, now, until time.Time) (bool, error)
+	// ReleaseLoop gives the lease back if owner holds it.
+	ReleaseLoop(ctx context.Context, loop, owner string) error
+}
+
 // Cursor is where a walk through the due tasks goes on; its form is the
 // store's own. The zero Cursor is the start.
 type Cursor string

@@ -17,7 +17,16 @@ type SchedulerConfig struct {
 	// ReconcileCalls is how many status reads reconcile makes at once,
 	// default 4.
 	ReconcileCalls int
+	// Leases elects the process that sweeps and reconciles when several
+	// share a store; nil runs both loops here.
+	Leases LoopLeases
 }
+
+// The loops that run on one process at a time.
+const (
+	loopSweep     = "sweep"
+	loopReconcile = "reconcile"
+)
 
 // Scheduler drives the lifecycle: outbox workers for tasks that have work
 // (kicked at once by intake and decisions, or found due by the sweeper),
@@ -106,7 +115,9 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		})
 	}
 	// Unfinished work resumes at once after a start.
-	sc.Sweep(ctx)
+	if sc.leads(ctx, loopSweep, sc.cfg.SweepInterval) {
+		sc.Sweep(ctx)
+	}
 	sweep := time.NewTicker(sc.cfg.SweepInterval)
 	defer sweep.Stop()
 	var reconcile <-chan time.Time
@@ -120,16 +131,61 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			sc.mu.Lock()
 			sc.stopped = true
-			for _, t := range sc.timers {
+			retrying := make([]string, 0, len(sc.timers))
+			for id, t := range sc.timers {
 				t.Stop()
+				retrying = append(retrying, id)
 			}
 			sc.mu.Unlock()
 			wg.Wait()
+			sc.handBack(ctx, retrying)
 			return nil
 		case <-sweep.C:
-			sc.Sweep(ctx)
+			if sc.leads(ctx, loopSweep, sc.cfg.SweepInterval) {
+				sc.Sweep(ctx)
+			}
 		case <-reconcile:
-			sc.Reconcile(ctx)
+			if sc.leads(ctx, loopReconcile, sc.cfg.ReconcileInterval) {
+				sc.Reconcile(ctx)
+			}
+		}
+	}
+}
+
+// leads takes or renews this process's lease on a loop before a round of
+// it: the lease outlasts two intervals, so a process that dies is replaced
+// after that, and one that stops hands it back at once.
+func (sc *Scheduler) leads(ctx context.Context, loop string, interval time.Duration) bool {
+	if sc.cfg.Leases == nil {
+		return true
+	}
+	now := sc.svc.now()
+	ok, err := sc.cfg.Leases.TryLoop(ctx, loop, sc.svc.Owner(), now, now.Add(2*interval+time.Second))
+	if err != nil {
+		if ctx.Err() == nil {
+			sc.svc.observe(ctx, Event{Type: EventError, Err: err, Detail: loop + " lease"})
+		}
+		return false
+	}
+	return ok
+}
+
+// handBack, at a stop, gives back the loops' leases and the leases of the
+// tasks whose retries this process kept, so that another process takes
+// their work over at once instead of waiting the leases out.
+func (sc *Scheduler) handBack(ctx context.Context, retrying []string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if sc.cfg.Leases != nil {
+		for _, loop := range []string{loopSweep, loopReconcile} {
+			if err := sc.cfg.Leases.ReleaseLoop(ctx, loop, sc.svc.Owner()); err != nil {
+				sc.svc.observe(ctx, Event{Type: EventError, Err: err, Detail: loop + " lease"})
+			}
+		}
+	}
+	for _, id := range retrying {
+		if err := sc.svc.ReleaseLease(ctx, id); err != nil {
+			sc.svc.observe(ctx, Event{Type: EventError, TaskID: id, Err: err, Detail: "hand back lease"})
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,6 +62,7 @@ type env struct {
 	serverCfg string          // YAML of the server key; loopback on a free port when empty
 	enrich    bool            // flexdeploy.enrich
 	clock     approvals.Clock // the domain's clock; the wall clock when nil
+	fdUser    string          // flexdeploy.username; approvalbot when empty
 	logs      *syncBuffer
 	url       string
 	stop      func()
@@ -117,10 +119,10 @@ tokens:
   ttl: 1h
   signing_keys: [{id: k1, secret: %q}]
 slack: %s
-flexdeploy: {base_url: %q, username: approvalbot, password: %q, timeout: 2s, enrich: %v}
+flexdeploy: {base_url: %q, username: %q, password: %q, timeout: 2s, enrich: %v}
 sweeper: {interval: 200ms}
 policies:%s
-%s`, serverCfg, testAPIKey, store, testSigningKey, slackCfg, e.fd.BaseURL(), testFDPassword, e.enrich, e.policies, e.extra)
+%s`, serverCfg, testAPIKey, store, testSigningKey, slackCfg, e.fd.BaseURL(), cmp.Or(e.fdUser, "approvalbot"), testFDPassword, e.enrich, e.policies, e.extra)
 }
 
 // start writes the configuration and runs the bot until stopped.

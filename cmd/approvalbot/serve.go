@@ -90,6 +90,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	sched := approvals.NewScheduler(svc, approvals.SchedulerConfig{
 		SweepInterval:     cfg.Sweeper.Interval,
 		ReconcileInterval: cfg.Reconcile.Interval,
+		Leases:            store.loops,
 	})
 	slack.SetService(svc)
 	slack.Apply(slackSettings(cfg.Slack))
@@ -178,6 +179,7 @@ func purgeReport(log zerolog.Logger, retention time.Duration) func(int, error) {
 // openedStore is the configured store; bolt is set for the embedded one.
 type openedStore struct {
 	approvals.Store
+	loops approvals.LoopLeases
 	bolt  *bolt.Store
 	close func() error
 }
@@ -189,13 +191,14 @@ func openStore(ctx context.Context, cfg *config.Config, log *zerolog.Logger) (op
 		if err != nil {
 			return openedStore{}, err
 		}
-		return openedStore{Store: ddb.New(client, d.Table), close: func() error { return nil }}, nil
+		st := ddb.New(client, d.Table)
+		return openedStore{Store: st, loops: st, close: func() error { return nil }}, nil
 	}
 	b, err := bolt.Open(cfg.Store.Bolt.Path)
 	if err != nil {
 		return openedStore{}, err
 	}
-	return openedStore{Store: b, bolt: b, close: b.Close}, nil
+	return openedStore{Store: b, loops: b, bolt: b, close: b.Close}, nil
 }
 
 func newIssuer(cfg *config.Config) (*tokens.Issuer, error) {
