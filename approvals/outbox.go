@@ -55,6 +55,7 @@ func (s *Service) claim(ctx context.Context, id string) (t *Task, resumed bool, 
 		return nil
 	})
 	if expired && err == nil {
+		s.recent.add(t)
 		s.observe(ctx, Event{Type: EventExpired, TaskID: id, Source: t.Source})
 	}
 	return t, resumed, err
@@ -549,6 +550,7 @@ func (s *Service) closeDecidedElsewhere(ctx context.Context, id string, remote S
 	if err != nil {
 		return fmt.Errorf("close task %s decided in its tool: %w", id, err)
 	}
+	s.recent.add(t)
 	s.observe(ctx, Event{Type: EventDecidedElsewhere, TaskID: id, Source: t.Source, Detail: string(remote)})
 	s.Kick(id)
 	return nil

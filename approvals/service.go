@@ -130,6 +130,8 @@ type Service struct {
 	}
 	// kick tells the scheduler that a task has work now.
 	kick atomic.Pointer[func(id string)]
+	// recent are the tasks this process saw decided (RecentlyDecided).
+	recent recentlyDecided
 }
 
 // NewService checks the wiring and fills in defaults.
@@ -360,6 +362,7 @@ func (s *Service) expireOnRead(ctx context.Context, t *Task) *Task {
 		}
 		return t
 	}
+	s.recent.add(updated)
 	s.observe(ctx, Event{Type: EventExpired, TaskID: t.ID, Source: t.Source})
 	s.Kick(t.ID)
 	return updated
@@ -500,6 +503,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 		return nil, fmt.Errorf("decide: %w", err)
 	}
 	if decided {
+		s.recent.add(updated)
 		s.observe(ctx, Event{Type: EventDecided, TaskID: id, Source: updated.Source, Detail: string(updated.Status)})
 	} else {
 		s.observe(ctx, Event{Type: EventVoted, TaskID: id, Source: updated.Source})

@@ -1,0 +1,90 @@
+package approvals_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/tokens"
+)
+
+// TestWaitingAndRecentlyDecided: a person's queue holds exactly the pending
+// tasks they may decide, newest first, across policies; once decided a task
+// moves to their recently decided list.
+func TestWaitingAndRecentlyDecided(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	clock := &manualClock{now: time.Now().UTC().Truncate(time.Second)}
+	issuer, _ := tokens.NewIssuer([]tokens.Key{{ID: "k1", Secret: []byte(strings.Repeat("s", 32))}})
+	tokensByTask := map[string]string{}
+	svc, err := approvals.NewService(approvals.Config{
+		Store: store, Tokens: issuer, Clock: clock.Now,
+		Tools: mustTools(t, approvals.Tool{Name: "acme"}, approvals.Tool{Name: "other"}),
+		Notifier: funcNotifier{post: func(task *approvals.Task, token string) (approvals.MessageRef, error) {
+			tokensByTask[task.ID] = token
+			return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
+		}},
+		Directory: funcDirectory{members: func(g string) ([]string, error) {
+			if g == "SQA" {
+				return []string{"UQA"}, nil
+			}
+			return nil, nil
+		}},
+		Rules: func() approvals.Rules {
+			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{
+				{Name: "prod", Match: map[string]string{"environment": "prod"}, Approvers: approvals.Approvers{Users: []string{"UALICE"}},
+					RequireFrom: []approvals.Requirement{{Group: "SQA", Count: 1}}},
+				{Name: "rest", Approvers: approvals.Approvers{Users: []string{"UBOB"}}},
+			}}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	submit := func(source, id, env string) string {
+		task, _, err := svc.Submit(ctx, approvals.Submission{Source: source, TaskID: id, Context: approvals.Context{Environment: env}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Work(ctx, task.ID); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+		return task.ID
+	}
+	p1 := submit("acme", "1", "prod")
+	p2 := submit("other", "2", "prod")
+	r1 := submit("acme", "3", "dev")
+	ids := func(user string) []string {
+		tasks, err := svc.Waiting(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, task := range tasks {
+			out = append(out, task.ID)
+		}
+		return out
+	}
+	for user, want := range map[string][]string{"UALICE": {p2, p1}, "UQA": {p2, p1}, "UBOB": {r1}, "UNOBODY": nil} {
+		if got := ids(user); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s waits for %v, want %v", user, got, want)
+		}
+	}
+	if _, err := svc.Decide(ctx, approvals.DecideRequest{Token: tokensByTask[r1], Action: approvals.ActionReject, User: approvals.Person{ID: "UBOB"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids("UBOB"); len(got) != 0 {
+		t.Errorf("a decided task still waits: %v", got)
+	}
+	recent, err := svc.RecentlyDecided(ctx, "UBOB", 10)
+	if err != nil || len(recent) != 1 || recent[0].ID != r1 {
+		t.Errorf("recently decided for UBOB: %v %v", recent, err)
+	}
+	if recent, _ := svc.RecentlyDecided(ctx, "UALICE", 10); len(recent) != 0 {
+		t.Errorf("Alice sees a task she could not decide: %v", recent)
+	}
+}
