@@ -259,6 +259,11 @@ func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, kind approvals
 		text = reminderText(t, n.policyFor(t), toolName(n.tools.DisplayName(t.Source)))
 	case approvals.NoticeBreakGlass:
 		text = breakGlassText(t, n.policyFor(t))
+	case approvals.NoticeEscalation:
+		if t.Status.Final() {
+			return nil
+		}
+		text = escalationText(t, n.policyFor(t))
 	default:
 		return approvals.Permanent(fmt.Errorf("slack: %s: unknown notice", op))
 	}
@@ -277,6 +282,19 @@ func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, kind approvals
 		return n.mapError(op, err)
 	}
 	return nil
+}
+
+// escalationText tells the escalation's approvers that they may decide now.
+func escalationText(t *approvals.Task, p *approvals.Policy) string {
+	text := "⏫ Still waiting for approval"
+	if p != nil && p.Escalate != nil {
+		text += fmt.Sprintf(" after %s: escalated", p.Escalate.After)
+		who := approverMentions(&approvals.Policy{Approvers: p.Escalate.To}, nil)
+		if len(who) > 0 {
+			text += " to " + joinPeople(who, maxSectionChars/2) + ", who may decide it now"
+		}
+	}
+	return truncKeepEntities(text+".", maxSectionChars)
 }
 
 // breakGlassText announces a break-glass approval in the thread, to every
