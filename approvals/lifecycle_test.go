@@ -406,3 +406,23 @@ func TestFailingEnrichmentStillPosts(t *testing.T) {
 		t.Errorf("after %d tries: message %q, %d posts; want 3 tries and the message posted", tries, done.Message.TS, len(l.tokens))
 	}
 }
+
+func TestStatusReadRefusedForGoodIsNotFollowedByABlindCall(t *testing.T) {
+	t.Parallel()
+	l := newLifecycle(t, func(c *toolCalls) approvals.Tool {
+		tool := appliedButLate(true)(c)
+		tool.Status = func(context.Context, *approvals.Task) (approvals.Status, error) {
+			c.statuses++
+			return "", approvals.Permanent(errors.New("acme: 404 task not found"))
+		}
+		return tool
+	})
+	task := l.submit(t, "gone", "prod")
+	if _, err := l.decide(t, task.ID, approvals.ActionApprove, "UALICE"); err != nil {
+		t.Fatal(err)
+	}
+	done := l.untilIdle(t, task.ID)
+	if len(l.calls.decides) != 1 || done.Delivery.State != approvals.DeliveryFailed {
+		t.Errorf("%d calls, delivery %+v; want the first call only and a failed delivery", len(l.calls.decides), done.Delivery)
+	}
+}

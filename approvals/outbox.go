@@ -444,9 +444,11 @@ func (s *Service) deliver(ctx context.Context, t *Task, j Job, resumed bool) (fu
 	if later && tool.Status != nil {
 		remote, err := tool.Status(ctx, t)
 		switch {
-		case err != nil && !IsPermanent(err):
+		case err != nil:
 			// Without knowing whether the earlier call went through, a
-			// second call could decide twice: ask again later.
+			// second call could decide twice: ask again later, or, if the
+			// tool refuses the read for good, give up rather than send it
+			// blind.
 			err = fmt.Errorf("ask %s whether it has the decision: %w", name, err)
 			return deliveryEffect(err), err
 		case err == nil && remote.Final():
