@@ -30,8 +30,9 @@ type lifecycle struct {
 	store  *memStore
 	clock  *manualClock
 	calls  *toolCalls
-	tokens []string          // every token handed to Post and Update
-	posted []*approvals.Task // what each post showed
+	tokens   []string          // every token handed to Post and Update
+	posted   []*approvals.Task // what each post showed
+	onUpdate func(*approvals.Task)
 }
 
 // newLifecycle builds the service; tool is the tool "acme", which the test
@@ -62,6 +63,9 @@ func newLifecycle(t *testing.T, tool func(c *toolCalls) approvals.Tool) *lifecyc
 					return fmt.Errorf("update of a %s task with token %q", t.Status, token)
 				}
 				l.tokens = append(l.tokens, token)
+				if l.onUpdate != nil {
+					l.onUpdate(t)
+				}
 				return nil
 			},
 		},
@@ -69,6 +73,7 @@ func newLifecycle(t *testing.T, tool func(c *toolCalls) approvals.Tool) *lifecyc
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{
 				{Name: "quorum", Match: map[string]string{"environment": "quorum"}, RequiredApprovals: 2, Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB"}}},
+				{Name: "three", Match: map[string]string{"environment": "three"}, RequiredApprovals: 3, Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB", "UCAROL"}}},
 				{Name: "all", Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB"}}, OnExpiry: approvals.ExpiryReject},
 			}}
 		},
@@ -424,5 +429,35 @@ func TestStatusReadRefusedForGoodIsNotFollowedByABlindCall(t *testing.T) {
 	done := l.untilIdle(t, task.ID)
 	if len(l.calls.decides) != 1 || done.Delivery.State != approvals.DeliveryFailed {
 		t.Errorf("%d calls, delivery %+v; want the first call only and a failed delivery", len(l.calls.decides), done.Delivery)
+	}
+}
+
+// A vote that arrives while the message is being redrawn saw that update
+// waiting and queued none; the round must then queue another, or the
+// message would show the state before the vote.
+func TestVoteDuringARedrawIsDrawnToo(t *testing.T) {
+	t.Parallel()
+	l := newLifecycle(t, func(*toolCalls) approvals.Tool {
+		return approvals.Tool{Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }}
+	})
+	task := l.submit(t, "race", "three")
+	if _, err := l.decide(t, task.ID, approvals.ActionApprove, "UALICE"); err != nil {
+		t.Fatal(err)
+	}
+	var drawn []int
+	voted := false
+	l.onUpdate = func(u *approvals.Task) {
+		drawn = append(drawn, len(u.Approvals))
+		if !voted {
+			voted = true
+			// Bob approves while Alice's vote is on its way to Slack.
+			if _, err := l.decide(t, task.ID, approvals.ActionApprove, "UBOB"); err != nil {
+				t.Errorf("Bob: %v", err)
+			}
+		}
+	}
+	done := l.untilIdle(t, task.ID)
+	if done.Status != approvals.StatusPending || len(drawn) < 2 || drawn[len(drawn)-1] != 2 {
+		t.Errorf("status %s, the message was drawn with %v approvals; want it drawn again after Bob's", done.Status, drawn)
 	}
 }

@@ -74,6 +74,7 @@ func hasDueJob(t *Task, now time.Time) bool {
 // record in the write that ends the round.
 type jobResult struct {
 	seq    int
+	kind   JobKind
 	err    error
 	effect func(t *Task, now time.Time)
 }
@@ -125,6 +126,7 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 	// take the work over while a call is still under way.
 	jobCtx, cancel := context.WithTimeout(ctx, t.Lease.Until.Sub(now)-s.cfg.Lease/4)
 	defer cancel()
+	drawn := t.Version // the version this round's jobs see
 	var results []jobResult
 	for _, j := range t.Outbox {
 		if j.NotBefore.After(now) {
@@ -135,7 +137,7 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 		}
 		start := time.Now()
 		effect, err := s.do(jobCtx, t, j, resumed)
-		results = append(results, jobResult{seq: j.Seq, err: err, effect: effect})
+		results = append(results, jobResult{seq: j.Seq, kind: j.Kind, err: err, effect: effect})
 		if effect != nil {
 			effect(t, now) // later jobs of this round see it (e.g. the message ts)
 		}
@@ -162,6 +164,12 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 			}
 			if r.err == nil || IsPermanent(r.err) {
 				t.Outbox = append(t.Outbox[:i], t.Outbox[i+1:]...)
+				if r.kind == JobUpdate && t.Version != drawn {
+					// The task changed while its message was being drawn
+					// (a vote came in, which saw this update waiting):
+					// draw it again.
+					t.EnsureUpdate(now)
+				}
 				continue
 			}
 			j := &t.Outbox[i]

@@ -65,9 +65,8 @@ const ConfirmTypeEnvironment = "type_environment"
 // gate is whether approving is open at now under the policy: closed inside
 // a freeze (until it ends) or outside every window (until the next opens).
 type gate struct {
-	open   bool
-	why    string    // why it is closed, for people
-	change time.Time // when open changes next (zero: never)
+	open bool
+	why  string // why it is closed, for people
 }
 
 // gateAt evaluates the policy's windows and freezes at now.
@@ -81,7 +80,7 @@ func gateAt(p *Policy, now time.Time) gate {
 			if f.Reason != "" {
 				why = f.Reason + ": " + why
 			}
-			return gate{why: why, change: f.To}
+			return gate{why: why}
 		}
 	}
 	g := gate{open: true}
@@ -101,7 +100,6 @@ func gateAt(p *Policy, now time.Time) gate {
 			}
 		}
 	}
-	g.change = nextChange(p, now)
 	return g
 }
 
