@@ -24,6 +24,14 @@ type Config struct {
 	Reconcile   IntervalConfig    `mapstructure:"reconcile"`
 	// Policies are tried in order; the first whose match fits a task wins.
 	Policies []PolicyConfig `mapstructure:"policies"`
+	// Web is the sign-in approval page; Receipts signs every final decision.
+	Web      WebConfig      `mapstructure:"web"`
+	Receipts ReceiptsConfig `mapstructure:"receipts"`
+
+	// GitHub enables GitHub Actions deployments (a custom deployment
+	// protection rule); Webhook any tool by signed callback.
+	GitHub  GitHubConfig  `mapstructure:"github"`
+	Webhook WebhookConfig `mapstructure:"webhook"`
 }
 
 // ServerConfig is the HTTP server.
@@ -159,6 +167,16 @@ type PolicyConfig struct {
 	OnExpiry string        `mapstructure:"on_expiry"`
 	// RemindBefore posts a reminder this long before expiry; 0 posts none.
 	RemindBefore time.Duration `mapstructure:"remind_before"`
+
+	// The rules of rules.go: approvals from each entry, change windows and
+	// freezes, break-glass, type-to-confirm, single sign-on.
+	RequireFrom []RequirementConfig `mapstructure:"require_from"`
+	Overlap     bool                `mapstructure:"overlap"`
+	Windows     []WindowConfig      `mapstructure:"windows"`
+	Freezes     []FreezeConfig      `mapstructure:"freezes"`
+	BreakGlass  BreakGlassConfig    `mapstructure:"break_glass"`
+	Confirm     string              `mapstructure:"confirm"`
+	RequireSSO  bool                `mapstructure:"require_sso"`
 }
 
 // ApproversConfig names who may decide.
@@ -203,6 +221,8 @@ func defaults() Config {
 		},
 		FlexDeploy:  FlexDeployConfig{Timeout: 10 * time.Second, Enrich: true},
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
+		GitHub:      defaultGitHub(),
+		Webhook:     defaultWebhook(),
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

@@ -40,6 +40,8 @@ func TestLoadDefaults(t *testing.T) {
 		Slack:       SlackConfig{Mode: "http", GroupCacheTTL: time.Minute},
 		FlexDeploy:  FlexDeployConfig{Timeout: 10 * time.Second, Enrich: true},
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
+		GitHub:      GitHubConfig{APIURL: "https://api.github.com", Timeout: 10 * time.Second},
+		Webhook:     WebhookConfig{Timeout: 10 * time.Second},
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

@@ -33,6 +33,7 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 			OnExpiry:            onExpiry,
 			RemindBefore:        p.RemindBefore,
 		}
+		policyRules(&out[i], p)
 	}
 	return out
 }

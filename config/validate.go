@@ -70,7 +70,10 @@ func (c *Config) Validate() error {
 	c.validateSlack(&p)
 	c.validateFlexDeploy(&p)
 	c.validateAzureDevOps(&p)
+	c.validateGitHub(&p)
+	c.validateWebhook(&p)
 	c.validatePolicies(&p)
+	c.validateWeb(&p)
 	if len(p) == 0 {
 		return nil
 	}
@@ -237,6 +240,7 @@ func (c *Config) validatePolicies(p *problems) {
 		}
 
 		c.validateApprovers(p, key, pol)
+		validateRules(p, key, pol)
 
 		if pol.RequiredApprovals < 1 {
 			p.addf(key+".required_approvals", "must be at least 1, got %d", pol.RequiredApprovals)
@@ -257,7 +261,7 @@ func (c *Config) validatePolicies(p *problems) {
 
 func (c *Config) validateApprovers(p *problems, key string, pol PolicyConfig) {
 	a := pol.Approvers
-	if len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0 {
+	if len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0 && len(pol.RequireFrom) == 0 {
 		p.addf(key+".approvers", "names nobody: give users, groups or emails (to let nobody decide tasks from Slack, leave them to no policy)")
 		return
 	}
@@ -276,8 +280,8 @@ func (c *Config) validateApprovers(p *problems, key string, pol PolicyConfig) {
 	}
 	// Without groups the named people are all there can be: a quorum larger
 	// than them could never be reached, and every task would expire.
-	if len(a.Groups) == 0 && pol.RequiredApprovals > 1 {
-		people := distinct(a.Users) + distinct(a.Emails)
+	// The members of require_from's entries are approvers too.
+	if people, groups := namedPeople(pol); !groups && pol.RequiredApprovals > 1 {
 		if people < pol.RequiredApprovals {
 			p.addf(key+".required_approvals", "%d approvals needed but at most %d people are named in approvers", pol.RequiredApprovals, people)
 		}
@@ -288,6 +292,9 @@ func (c *Config) validateApprovers(p *problems, key string, pol PolicyConfig) {
 // of this package, none quotes a secret.
 func (c *Config) Warnings() []string {
 	w := c.placeholderWarnings()
+	w = append(w, c.ruleWarnings(time.Now())...)
+	w = append(w, c.gitHubWarnings()...)
+	w = append(w, c.webhookWarnings()...)
 	if len(c.Intake.APIKeys) == 0 {
 		w = append(w, "intake.api_keys: none configured: /v1 refuses every request")
 	}
@@ -330,7 +337,7 @@ func (c *Config) Warnings() []string {
 		}
 		w = append(w, msg)
 	}
-	return w
+	return append(w, c.webWarnings()...)
 }
 
 // policyTTL is how long the policy's tasks stay open.
