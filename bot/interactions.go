@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -39,6 +38,11 @@ type Decider interface {
 type Replier interface {
 	Ephemeral(ctx context.Context, channel, user, text string) error
 	OpenRejectReason(ctx context.Context, triggerID, token string) error
+	// OpenBreakGlass asks for a break-glass approval's reason; why says
+	// what the approval overrides.
+	OpenBreakGlass(ctx context.Context, triggerID, token, why string) error
+	// OpenConfirm asks the approver to type the environment.
+	OpenConfirm(ctx context.Context, triggerID, token, environment string) error
 }
 
 // InteractionsConfig configures the interactions endpoint.
@@ -50,6 +54,9 @@ type InteractionsConfig struct {
 	// tool by its display name. nil shows the task's source as it is.
 	Tools        *approvals.Tools
 	MaxBodyBytes int64 // default 64 KiB
+	// Policies returns the policies in force, for the progress a vote
+	// reply shows (require_from); may be nil.
+	Policies func() []approvals.Policy
 }
 
 // Interactions turns Slack interactions (button clicks, modal submissions)
@@ -61,6 +68,7 @@ type Interactions struct {
 	replier  Replier
 	tools    *approvals.Tools
 	maxBody  int64
+	policies func() []approvals.Policy
 
 	mu      sync.Mutex
 	closed  bool
@@ -73,7 +81,7 @@ func NewInteractions(cfg InteractionsConfig) *Interactions {
 	if maxBody <= 0 {
 		maxBody = defaultMaxBodyBytes
 	}
-	return &Interactions{verifier: cfg.Verifier, decider: cfg.Decider, replier: cfg.Replier, tools: cfg.Tools, maxBody: maxBody}
+	return &Interactions{verifier: cfg.Verifier, decider: cfg.Decider, replier: cfg.Replier, tools: cfg.Tools, maxBody: maxBody, policies: cfg.Policies}
 }
 
 // ServeHTTP serves POST /slack/interactions. The signature is checked on the
@@ -155,10 +163,17 @@ func (h *Interactions) Handle(ctx context.Context, cb slack.InteractionCallback)
 		h.handleBlockActions(ctx, cb)
 		return nil
 	case slack.InteractionTypeViewSubmission:
-		if cb.View.CallbackID == callbackRejectReason {
-			if r := h.handleRejectReason(ctx, cb); r != nil {
-				return r
-			}
+		var r *slack.ViewSubmissionResponse
+		switch cb.View.CallbackID {
+		case callbackRejectReason:
+			r = h.handleRejectReason(ctx, cb)
+		case callbackBreakGlass:
+			r = h.handleBreakGlass(ctx, cb)
+		case callbackConfirm:
+			r = h.handleConfirm(ctx, cb)
+		}
+		if r != nil {
+			return r
 		}
 		return nil
 	}
@@ -194,9 +209,11 @@ func (h *Interactions) handleBlockActions(ctx context.Context, cb slack.Interact
 
 	if err == nil {
 		if task != nil && !task.Status.Final() {
-			need := requiredApprovals(task, nil)
-			h.replyLater(ctx, channel, user.ID, fmt.Sprintf("Your approval is counted (%d of %d).", len(task.Approvals), need))
+			h.replyLater(ctx, channel, user.ID, h.countedText(task))
 		}
+		return
+	}
+	if req.Action == approvals.ActionApprove && h.prompt(ctx, cb, channel, user.ID, req.Token, task, err) {
 		return
 	}
 	if req.Action == approvals.ActionReject && errors.Is(err, approvals.ErrReasonRequired) && h.replier != nil {
@@ -222,7 +239,7 @@ func (h *Interactions) handleRejectReason(ctx context.Context, cb slack.Interact
 		reason = string([]rune(reason)[:maxReasonChars])
 	}
 	if h.decider == nil {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: h.refusalText(ctx, approvals.ErrUnavailable, nil)})
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: h.replyText(ctx, approvals.ErrUnavailable, nil)})
 	}
 	task, err := h.decider.Decide(ctx, approvals.DecideRequest{
 		Token:  cb.View.PrivateMetadata,
@@ -231,7 +248,7 @@ func (h *Interactions) handleRejectReason(ctx context.Context, cb slack.Interact
 		Reason: reason,
 	})
 	if err != nil {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: h.refusalText(ctx, err, task)})
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blockIDReason: h.replyText(ctx, err, task)})
 	}
 	return nil
 }
@@ -242,6 +259,11 @@ func (h *Interactions) handleRejectReason(ctx context.Context, cb slack.Interact
 // counts them); other known kinds are warnings; only an error the table
 // does not know is internal, and logged as an error.
 func (h *Interactions) refusalText(ctx context.Context, err error, task *approvals.Task) string {
+	return escape(h.replyText(ctx, err, task))
+}
+
+// replyText is refusalText as plain text, for a modal's errors.
+func (h *Interactions) replyText(ctx context.Context, err error, task *approvals.Task) string {
 	kind := approvals.KindOf(err)
 	switch {
 	case kind.Refusal:
@@ -252,9 +274,10 @@ func (h *Interactions) refusalText(ctx context.Context, err error, task *approva
 	}
 	tool := ""
 	if task != nil {
-		tool = escape(oneLine(h.tools.DisplayName(task.Source)))
+		tool = oneLine(h.tools.DisplayName(task.Source))
 	}
-	return kind.Text(tool)
+	// With the refusal's detail: when a closed approving opens, or why.
+	return approvals.Reply(err, tool)
 }
 
 // replyLater sends an ephemeral reply after the acknowledgement, bounded by

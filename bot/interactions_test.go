@@ -66,7 +66,12 @@ type fakeReplier struct {
 	mu         sync.Mutex
 	ephemerals []ephemeralReply
 	opened     []modalOpen
+	prompts    []promptOpen
 }
+
+// promptOpen is a break-glass or type-to-confirm modal opened; Detail is
+// the why or the environment.
+type promptOpen struct{ Kind, TriggerID, Token, Detail string }
 
 func (r *fakeReplier) Ephemeral(ctx context.Context, channel, user, text string) error {
 	if _, ok := ctx.Deadline(); !ok {
@@ -83,6 +88,26 @@ func (r *fakeReplier) OpenRejectReason(_ context.Context, triggerID, token strin
 	defer r.mu.Unlock()
 	r.opened = append(r.opened, modalOpen{triggerID, token})
 	return r.openErr
+}
+
+func (r *fakeReplier) OpenBreakGlass(_ context.Context, triggerID, token, why string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.prompts = append(r.prompts, promptOpen{"break_glass", triggerID, token, why})
+	return r.openErr
+}
+
+func (r *fakeReplier) OpenConfirm(_ context.Context, triggerID, token, environment string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.prompts = append(r.prompts, promptOpen{"confirm", triggerID, token, environment})
+	return r.openErr
+}
+
+func (r *fakeReplier) Prompts() []promptOpen {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]promptOpen(nil), r.prompts...)
 }
 
 func (r *fakeReplier) Ephemerals() []ephemeralReply {

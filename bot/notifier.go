@@ -368,26 +368,7 @@ const maxEphemeralFallbackChars = 500
 // token travels in private_metadata, which only Slack and this app see, and
 // comes back with the submission.
 func (n *Notifier) OpenRejectReason(ctx context.Context, triggerID, token string) error {
-	op := "open reject reason"
-	if len(token) > maxPrivateMetadata {
-		return approvals.Permanent(fmt.Errorf("slack: %s: token longer than Slack's private_metadata limit", op))
-	}
-	if err := n.ready(op); err != nil {
-		return err
-	}
-	_, err := n.api.OpenViewContext(ctx, triggerID, rejectReasonView(token))
-	if code, refused := refusedContent(err); refused {
-		// The trigger id is single-use. Should Slack have taken it with
-		// the refused view, this call fails (exchanged_trigger_id) and
-		// the clicker is asked to try again.
-		n.logger(ctx).Warn().Str("op", op).Str("code", code).Str("fallback", "minimal").
-			Msg("slack: Slack refused the reject reason dialog; opening a minimal one instead")
-		_, err = n.api.OpenViewContext(ctx, triggerID, minimalRejectReasonView(token))
-	}
-	if err != nil {
-		return n.mapError(op, err)
-	}
-	return nil
+	return n.openView(ctx, "open reject reason", triggerID, token, rejectReasonView(token), minimalRejectReasonView(token))
 }
 
 // rejectReasonView is the modal that asks for a reason to reject. Its texts

@@ -37,6 +37,7 @@ const (
 	blockIDContext     = "context"
 	blockIDNoPolicy    = "no_policy"
 	blockIDProgress    = "progress"
+	blockIDGate        = "gate"
 	blockIDOutcome     = "outcome"
 	blockIDDelivery    = "delivery"
 	blockIDLink        = "link"
@@ -66,7 +67,9 @@ type RenderOptions struct {
 	// (approvals.Tools.DisplayName); "" calls it "the deployment tool".
 	Tool string
 	// Now decides whether a pending task's time has run out (then its
-	// buttons are gone even before the sweeper marks it expired).
+	// buttons are gone even before the sweeper marks it expired), and
+	// whether the policy's windows and freezes let approving happen (the
+	// zero time does not say).
 	Now time.Time
 }
 
@@ -113,6 +116,7 @@ type rendering struct {
 	subject  string
 	pending  bool
 	timedOut bool
+	now      time.Time
 	// approvers mention the policy's approvers; voters those who
 	// approved, votersWithIDs those of them with a Slack id.
 	approvers, voters, votersWithIDs []string
@@ -132,6 +136,7 @@ func newRendering(t *approvals.Task, opts RenderOptions) *rendering {
 		subject:       subjectOf(t, tool),
 		pending:       pending,
 		timedOut:      pending && !t.ExpiresAt.IsZero() && t.Expired(opts.Now),
+		now:           opts.Now,
 		voters:        voters(t, false),
 		votersWithIDs: voters(t, true),
 		url:           safeLink(t.URL),
@@ -253,13 +258,28 @@ func (r *rendering) pendingBlocks(c cuts) []slack.Block {
 		return []slack.Block{slack.NewSectionBlock(mrkdwn(msg), nil, nil, slack.SectionBlockOptionBlockID(blockIDNoPolicy))}
 	}
 	var blocks []slack.Block
+	var progress []string
 	if need := requiredApprovals(t, policy); need > 1 {
 		line := fmt.Sprintf("%d of %d approvals", len(t.Approvals), need)
 		if voters := joinPeople(r.votersFor(c), c.people); voters != "" {
 			line += ": " + voters
 		}
+		progress = append(progress, line)
+	}
+	if line := requirementLine(t, policy); line != "" {
+		progress = append(progress, line)
+	}
+	if len(progress) > 0 {
+		// Joined last, so that the entries' line is never cut for voters.
+		line := strings.Join(progress, "\n")
+		if utf8.RuneCountInString(line) > maxSectionChars && len(progress) == 2 {
+			line = truncKeepEntities(progress[0], maxSectionChars-1-utf8.RuneCountInString(progress[1])) + "\n" + progress[1]
+		}
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(truncKeepEntities(line, maxSectionChars)), nil, nil,
 			slack.SectionBlockOptionBlockID(blockIDProgress)))
+	}
+	if b := r.gateBlock(); b != nil {
+		blocks = append(blocks, b)
 	}
 	// A button without a token could only be refused; a task whose time
 	// has run out can only be refused too.
@@ -373,6 +393,41 @@ func policyLine(t *approvals.Task, p *approvals.Policy, who []string, people int
 	return truncKeepEntities(line, maxSectionChars)
 }
 
+// maxGateChars bounds the line that says approving is closed: a freeze's
+// reason is at most 200 characters (config), the rest the bot's.
+const maxGateChars = 400
+
+// gateBlock says, while the policy's windows or a freeze keep approving
+// closed at the time of rendering, why and until when; rejecting still
+// works, and those who may break glass still can. nil while it is open.
+func (r *rendering) gateBlock() slack.Block {
+	if r.policy == nil || r.timedOut || r.now.IsZero() {
+		return nil
+	}
+	open, why := approvals.ApprovingOpen(r.policy, r.now)
+	if open || why == "" {
+		return nil
+	}
+	text := "⏸️ " + escapeTrunc(capitalize(oneLine(why)), maxGateChars) + " · rejecting still works"
+	return slack.NewContextBlock(blockIDGate, mrkdwn(text))
+}
+
+// requirementLine is each require_from entry's count, "SRE 1/1 · QA 0/1";
+// an entry without a name shows its group as a mention. "" when the policy
+// has none.
+func requirementLine(t *approvals.Task, p *approvals.Policy) string {
+	progress := approvals.RequirementProgress(t, p)
+	parts := make([]string, 0, len(progress))
+	for i, e := range progress {
+		name := escapeTrunc(oneLine(e.Name), maxNameChars)
+		if r := p.RequireFrom[i]; r.Label == "" && r.Group != "" {
+			name = mentionGroup(r.Group)
+		}
+		parts = append(parts, fmt.Sprintf("%s %d/%d", name, e.Have, e.Need))
+	}
+	return truncKeepEntities(strings.Join(parts, " · "), maxSectionChars/2)
+}
+
 // approverMentions mentions the policy's approvers: users (but those skip
 // leaves out), groups, emails.
 func approverMentions(p *approvals.Policy, skip func(user string) bool) []string {
@@ -475,6 +530,8 @@ func outcomeText(t *approvals.Task, p *approvals.Policy, tool string, voters []s
 		verb := "✅ Approved"
 		if t.Status == approvals.StatusRejected {
 			verb = "❌ Rejected"
+		} else if t.BrokeGlass() {
+			verb = "🚨 *BREAK-GLASS* · " + verb
 		}
 		if t.DecidedBy == nil {
 			// Decided elsewhere, typically in the deployment tool's own
@@ -548,6 +605,9 @@ func (r *rendering) fallbackText() string {
 	switch r.t.Status {
 	case approvals.StatusApproved:
 		text = "Approved: " + subject
+		if r.t.BrokeGlass() {
+			text = "Approved (BREAK-GLASS): " + subject
+		}
 	case approvals.StatusRejected:
 		text = "Rejected: " + subject
 	case approvals.StatusExpired:

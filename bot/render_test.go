@@ -85,6 +85,32 @@ func quorumPolicy() *approvals.Policy {
 	}
 }
 
+// requireFromPolicy needs an SRE and a QA among two approvals.
+func requireFromPolicy() *approvals.Policy {
+	p := quorumPolicy()
+	p.RequireFrom = []approvals.Requirement{{Label: "SRE", Group: "S0SRE", Count: 1}, {Label: "QA", Group: "S0QA", Count: 1}}
+	return p
+}
+
+// frozenPolicy is frozen at renderNow, by a freeze with a reason.
+func frozenPolicy() *approvals.Policy {
+	p := singlePolicy()
+	p.Freezes = []approvals.Freeze{{From: renderNow.Add(-48 * time.Hour), To: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), Reason: "Black Friday freeze"}}
+	p.BreakGlass = approvals.Approvers{Groups: []string{"S0ONCALL"}}
+	return p
+}
+
+// windowPolicy opens on weekdays in Amsterdam; renderNow is a Sunday.
+func windowPolicy() *approvals.Policy {
+	loc, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		panic(err)
+	}
+	p := singlePolicy()
+	p.Windows = []approvals.Window{{Days: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}, From: 9 * 60, To: 17 * 60, Location: loc}}
+	return p
+}
+
 type renderCase struct {
 	name   string
 	task   func() *approvals.Task
@@ -154,6 +180,24 @@ func renderCases() []renderCase {
 			t.DecidedAt = &decidedAt
 			t.Reason = "decided in FlexDeploy"
 			t.Delivery = approvals.Delivery{State: approvals.DeliveryNotNeeded}
+			return t
+		}},
+		{name: "pending_require_from", token: "tok-groups", policy: requireFromPolicy(), task: func() *approvals.Task {
+			t := fixtureTask()
+			t.RequiredApprovals = 2
+			t.Approvals = []approvals.Vote{{Person: approvals.Person{ID: "U1", Name: "alice"}, At: decidedAt, Fills: []string{"SRE"}}}
+			return t
+		}},
+		{name: "pending_frozen", token: "tok-frozen", policy: frozenPolicy(), task: fixtureTask},
+		{name: "pending_outside_window", token: "tok-window", policy: windowPolicy(), task: fixtureTask},
+		{name: "approved_break_glass", policy: frozenPolicy(), final: true, task: func() *approvals.Task {
+			t := fixtureTask()
+			t.Status = approvals.StatusApproved
+			t.Approvals = []approvals.Vote{{Person: approvals.Person{ID: "U4", Name: "dev"}, At: decidedAt, BreakGlass: true}}
+			t.DecidedBy = &approvals.Person{ID: "U4", Name: "dev"}
+			t.DecidedAt = &decidedAt
+			t.Reason = "payments are down, hotfix"
+			t.Delivery = approvals.Delivery{State: approvals.DeliveryDelivered, Attempts: 1, DeliveredAt: &decidedAt}
 			return t
 		}},
 		{name: "hostile_description", token: "tok-hostile", policy: singlePolicy(), task: func() *approvals.Task {

@@ -83,6 +83,11 @@ type RuntimeConfig struct {
 	// Logger receives the runtime's own messages; the zero value drops
 	// them. The interactions log through their request's context.
 	Logger zerolog.Logger
+	// Clock is the time messages are rendered at — whether a task's time
+	// has run out, whether its policy's windows and freezes let approving
+	// happen — and should be the service's; default time.Now. Slack's
+	// signatures are checked against the wall clock whatever it is.
+	Clock func() time.Time
 }
 
 // Runtime is the Slack side of the bot as the settings in force make it: the
@@ -100,6 +105,8 @@ type Runtime struct {
 	maxBody  int64
 	log      zerolog.Logger
 	now      func() time.Time
+	// clock is what messages are rendered at (RuntimeConfig.Clock).
+	clock func() time.Time
 	// after is the clock RunSocket waits on; tests replace it.
 	after func(time.Duration) <-chan time.Time
 
@@ -139,7 +146,12 @@ var (
 // NewRuntime returns a Runtime with nothing configured: Apply gives it its
 // settings, SetService the service it decides with.
 func NewRuntime(cfg RuntimeConfig) *Runtime {
+	clock := cfg.Clock
+	if clock == nil {
+		clock = time.Now
+	}
 	return &Runtime{
+		clock:         clock,
 		tools:         cfg.Tools,
 		policies:      cfg.Policies,
 		maxBody:       cfg.MaxBodyBytes,
@@ -228,6 +240,7 @@ func (r *Runtime) build(s Settings) *connection {
 		Policies:       r.policies,
 		Tools:          r.tools,
 		Logger:         r.log,
+		Now:            r.clock,
 	})
 	c := &connection{settings: s, notifier: n, directory: NewDirectory(n, s.GroupCacheTTL)}
 	// In Socket Mode clicks arrive over the WebSocket and there may be no
@@ -240,6 +253,7 @@ func (r *Runtime) build(s Settings) *connection {
 			Replier:      n,
 			Tools:        r.tools,
 			MaxBodyBytes: r.maxBody,
+			Policies:     r.policies,
 		})
 	}
 	return c
