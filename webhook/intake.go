@@ -1,0 +1,303 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/url"
+	"path"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/rest"
+)
+
+// ExtraCallbackHost is the key of a task's Extra naming where its decision
+// goes (scheme and host only); the whole callback URL is kept sealed in the
+// task's Secret.
+const ExtraCallbackHost = "callbackHost"
+
+const (
+	// maxTaskIDBytes bounds the task id: it ends up in keys, URLs and
+	// Slack values.
+	maxTaskIDBytes = 256
+	// maxFieldRunes bounds every other field.
+	maxFieldRunes = 2000
+	// maxCallbackBytes bounds the callback URL.
+	maxCallbackBytes = 2048
+)
+
+// field is a task field the intake knows: its name, and the name of the
+// field it is an alias of ("" for none).
+type field struct {
+	name, aliasOf string
+}
+
+// fields are /v1/tasks' fields (FlexDeploy's names as aliases), and the
+// callback.
+var fields = []field{
+	{"taskId", ""}, {"description", ""}, {"environment", ""}, {"project", ""}, {"release", ""},
+	{"pipeline", ""}, {"stage", ""}, {"requestedBy", ""}, {"url", ""}, {"callbackUrl", ""},
+	{"environmentName", "environment"}, {"projectName", "project"}, {"releaseName", "release"}, {"pipelineName", "pipeline"},
+}
+
+// Parse turns a task into a submission: a JSON object with the task
+// fields of /v1/tasks (names matched case-insensitively, the task id a
+// string or a whole number, FlexDeploy's environmentName, projectName,
+// releaseName and pipelineName as aliases, unknown fields ignored) and
+// callbackUrl, where the decision will be POSTed. The callback must be an
+// https URL (plain http only to a loopback host) on an allowed host;
+// otherwise the task is refused and nothing is recorded. The callback URL
+// is sealed into the submission's Secret (Extra names only its host).
+// Every error wraps approvals.ErrInvalid and quotes nothing of the input.
+func (c *Client) Parse(_ func(name string) string, body []byte) (approvals.Submission, error) {
+	obj, err := rest.DecodeObject(body, "body")
+	if err != nil {
+		return approvals.Submission{}, err
+	}
+	values := map[string]string{}
+	for _, m := range obj {
+		i := -1
+		for j, f := range fields {
+			if strings.EqualFold(m.Key, f.name) {
+				i = j
+			}
+		}
+		if i < 0 {
+			continue
+		}
+		name := fields[i].name
+		if _, dup := values[name]; dup {
+			return approvals.Submission{}, approvals.Invalidf("%s is given more than once", name)
+		}
+		v, err := value(name, m.Raw)
+		if err != nil {
+			return approvals.Submission{}, err
+		}
+		values[name] = v
+	}
+	for _, f := range fields {
+		if f.aliasOf != "" && values[f.aliasOf] == "" {
+			values[f.aliasOf] = values[f.name]
+		}
+	}
+	id := values["taskId"]
+	switch {
+	case id == "":
+		return approvals.Submission{}, approvals.Invalidf("taskId is required")
+	case len(id) > maxTaskIDBytes:
+		return approvals.Submission{}, approvals.Invalidf("taskId is longer than %d bytes", maxTaskIDBytes)
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		return approvals.Submission{}, approvals.Invalidf("taskId must not contain control characters")
+	}
+	link, err := checkLink(values["url"])
+	if err != nil {
+		return approvals.Submission{}, err
+	}
+	callback := values["callbackUrl"]
+	if callback == "" {
+		return approvals.Submission{}, approvals.Invalidf("callbackUrl is required: the decision is POSTed there")
+	}
+	if err := c.hosts.checkCallback(callback); err != nil {
+		return approvals.Submission{}, err
+	}
+	sealed, err := c.sealer.seal(callback, approvals.TaskRecordID(Source, id))
+	if err != nil {
+		return approvals.Submission{}, err
+	}
+	capped := func(name string) string { return approvals.CapRunes(values[name], maxFieldRunes) }
+	return approvals.Submission{
+		Source: Source,
+		TaskID: id,
+		Context: approvals.Context{
+			Description: capped("description"),
+			Environment: capped("environment"),
+			Project:     capped("project"),
+			Release:     capped("release"),
+			Pipeline:    capped("pipeline"),
+			Stage:       capped("stage"),
+			RequestedBy: capped("requestedBy"),
+			URL:         link,
+		},
+		Secret: sealed,
+		Extra:  map[string]string{ExtraCallbackHost: callbackHost(callback)},
+	}, nil
+}
+
+// value reads a field: a string, or a number kept as written (release 2.10
+// stays "2.10"; a task id must then be a whole number); null is absent.
+// It is trimmed.
+func value(name string, raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	var s string
+	switch c := firstByte(raw); {
+	case c == 'n' && string(raw) == "null":
+		return "", nil
+	case c == '"':
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", approvals.Invalidf("%s is not a valid JSON string", name)
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		s = string(raw)
+		if name == "taskId" && strings.Trim(s, "0123456789") != "" {
+			return "", approvals.Invalidf("taskId must be a string or a whole number")
+		}
+	default:
+		return "", approvals.Invalidf("%s must be a string", name)
+	}
+	if (name == "callbackUrl" || name == "url") && firstByte(raw) != '"' && s != "" {
+		return "", approvals.Invalidf("%s must be a string", name)
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD")), nil
+}
+
+func firstByte(raw []byte) byte {
+	if len(raw) == 0 {
+		return 0
+	}
+	return raw[0]
+}
+
+// checkLink accepts the optional link to the task in its tool: shown as a
+// link in Slack, so only absolute http(s) URLs pass.
+func checkLink(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if utf8.RuneCountInString(s) > maxFieldRunes {
+		return "", approvals.Invalidf("url is longer than %d characters", maxFieldRunes)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.IndexFunc(s, unicode.IsSpace) >= 0 {
+		return "", approvals.Invalidf("url must be an absolute http or https URL")
+	}
+	return s, nil
+}
+
+// hostList is the hosts decisions may be POSTed to.
+type hostList []string
+
+func newHostList(patterns []string) hostList {
+	out := make(hostList, 0, len(patterns))
+	for _, p := range patterns {
+		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ValidateAllowedHosts checks host patterns: each a glob (path.Match
+// syntax) over a host name, or host:port to pin the port.
+func ValidateAllowedHosts(patterns []string) error {
+	var errs []error
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			errs = append(errs, errors.New("webhook: an allowed host is empty"))
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil || strings.ContainsAny(p, "/\\@") {
+			errs = append(errs, errors.New("webhook: allowed host "+p+" is not a host name or glob (such as *.example.com or jenkins.internal:8443)"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// allows reports whether host (without port) or hostPort matches a
+// pattern; only a pattern with a port matches hostPort.
+func (l hostList) allows(host, hostPort string) bool {
+	host, hostPort = strings.ToLower(host), strings.ToLower(hostPort)
+	for _, p := range l {
+		if strings.Contains(p, ":") {
+			if ok, _ := path.Match(p, hostPort); ok {
+				return true
+			}
+			continue
+		}
+		if ok, _ := path.Match(p, host); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCallback accepts an absolute https URL (plain http only to a
+// loopback host) on an allowed host, without credentials or fragment; a
+// query is kept (a receiver's token often rides there). Errors do not
+// quote the URL, which may hold such a token.
+func (l hostList) checkCallback(raw string) error {
+	if len(raw) > maxCallbackBytes {
+		return approvals.Invalidf("callbackUrl is longer than %d bytes", maxCallbackBytes)
+	}
+	if strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }) >= 0 {
+		return approvals.Invalidf("callbackUrl must not contain spaces, control characters or backslashes")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return approvals.Invalidf("callbackUrl is not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return approvals.Invalidf("callbackUrl must be an absolute https URL")
+	case u.Host == "" || u.Opaque != "":
+		return approvals.Invalidf("callbackUrl has no host")
+	case u.User != nil:
+		return approvals.Invalidf("callbackUrl must not contain credentials (the signature proves the sender)")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return approvals.Invalidf("callbackUrl must not have a fragment")
+	case !validHostName(u.Hostname()):
+		return approvals.Invalidf("callbackUrl has an invalid host")
+	case u.Scheme != "https" && !isLoopback(u.Hostname()):
+		return approvals.Invalidf("callbackUrl must be an https URL (plain http only to a loopback host)")
+	case !l.allows(u.Hostname(), hostPort(u)):
+		return approvals.Invalidf("callbackUrl names a host that is not allowed (see webhook.allowed_hosts)")
+	}
+	return nil
+}
+
+// callbackHost is the scheme and host of a checked callback URL.
+func callbackHost(callback string) string {
+	u, err := url.Parse(callback)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// hostPort is the URL's host with its port, the scheme's default when none
+// is given.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// isLoopback reports whether host is this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validHostName accepts DNS names and IP addresses only, so that nothing
+// (percent-escapes, '*', '[') makes a glob match a host it was not meant
+// for.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
