@@ -34,6 +34,9 @@ import (
 	"github.com/approvalbot/approvalbot/azuredevops"
 	"github.com/approvalbot/approvalbot/bot"
 	"github.com/approvalbot/approvalbot/flexdeploy"
+	"github.com/approvalbot/approvalbot/github"
+	"github.com/approvalbot/approvalbot/internal/githubtest"
+	"github.com/approvalbot/approvalbot/webhook"
 )
 
 // The tests in this file hold api/openapi.yaml and the server to each
@@ -50,13 +53,22 @@ const specPath = "../api/openapi.yaml"
 // why. An entry whose answer is no longer documented fails too.
 var unexercisable = map[string]string{
 	"POST /slack/interactions 503": "answered by cmd/approvalbot's Slack runtime while Slack is not configured; package server routes whatever handler it is given",
+	"POST /github/webhook 429":     "a signed intake is shed from the webhooks' own pool, and this test fills only the API's",
+	"POST /github/webhook 500":     "a GitHub task's id is its run id and environment, and the fake store fails only the ids boom and down",
+	"POST /github/webhook 503":     "a GitHub task's id is its run id and environment, and the fake store fails only the ids boom and down",
 }
 
 // builtinRoutes are registered by New itself; the others come from
 // Config.Intake and Config.Routes.
-var builtinRoutes = []string{"GET /healthz", "GET /readyz", "GET /v1/tasks/{id}"}
+var builtinRoutes = []string{"GET /healthz", "GET /readyz", "GET /v1/tasks/{id}", "GET /v1/tasks/{id}/receipt"}
 
 const slackSigningSecret = "openapi-test-signing-secret"
+
+// Secrets of the GitHub and webhook intakes.
+const (
+	githubWebhookSecret  = "openapi-test-github-webhook-secret"
+	webhookSigningSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+)
 
 // --- the spec ---------------------------------------------------------------
 
@@ -427,6 +439,23 @@ func fullTask(id string, status approvals.Status) *approvals.Task {
 	return t
 }
 
+// sealedReceipt is the receipt of a final task as Service.Receipt gives
+// it: the audit chained and a seal over it. (Whether it verifies is the
+// domain's test; this one checks its shape.)
+func sealedReceipt(t *approvals.Task) (approvals.Receipt, error) {
+	if !t.Status.Final() {
+		return approvals.Receipt{}, approvals.ErrNoReceipt
+	}
+	sealed := *t
+	sealed.Audit = nil
+	for _, rec := range t.Audit {
+		sealed.Record(rec)
+	}
+	sealed.Seal = &approvals.Seal{Covered: len(sealed.Audit), Head: sealed.Audit[len(sealed.Audit)-1].Hash,
+		SignedAt: fixedTime(3), KeyID: "0123456789abcdef", Signature: bytes.Repeat([]byte{1}, 64)}
+	return approvals.ReceiptOf(&sealed)
+}
+
 func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 	t.Helper()
 	env := &specEnv{servers: map[string]*httptest.Server{}, release: make(chan struct{}), observed: map[string]bool{}}
@@ -442,6 +471,7 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 	stored := map[string]*approvals.Task{
 		"flexdeploy-done":    fullTask("flexdeploy-done", approvals.StatusRejected),
 		"flexdeploy-pending": fullTask("flexdeploy-pending", approvals.StatusPending),
+		"webhook-done":       fullTask("webhook-done", approvals.StatusRejected),
 	}
 	failure := func(taskID string) error {
 		switch taskID {
@@ -491,6 +521,14 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 			return nil, approvals.ErrNotFound
 		},
 	}
+	// As Service.Receipt: a final task's receipt, none while pending.
+	tasks.receipt = func(ctx context.Context, id string) (approvals.Receipt, error) {
+		t, err := tasks.get(ctx, id)
+		if err != nil {
+			return approvals.Receipt{}, err
+		}
+		return sealedReceipt(t)
+	}
 
 	key := bytes.Repeat([]byte{7}, 32)
 	sealer, err := azuredevops.NewSealer(key)
@@ -503,10 +541,22 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gh, err := github.New(github.Config{AppID: "1", PrivateKey: []byte(githubtest.GenerateKeyPEM()), WebhookSecret: githubWebhookSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh, err := webhook.New(webhook.Config{SigningSecret: webhookSigningSecret, AllowedHosts: []string{"jenkins.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	intakes := map[string]approvals.Intake{}
-	for _, tool := range []approvals.Tool{flexdeploy.Tool(nil, false), azuredevops.Tool(ado)} {
+	for _, tool := range []approvals.Tool{flexdeploy.Tool(nil, false), azuredevops.Tool(ado), github.Tool(gh), webhook.Tool(wh)} {
 		for _, in := range tool.Intakes {
-			intakes["POST /v1/"+in.Path] = in
+			key := "POST /v1/" + in.Path
+			if in.Signed {
+				key = "POST " + in.Path // a whole path, without the API key
+			}
+			intakes[key] = in
 		}
 	}
 	interactions := bot.NewInteractions(bot.InteractionsConfig{
@@ -738,6 +788,17 @@ func provocations(t *testing.T, sp *spec) map[string]map[int][]call {
 	add(500, call{what: "internal error", op: get, path: "/v1/tasks/boom", auth: authAPIKey})
 	add(503, call{what: "store down", op: get, path: "/v1/tasks/down", auth: authAPIKey})
 
+	// GET /v1/tasks/{id}/receipt
+	const receipt = "GET /v1/tasks/{id}/receipt"
+	add(200, call{what: "final task", op: receipt, path: "/v1/tasks/flexdeploy-done/receipt", auth: authAPIKey})
+	add(200, call{what: "by FlexDeploy task id", op: receipt, path: "/v1/tasks/done/receipt", auth: authAPIKey})
+	add(401, call{what: "no key", op: receipt, path: "/v1/tasks/flexdeploy-done/receipt"})
+	add(404, call{what: "pending task: no receipt yet", op: receipt, path: "/v1/tasks/flexdeploy-pending/receipt", auth: authAPIKey})
+	add(404, call{what: "unknown", op: receipt, path: "/v1/tasks/nope/receipt", auth: authAPIKey})
+	add(429, call{what: "over capacity", server: "busy", op: receipt, path: "/v1/tasks/flexdeploy-done/receipt", auth: authAPIKey})
+	add(500, call{what: "internal error", op: receipt, path: "/v1/tasks/boom/receipt", auth: authAPIKey})
+	add(503, call{what: "store down", op: receipt, path: "/v1/tasks/down/receipt", auth: authAPIKey})
+
 	// POST /v1/azure-devops/checks: the documented header examples make a
 	// valid check; without a required one it is refused, without an
 	// optional one it is not.
@@ -778,6 +839,66 @@ func provocations(t *testing.T, sp *spec) map[string]map[int][]call {
 		add(429, call{what: "over capacity", server: "busy", op: ado, header: headers("", ""), body: `{}`, auth: authAPIKey})
 		add(500, call{what: "internal error", op: ado, header: headers("", "boom"), body: `{}`, auth: authAPIKey})
 		add(503, call{what: "store down", op: ado, header: headers("", "down"), body: `{}`, auth: authAPIKey})
+	}
+
+	// POST /v1/webhook/tasks: every documented example is a valid task;
+	// a callback elsewhere is refused.
+	const wh = "POST /v1/webhook/tasks"
+	if op, ok := sp.operation(wh); ok {
+		examples := sp.examples(t, op, "application/json")
+		if len(examples) == 0 {
+			t.Errorf("%s documents no request examples", wh)
+		}
+		for name, body := range examples {
+			add(202, call{what: "example " + name, op: wh, header: jsonType, body: body, auth: authAPIKey})
+		}
+		task := func(id, callback string) string {
+			return `{"taskId":"` + id + `","callbackUrl":"` + callback + `"}`
+		}
+		const cb = "https://jenkins.example.com/hook"
+		add(200, call{what: "repeat of a decided task", op: wh, header: jsonType, body: task("done", cb), auth: authAPIKey})
+		add(400, call{what: "no callbackUrl", op: wh, header: jsonType, body: `{"taskId":"1"}`, auth: authAPIKey})
+		add(400, call{what: "callbackUrl elsewhere", op: wh, header: jsonType, body: task("1", "https://evil.example.com/hook"), auth: authAPIKey})
+		add(401, call{what: "no key", op: wh, header: jsonType, body: task("1", cb)})
+		add(413, call{what: "body too large", op: wh, header: jsonType, body: big, auth: authAPIKey})
+		add(415, call{what: "text/plain", op: wh, header: map[string]string{"Content-Type": "text/plain"}, body: task("1", cb), auth: authAPIKey})
+		add(429, call{what: "over capacity", server: "busy", op: wh, header: jsonType, body: task("1", cb), auth: authAPIKey})
+		add(500, call{what: "internal error", op: wh, header: jsonType, body: task("boom", cb), auth: authAPIKey})
+		add(503, call{what: "store down", op: wh, header: jsonType, body: task("down", cb), auth: authAPIKey})
+	}
+
+	// POST /github/webhook, with the real parser and signature check: the
+	// documented examples, signed, make tasks.
+	const ghOp = "POST /github/webhook"
+	if op, ok := sp.operation(ghOp); ok {
+		signed := func(event, body string) map[string]string {
+			mac := hmac.New(sha256.New, []byte(githubWebhookSecret))
+			mac.Write([]byte(body))
+			return map[string]string{"Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": "d-1",
+				"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(mac.Sum(nil))}
+		}
+		examples := sp.examples(t, op, "application/json")
+		if len(examples) == 0 {
+			t.Errorf("%s documents no request examples", ghOp)
+		}
+		var example string
+		for name, body := range examples {
+			add(200, call{what: "example " + name, op: ghOp, header: signed("deployment_protection_rule", body), body: body})
+			example = body
+		}
+		ping := `{"zen":"Design for failure.","hook_id":1}`
+		add(200, call{what: "ping", op: ghOp, header: signed("ping", ping), body: ping})
+		add(200, call{what: "another event", op: ghOp, header: signed("push", `{}`), body: `{}`})
+		foreign := strings.Replace(example, "https://api.github.com/", "https://evil.example.com/", 1)
+		add(400, call{what: "callback elsewhere", op: ghOp, header: signed("deployment_protection_rule", foreign), body: foreign})
+		add(401, call{what: "unsigned", op: ghOp, header: map[string]string{"Content-Type": "application/json", "X-GitHub-Event": "ping"}, body: ping})
+		wrong := signed("ping", ping)
+		wrong["X-Hub-Signature-256"] = "sha256=" + strings.Repeat("0", 64)
+		add(401, call{what: "wrong signature", op: ghOp, header: wrong, body: ping})
+		add(413, call{what: "body too large", op: ghOp, header: signed("ping", big), body: big})
+		textual := signed("ping", ping)
+		textual["Content-Type"] = "text/plain"
+		add(415, call{what: "text/plain", op: ghOp, header: textual, body: ping})
 	}
 
 	// POST /slack/interactions, with the real handler and signature check.
@@ -957,7 +1078,7 @@ func TestOpenAPIStatuses(t *testing.T) {
 
 	// Every documented property of the task's schemas was met in an
 	// answer: the spec promises nothing the server never sends.
-	for _, name := range []string{"Task", "Vote", "Person", "Delivery", "MessageRef", "AuditRecord", "Error"} {
+	for _, name := range []string{"Task", "Vote", "Person", "Delivery", "MessageRef", "AuditRecord", "Receipt", "Error"} {
 		schema := sp.resolve(t, asMap(asMap(asMap(sp.doc["components"])["schemas"])[name]))
 		for prop := range asMap(schema["properties"]) {
 			if !checker.seen[name+"."+prop] {

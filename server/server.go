@@ -26,6 +26,9 @@ type Tasks interface {
 	Submit(ctx context.Context, sub approvals.Submission) (*approvals.Task, bool, error)
 	// Lookup reads a task by its id (or a tool's own task id).
 	Lookup(ctx context.Context, id string) (*approvals.Task, error)
+	// Receipt returns the signed receipt of a task's final decision, or
+	// approvals.ErrNoReceipt while it has none.
+	Receipt(ctx context.Context, id string) (approvals.Receipt, error)
 }
 
 // APIKey is one key allowed on /v1; Name is what logs show instead of the key.
@@ -113,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 	route("GET /healthz", http.HandlerFunc(s.healthz), nil)
 	route("GET /readyz", http.HandlerFunc(s.readyz), nil)
 	route("GET /v1/tasks/{id}", s.authenticate(http.HandlerFunc(s.getTask)), api)
+	route("GET /v1/tasks/{id}/receipt", s.authenticate(http.HandlerFunc(s.getReceipt)), api)
 	for _, in := range cfg.Intakes {
 		if in.Signed {
 			route("POST "+in.Path, s.intake(in), webhooks) // the parser checks the signature

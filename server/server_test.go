@@ -22,8 +22,9 @@ import (
 
 // fakeTasks is a hand-written fake of the domain with func fields.
 type fakeTasks struct {
-	submit func(ctx context.Context, sub approvals.Submission) (*approvals.Task, bool, error)
-	get    func(ctx context.Context, id string) (*approvals.Task, error)
+	submit  func(ctx context.Context, sub approvals.Submission) (*approvals.Task, bool, error)
+	get     func(ctx context.Context, id string) (*approvals.Task, error)
+	receipt func(ctx context.Context, id string) (approvals.Receipt, error)
 }
 
 func (f *fakeTasks) Submit(ctx context.Context, sub approvals.Submission) (*approvals.Task, bool, error) {
@@ -32,6 +33,14 @@ func (f *fakeTasks) Submit(ctx context.Context, sub approvals.Submission) (*appr
 
 func (f *fakeTasks) Lookup(ctx context.Context, id string) (*approvals.Task, error) {
 	return f.get(ctx, id)
+}
+
+// Receipt has no receipt for any task unless the test gives one.
+func (f *fakeTasks) Receipt(ctx context.Context, id string) (approvals.Receipt, error) {
+	if f.receipt == nil {
+		return approvals.Receipt{}, approvals.ErrNoReceipt
+	}
+	return f.receipt(ctx, id)
 }
 
 const testKey = "test-key-0123456789abcdef"

@@ -69,6 +69,17 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, s.statusOf(w, t), viewOf(t))
 }
 
+// getReceipt answers a task's signed receipt: 404 while it has none (not
+// final yet, or decided before receipts were configured).
+func (s *Server) getReceipt(w http.ResponseWriter, r *http.Request) {
+	rc, err := s.cfg.Tasks.Receipt(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rc)
+}
+
 // statusOf is the status endpoint's answer for a task: 202 with Retry-After
 // while pending, 200 once final.
 func (s *Server) statusOf(w http.ResponseWriter, t *approvals.Task) int {
