@@ -22,8 +22,15 @@ $(DYNALITE) $(REDOCLY) &: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund
 	@touch $(DYNALITE) $(REDOCLY)
 
-## test: every test, with the race detector; the DynamoDB tests start dynalite themselves
-test: tools
+## web-deps: Debian's Chromium for the web tests (a real headless browser);
+## nothing when one is installed
+.PHONY: web-deps
+web-deps:
+	@bash .ci/web-deps
+
+## test: every test, with the race detector; the DynamoDB tests start dynalite
+## themselves, the web tests an OpenID Connect provider and Chromium
+test: tools web-deps
 	$(GO) test -race -count=1 ./...
 
 ## lint: formatting, vet and the OpenAPI description

@@ -3,6 +3,8 @@
 //	approvalbot serve [--config FILE]
 //	approvalbot config check [--config FILE]
 //	approvalbot dynamodb create-table [--config FILE]
+//	approvalbot receipt public-key [--config FILE]
+//	approvalbot receipt verify FILE --public-key KEY
 //	approvalbot version
 package main
 
@@ -16,6 +18,9 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	// The zone database, for the policies' windows: the container image
+	// has none.
+	_ "time/tzdata"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -27,6 +32,8 @@ Usage:
   approvalbot serve [--config FILE]                 run the server
   approvalbot config check [--config FILE]          validate the configuration
   approvalbot dynamodb create-table [--config FILE] create the DynamoDB table
+  approvalbot receipt public-key [--config FILE]    print the receipts' public key
+  approvalbot receipt verify FILE --public-key KEY  check a decision's receipt offline
   approvalbot version                               print the version
 
 The configuration file is --config, else $APPROVALBOT_CONFIG, else
@@ -82,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return createTable(ctx, path, stdout, stderr)
+	case cmd == "receipt":
+		return receipt(rest, os.Stdin, stdout, stderr)
 	case cmd == "version" || cmd == "--version":
 		fmt.Fprintln(stdout, "approvalbot", versionString())
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,12 +20,15 @@ import (
 	"github.com/approvalbot/approvalbot/bot"
 	"github.com/approvalbot/approvalbot/config"
 	"github.com/approvalbot/approvalbot/flexdeploy"
+	"github.com/approvalbot/approvalbot/github"
 	"github.com/approvalbot/approvalbot/internal/identity"
 	"github.com/approvalbot/approvalbot/internal/telemetry"
 	"github.com/approvalbot/approvalbot/server"
 	"github.com/approvalbot/approvalbot/store/bolt"
 	ddb "github.com/approvalbot/approvalbot/store/dynamodb"
 	"github.com/approvalbot/approvalbot/tokens"
+	"github.com/approvalbot/approvalbot/web"
+	"github.com/approvalbot/approvalbot/webhook"
 )
 
 // serveOptions are what tests may set: a hook told the server's address
@@ -61,6 +65,10 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	if err != nil {
 		return err
 	}
+	receiptKey, err := cfg.Receipts.ReceiptKey()
+	if err != nil {
+		return fmt.Errorf("receipts.signing_key: %w", err)
+	}
 	var state live
 	state.apply(cfg)
 	metrics := telemetry.New()
@@ -68,21 +76,23 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 
 	slack := bot.NewRuntime(bot.RuntimeConfig{
 		Logger:       log,
+		Clock:        opts.clock,
 		Policies:     func() []approvals.Policy { return state.rules.Load().Policies },
 		Tools:        tools,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	defer slack.Close()
 	svc, err := approvals.NewService(approvals.Config{
-		Store:     telemetry.Store{Store: store.Store, Metrics: metrics},
-		Tokens:    issuer,
-		Directory: slack,
-		Tools:     tools,
-		Fold:      identity.Fold,
-		Rules:     func() approvals.Rules { return *state.rules.Load() },
-		Lease:     cfg.Outbox.Lease,
-		Observer:  telemetry.Observer{Log: log, Metrics: metrics},
-		Clock:     opts.clock,
+		Store:      telemetry.Store{Store: store.Store, Metrics: metrics},
+		Tokens:     issuer,
+		Directory:  slack,
+		Tools:      tools,
+		Fold:       identity.Fold,
+		ReceiptKey: receiptKey,
+		Rules:      func() approvals.Rules { return *state.rules.Load() },
+		Lease:      cfg.Outbox.Lease,
+		Observer:   telemetry.Observer{Log: log, Metrics: metrics},
+		Clock:      opts.clock,
 	})
 	if err != nil {
 		return err
@@ -94,6 +104,10 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	})
 	slack.SetService(svc)
 	slack.Apply(slackSettings(cfg.Slack))
+	webhooks := map[string]http.Handler{"POST /slack/interactions": slack}
+	if err := mountWeb(cfg, svc, slack, &state, opts.clock, webhooks); err != nil {
+		return err
+	}
 
 	srv, err := server.New(server.Config{
 		Listen:                 cfg.Server.Listen,
@@ -110,7 +124,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		APIKeys:                func() []server.APIKey { return *state.apiKeys.Load() },
 		Intakes:                intakes(tools),
 		Routes:                 map[string]http.Handler{"GET /metrics": metrics.Handler()},
-		Webhooks:               map[string]http.Handler{"POST /slack/interactions": slack},
+		Webhooks:               webhooks,
 		Logger:                 log,
 		Observe:                metrics.ObserveRequest,
 	})
@@ -150,6 +164,33 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		return err
 	}
 	log.Info().Msg("approvalbot stopped")
+	return nil
+}
+
+// mountWeb adds the web page's routes when web.oidc is configured. They
+// join the routes of the surfaces people wait on (the Slack clicks): a
+// person waits on the page as on a click, it checks its callers itself
+// (cookies, state, CSRF tokens), and no flood of /v1 requests sheds it.
+func mountWeb(cfg *config.Config, svc *approvals.Service, dir web.Directory, state *live, clock approvals.Clock, routes map[string]http.Handler) error {
+	if !cfg.Web.Enabled() {
+		return nil
+	}
+	o := cfg.Web.OIDC
+	h, err := web.New(web.Config{
+		PublicURL: cfg.Server.PublicURL,
+		Issuer:    o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.ScopesOrDefault(),
+		SessionKey:   []byte(cfg.Web.SessionKey),
+		Service:      svc,
+		Directory:    dir,
+		Policies:     func() []approvals.Policy { return state.rules.Load().Policies },
+		Tools:        svc.Tools(),
+		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Clock:        clock,
+	})
+	if err != nil {
+		return err
+	}
+	maps.Copy(routes, h.Routes())
 	return nil
 }
 
@@ -211,7 +252,9 @@ func newIssuer(cfg *config.Config) (*tokens.Issuer, error) {
 
 // newTools registers the deployment tools. FlexDeploy's intake is always
 // there (its decisions wait in the outbox until a connection is
-// configured); Azure DevOps' only with its encryption key.
+// configured); Azure DevOps' only with its encryption key, GitHub's (and
+// its /github/webhook) only with its App, the webhook tool's only with its
+// signing secret.
 func newTools(cfg *config.Config) (*approvals.Tools, error) {
 	var fd *flexdeploy.Client
 	if cfg.FlexDeploy.BaseURL != "" {
@@ -241,6 +284,24 @@ func newTools(cfg *config.Config) (*approvals.Tools, error) {
 			return nil, err
 		}
 		list = append(list, azuredevops.Tool(ado))
+	}
+	if g := cfg.GitHub; g.Enabled() {
+		key, err := g.PrivateKeyPEM()
+		if err != nil {
+			return nil, err
+		}
+		gh, err := github.New(github.Config{AppID: g.AppID, PrivateKey: key, WebhookSecret: g.WebhookSecret, APIURL: g.APIURL, Users: g.Users, Timeout: g.Timeout})
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, github.Tool(gh))
+	}
+	if w := cfg.Webhook; w.Enabled() {
+		wh, err := webhook.New(webhook.Config{SigningSecret: w.SigningSecret, AllowedHosts: w.AllowedHosts, Timeout: w.Timeout})
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, webhook.Tool(wh))
 	}
 	return approvals.NewTools(list...)
 }
