@@ -26,10 +26,10 @@ type toolCalls struct {
 // lifecycle is a Service on a memory store with a tool whose behaviour the
 // test sets.
 type lifecycle struct {
-	svc    *approvals.Service
-	store  *memStore
-	clock  *manualClock
-	calls  *toolCalls
+	svc      *approvals.Service
+	store    *memStore
+	clock    *manualClock
+	calls    *toolCalls
 	tokens   []string          // every token handed to Post and Update
 	posted   []*approvals.Task // what each post showed
 	onUpdate func(*approvals.Task)

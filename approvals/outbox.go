@@ -77,6 +77,14 @@ type jobResult struct {
 	kind   JobKind
 	err    error
 	effect func(t *Task, now time.Time)
+	drawn  string // for an update: what the message showed (shown)
+}
+
+// shown is what a task's message shows, as far as a change to it needs a
+// redraw: an audit record of a refused click changes nothing shown.
+func shown(t *Task) string {
+	return fmt.Sprintf("%s|%d|%t|%s|%s|%t|%t", t.Status, len(t.Approvals), t.DecidedBy != nil, t.Reason,
+		t.Delivery.State, t.Delivery.LastError != "", t.Escalated)
 }
 
 // ReleaseLease gives back this process's lease on the task's outbox (at a
@@ -126,7 +134,6 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 	// take the work over while a call is still under way.
 	jobCtx, cancel := context.WithTimeout(ctx, t.Lease.Until.Sub(now)-s.cfg.Lease/4)
 	defer cancel()
-	drawn := t.Version // the version this round's jobs see
 	var results []jobResult
 	for _, j := range t.Outbox {
 		if j.NotBefore.After(now) {
@@ -137,7 +144,7 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 		}
 		start := time.Now()
 		effect, err := s.do(jobCtx, t, j, resumed)
-		results = append(results, jobResult{seq: j.Seq, kind: j.Kind, err: err, effect: effect})
+		results = append(results, jobResult{seq: j.Seq, kind: j.Kind, err: err, effect: effect, drawn: shown(t)})
 		if effect != nil {
 			effect(t, now) // later jobs of this round see it (e.g. the message ts)
 		}
@@ -154,6 +161,7 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 	updated, err := s.cfg.Store.Update(writeCtx, id, func(t *Task) error {
 		now := s.now().UTC()
 		retryAt = time.Time{}
+		var redraw []string // what each update done this round showed
 		for _, r := range results {
 			i := jobIndex(t, r.seq)
 			if i < 0 {
@@ -164,11 +172,8 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 			}
 			if r.err == nil || IsPermanent(r.err) {
 				t.Outbox = append(t.Outbox[:i], t.Outbox[i+1:]...)
-				if r.kind == JobUpdate && t.Version != drawn {
-					// The task changed while its message was being drawn
-					// (a vote came in, which saw this update waiting):
-					// draw it again.
-					t.EnsureUpdate(now)
+				if r.kind == JobUpdate && r.err == nil {
+					redraw = append(redraw, r.drawn)
 				}
 				continue
 			}
@@ -176,6 +181,14 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 			j.Attempts++
 			j.LastError = r.err.Error()
 			j.NotBefore = now.Add(s.retryDelay(j.Attempts, r.err))
+		}
+		for _, drawn := range redraw {
+			if drawn != shown(t) {
+				// The task changed while its message was being drawn (a
+				// vote came in, which saw this update waiting and queued
+				// none): draw it again.
+				t.EnsureUpdate(now)
+			}
 		}
 		if t.Lease.HeldByOther(s.cfg.Owner, now) {
 			return nil // taken over meanwhile: the lease is the other process's now
