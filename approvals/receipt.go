@@ -1,6 +1,7 @@
 package approvals
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -9,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"time"
 )
 
@@ -133,7 +136,7 @@ func VerifyReceipt(r Receipt, pub ed25519.PublicKey) error {
 	if len(r.Audit) == 0 || r.Audit[len(r.Audit)-1].Hash != r.Head {
 		return errors.New("the head does not name the last audit record")
 	}
-	sig, err := base64.StdEncoding.DecodeString(r.Signature)
+	sig, err := base64.StdEncoding.Strict().DecodeString(r.Signature)
 	if err != nil || !ed25519.Verify(pub, receiptMessage(r), sig) {
 		return errors.New("the signature does not match the receipt (a field was changed, or it was signed by another key)")
 	}
@@ -166,4 +169,109 @@ func (s *Service) Token(t *Task) (string, error) {
 		return "", ErrAlreadyDecided
 	}
 	return s.mint(t)
+}
+
+// ParseReceipt reads a receipt as approvalbot writes it, and says what is
+// off when it is not exactly that: one JSON object, every field as written
+// (encoding/json alone would match names case-insensitively and skip
+// unknown ones, so a changed byte could pass unseen), the signature in
+// standard base64 as the encoder writes it. VerifyReceipt then checks it.
+func ParseReceipt(raw []byte) (Receipt, error) {
+	var r Receipt
+	var asWritten any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&asWritten); err != nil || dec.More() {
+		return r, fmt.Errorf("the file is not one JSON object")
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return r, fmt.Errorf("the file is not a receipt: %v", err)
+	}
+	// encoding/json matches names case-insensitively and skips names it
+	// does not know: the receipt as decoded, written again, must be the
+	// file, or a changed byte could pass unseen.
+	again, _ := json.Marshal(r)
+	var canonical any
+	dec = json.NewDecoder(bytes.NewReader(again))
+	dec.UseNumber()
+	_ = dec.Decode(&canonical)
+	if where := difference(canonical, asWritten, ""); where != "" {
+		return r, fmt.Errorf("the file differs from the receipt approvalbot writes at %s (a field added, dropped, renamed or rewritten)", where)
+	}
+	// Base64 decoding ignores the unused bits of the last character: the
+	// signature must be written as the encoder writes it.
+	if sig, err := base64.StdEncoding.Strict().DecodeString(r.Signature); err != nil || base64.StdEncoding.EncodeToString(sig) != r.Signature {
+		return r, fmt.Errorf("the signature is not in standard base64 as approvalbot writes it")
+	}
+	return r, nil
+}
+
+// difference names the first place where two decoded JSON values differ
+// ("" when they are equal).
+func difference(want, got any, at string) string {
+	name := func(k string) string {
+		if at == "" {
+			return k
+		}
+		return at + "." + k
+	}
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return orRoot(at)
+		}
+		keys := make([]string, 0, len(w)+len(g))
+		for k := range w {
+			keys = append(keys, k)
+		}
+		for k := range g {
+			if _, ok := w[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			gv, inGot := g[k]
+			wv, inWant := w[k]
+			if !inGot || !inWant {
+				return name(k)
+			}
+			if d := difference(wv, gv, name(k)); d != "" {
+				return d
+			}
+		}
+		return ""
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return orRoot(at)
+		}
+		for i := range w {
+			if d := difference(w[i], g[i], fmt.Sprintf("%s[%d]", at, i)); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if !reflect.DeepEqual(want, got) {
+		return orRoot(at)
+	}
+	return ""
+}
+
+func orRoot(at string) string {
+	if at == "" {
+		return "the top"
+	}
+	return at
+}
+
+// ShortHash is how people quote the receipt: the first 12 hex digits of
+// its head.
+func (r Receipt) ShortHash() string {
+	if len(r.Head) < 12 {
+		return r.Head
+	}
+	return r.Head[:12]
 }

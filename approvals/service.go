@@ -477,11 +477,15 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 				t.Record(AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "approved", Detail: "BREAK-GLASS: " + t.Reason})
 				t.EnqueueNotice(NoticeBreakGlass, now)
 			} else {
-				t.Record(AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "approved"})
+				// An approval may say why too (the web form asks): the
+				// audit keeps it, and the deciding one goes to the tool.
+				comment := strings.TrimSpace(req.Reason)
+				t.Record(AuditRecord{At: now, User: req.User.ID, Name: req.User.Name, Event: "approved", Detail: comment})
 				if len(t.Approvals) < t.RequiredApprovals || !requirementsMet(t.Approvals, policy) {
 					s.queueUpdate(t, now) // show the progress
 					return nil
 				}
+				t.Reason = comment
 			}
 			t.Status = StatusApproved
 		case ActionReject:

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"reflect"
-	"slices"
 	"strings"
 
 	"github.com/approvalbot/approvalbot/approvals"
@@ -123,103 +119,17 @@ func receiptVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 		at = " at " + r.DecidedAt.UTC().Format("2006-01-02T15:04:05Z07:00")
 	}
 	fmt.Fprintf(stdout, "valid: %s %s, decided by %s%s; %d audit records, receipt %s, signed by key %s at %s\n",
-		r.ID, r.Status, by, at, len(r.Audit), shortHash(r.Head), r.KeyID, r.SignedAt.UTC().Format("2006-01-02T15:04:05Z07:00"))
+		r.ID, r.Status, by, at, len(r.Audit), r.ShortHash(), r.KeyID, r.SignedAt.UTC().Format("2006-01-02T15:04:05Z07:00"))
 	return nil
 }
 
 // checkReceipt decodes and verifies a receipt, saying what broke.
 func checkReceipt(raw []byte, pub ed25519.PublicKey) (approvals.Receipt, error) {
-	var r approvals.Receipt
-	var asWritten any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&asWritten); err != nil || dec.More() {
-		return r, fmt.Errorf("the file is not one JSON object")
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return r, fmt.Errorf("the file is not a receipt: %v", err)
-	}
-	// encoding/json matches names case-insensitively and skips names it
-	// does not know: the receipt as decoded, written again, must be the
-	// file, or a changed byte could pass unseen.
-	again, _ := json.Marshal(r)
-	var canonical any
-	dec = json.NewDecoder(bytes.NewReader(again))
-	dec.UseNumber()
-	_ = dec.Decode(&canonical)
-	if where := difference(canonical, asWritten, ""); where != "" {
-		return r, fmt.Errorf("the file differs from the receipt approvalbot writes at %s (a field added, dropped, renamed or rewritten)", where)
-	}
-	// Base64 decoding ignores the unused bits of the last character: the
-	// signature must be written as the encoder writes it.
-	if sig, err := base64.StdEncoding.Strict().DecodeString(r.Signature); err != nil || base64.StdEncoding.EncodeToString(sig) != r.Signature {
-		return r, fmt.Errorf("the signature is not in standard base64 as approvalbot writes it")
-	}
-	if err := approvals.VerifyReceipt(r, pub); err != nil {
+	r, err := approvals.ParseReceipt(raw)
+	if err != nil {
 		return r, err
 	}
-	return r, nil
-}
-
-// difference names the first place where two decoded JSON values differ
-// ("" when they are equal).
-func difference(want, got any, at string) string {
-	name := func(k string) string {
-		if at == "" {
-			return k
-		}
-		return at + "." + k
-	}
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return orRoot(at)
-		}
-		keys := make([]string, 0, len(w)+len(g))
-		for k := range w {
-			keys = append(keys, k)
-		}
-		for k := range g {
-			if _, ok := w[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			gv, inGot := g[k]
-			wv, inWant := w[k]
-			if !inGot || !inWant {
-				return name(k)
-			}
-			if d := difference(wv, gv, name(k)); d != "" {
-				return d
-			}
-		}
-		return ""
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return orRoot(at)
-		}
-		for i := range w {
-			if d := difference(w[i], g[i], fmt.Sprintf("%s[%d]", at, i)); d != "" {
-				return d
-			}
-		}
-		return ""
-	}
-	if !reflect.DeepEqual(want, got) {
-		return orRoot(at)
-	}
-	return ""
-}
-
-func orRoot(at string) string {
-	if at == "" {
-		return "the top"
-	}
-	return at
+	return r, approvals.VerifyReceipt(r, pub)
 }
 
 // parsePublicKey reads an Ed25519 public key in standard base64 (padding
@@ -235,11 +145,4 @@ func parsePublicKey(s string) (ed25519.PublicKey, error) {
 		}
 	}
 	return nil, fmt.Errorf("not standard base64")
-}
-
-func shortHash(head string) string {
-	if len(head) < 12 {
-		return head
-	}
-	return head[:12]
 }
