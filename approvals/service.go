@@ -208,14 +208,6 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Task, bool, erro
 		return nil, false, Invalidf("taskId is required")
 	}
 	id := TaskRecordID(sub.Source, sub.TaskID)
-	existing, err := s.cfg.Store.Get(ctx, id)
-	switch {
-	case err == nil:
-		s.observe(ctx, Event{Type: EventDuplicate, TaskID: id, Source: sub.Source})
-		return s.expireOnRead(ctx, existing), false, nil
-	case !errors.Is(err, ErrNotFound):
-		return nil, false, fmt.Errorf("submit task: %w", err)
-	}
 	tool, ok := s.cfg.Tools.Get(sub.Source)
 	if !ok {
 		return nil, false, Invalidf("unknown source %q", sub.Source)
@@ -224,15 +216,19 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Task, bool, erro
 	if err != nil {
 		return nil, false, err
 	}
+	// One conditional write, no read before it: a task the store holds
+	// already comes back as it is, and nothing new is posted.
 	stored, created, err := s.cfg.Store.Create(ctx, t)
 	if err != nil {
 		return nil, false, fmt.Errorf("submit task: %w", err)
 	}
-	if created {
-		s.observe(ctx, Event{Type: EventReceived, TaskID: id, Source: sub.Source, Detail: stored.Policy})
-		s.Kick(stored.ID)
+	if !created {
+		s.observe(ctx, Event{Type: EventDuplicate, TaskID: id, Source: sub.Source})
+		return s.expireOnRead(ctx, stored), false, nil
 	}
-	return stored, created, nil
+	s.observe(ctx, Event{Type: EventReceived, TaskID: id, Source: sub.Source, Detail: stored.Policy})
+	s.Kick(stored.ID)
+	return stored, true, nil
 }
 
 func (s *Service) newTask(id string, sub Submission, tool *Tool) (*Task, error) {
