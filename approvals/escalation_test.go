@@ -110,3 +110,61 @@ func TestEscalationAndDirectMessages(t *testing.T) {
 		t.Fatalf("the escalation's approver after it: %v", err)
 	}
 }
+
+// A task decided while its direct messages are going out: the copies that
+// went out are recorded and updated with the decision, though the job that
+// sent them was dropped when the task became final.
+func TestCopiesSentWhileDecidedAreUpdated(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	issuer, _ := tokens.NewIssuer([]tokens.Key{{ID: "k1", Secret: []byte(strings.Repeat("s", 32))}})
+	var svc *approvals.Service
+	var updated [][]approvals.MessageRef
+	policy := approvals.Policy{Name: "p", NotifyDM: true, Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB"}}}
+	var err error
+	svc, err = approvals.NewService(approvals.Config{
+		Store: store, Tokens: issuer,
+		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }}),
+		Notifier: funcNotifier{
+			post: func(*approvals.Task, string) (approvals.MessageRef, error) {
+				return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
+			},
+			direct: func(task *approvals.Task, tok string) ([]approvals.MessageRef, error) {
+				// Alice decides while her copy is on its way.
+				if _, err := svc.Decide(context.Background(), approvals.DecideRequest{Token: tok, Action: approvals.ActionApprove, User: approvals.Person{ID: "UALICE"}}); err != nil {
+					t.Errorf("decide: %v", err)
+				}
+				return []approvals.MessageRef{{Channel: "DUALICE", TS: "2.1", User: "UALICE"}, {Channel: "DUBOB", TS: "2.2", User: "UBOB"}}, nil
+			},
+			update: func(task *approvals.Task, _ string) error {
+				if task.Status.Final() {
+					updated = append(updated, task.Copies)
+				}
+				return nil
+			},
+		},
+		Rules: func() approvals.Rules {
+			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{policy}}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	task, _, err := svc.Submit(ctx, approvals.Submission{Source: "acme", TaskID: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if _, err := svc.Work(ctx, task.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := store.task(t, task.ID)
+	if got.Status != approvals.StatusApproved || len(got.Copies) != 2 {
+		t.Fatalf("status %s, copies %+v; want approved with both copies recorded", got.Status, got.Copies)
+	}
+	if len(updated) == 0 || len(updated[len(updated)-1]) != 2 {
+		t.Errorf("final updates saw copies %v; want the last to reach both", updated)
+	}
+}

@@ -165,7 +165,17 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 		for _, r := range results {
 			i := jobIndex(t, r.seq)
 			if i < 0 {
-				continue // done by a process that took the work over
+				// Done by a process that took the work over, or dropped
+				// meanwhile because the task became final. Direct messages
+				// that went out are recorded all the same, so that the
+				// final update reaches them too.
+				if r.kind == JobDirect && r.effect != nil {
+					r.effect(t, now)
+					if t.Status.Final() {
+						t.EnsureUpdate(now)
+					}
+				}
+				continue
 			}
 			if r.effect != nil {
 				r.effect(t, now)
