@@ -19,7 +19,11 @@ func newTestDirectory(t *testing.T) (*Directory, *slacktest.Server, *fakeClock) 
 	fake.Groups["S3"] = []string{"U3"}
 	fake.Emails["lead@example.com"] = "U9"
 	clock := &fakeClock{now: renderNow}
-	n := notifierFor(fake, func(c *Config) { c.Now = clock.Now })
+	// Unpaced methods on the test's clock: these tests are about the
+	// cache; a 429's Retry-After still holds, on that clock (pace_test.go).
+	pacer := NewPacer(PaceConfig{Methods: map[string]Limit{}})
+	pacer.now = clock.Now
+	n := notifierFor(fake, func(c *Config) { c.Now, c.Pacer = clock.Now, pacer })
 	return NewDirectory(n, time.Minute), fake, clock
 }
 
@@ -103,7 +107,7 @@ func TestDirectoryUserIDByEmail(t *testing.T) {
 
 func TestDirectoryErrorsNotCached(t *testing.T) {
 	t.Parallel()
-	dir, fake, _ := newTestDirectory(t)
+	dir, fake, clock := newTestDirectory(t)
 	ctx := context.Background()
 	fake.SetAnswer(func(slacktest.Call) *slacktest.Answer { return &slacktest.Answer{Status: 500} })
 	if _, err := dir.GroupMembers(ctx, "S2"); err == nil || approvals.IsPermanent(err) {
@@ -121,6 +125,7 @@ func TestDirectoryErrorsNotCached(t *testing.T) {
 		t.Errorf("RetryAfter = %v, %v", after, ok)
 	}
 	fake.SetAnswer(nil)
+	clock.Advance(3 * time.Second) // Slack's Retry-After
 	if members, err := dir.GroupMembers(ctx, "S2"); err != nil || len(members) != 2 {
 		t.Fatalf("GroupMembers after recovery = %v, %v", members, err)
 	}

@@ -57,6 +57,9 @@ type InteractionsConfig struct {
 	// Policies returns the policies in force, for the progress a vote
 	// reply shows (require_from); may be nil.
 	Policies func() []approvals.Policy
+	// Home shows the replies to clicks made in the App Home, which come
+	// with no channel to answer in; nil drops them.
+	Home HomeNotices
 }
 
 // Interactions turns Slack interactions (button clicks, modal submissions)
@@ -69,6 +72,7 @@ type Interactions struct {
 	tools    *approvals.Tools
 	maxBody  int64
 	policies func() []approvals.Policy
+	home     HomeNotices
 
 	mu      sync.Mutex
 	closed  bool
@@ -81,7 +85,7 @@ func NewInteractions(cfg InteractionsConfig) *Interactions {
 	if maxBody <= 0 {
 		maxBody = defaultMaxBodyBytes
 	}
-	return &Interactions{verifier: cfg.Verifier, decider: cfg.Decider, replier: cfg.Replier, tools: cfg.Tools, maxBody: maxBody, policies: cfg.Policies}
+	return &Interactions{verifier: cfg.Verifier, decider: cfg.Decider, replier: cfg.Replier, tools: cfg.Tools, maxBody: maxBody, policies: cfg.Policies, home: cfg.Home}
 }
 
 // ServeHTTP serves POST /slack/interactions. The signature is checked on the
@@ -208,8 +212,13 @@ func (h *Interactions) handleBlockActions(ctx context.Context, cb slack.Interact
 	task, err := h.decider.Decide(ctx, req)
 
 	if err == nil {
-		if task != nil && !task.Status.Final() {
+		switch {
+		case task != nil && !task.Status.Final():
 			h.replyLater(ctx, channel, user.ID, h.countedText(task))
+		case task != nil && channel == "":
+			// In the App Home the message that shows the outcome is
+			// elsewhere: say it where the click was.
+			h.replyLater(ctx, channel, user.ID, "Done. "+newRendering(task, RenderOptions{Tool: h.tools.DisplayName(task.Source)}).fallbackText())
 		}
 		return
 	}
@@ -281,8 +290,14 @@ func (h *Interactions) replyText(ctx context.Context, err error, task *approvals
 }
 
 // replyLater sends an ephemeral reply after the acknowledgement, bounded by
-// replyTimeout; Close waits for it.
+// replyTimeout; Close waits for it. A click without a channel came from a
+// view, the App Home: the reply is a notice on top of the home, which is
+// published again at once.
 func (h *Interactions) replyLater(ctx context.Context, channel, user, text string) {
+	if channel == "" && h.home != nil && user != "" {
+		h.home.Notice(user, text)
+		return
+	}
 	if h.replier == nil || channel == "" || user == "" {
 		return
 	}

@@ -20,8 +20,23 @@ import (
 // botScopes are the bot token scopes the bot's Web API calls need:
 // chat.postMessage, chat.update, chat.postEphemeral (chat:write);
 // usergroups.users.list (usergroups:read); users.lookupByEmail
-// (users:read.email, which requires users:read). views.open needs none.
-var botScopes = []string{"chat:write", "usergroups:read", "users:read", "users:read.email"}
+// (users:read.email, which requires users:read); the /approvals slash
+// command (commands); direct messages to approvers (im:write). views.open,
+// views.publish and auth.test need none.
+var botScopes = []string{"chat:write", "usergroups:read", "users:read", "users:read.email", "commands", "im:write"}
+
+// botEvents are the events the bot subscribes to: the App Home is
+// published when someone opens it.
+var botEvents = []string{"app_home_opened"}
+
+// slashCommand is a slash command of the manifest.
+type slashCommand struct {
+	Command      string `yaml:"command"`
+	URL          string `yaml:"url"`
+	Description  string `yaml:"description"`
+	UsageHint    string `yaml:"usage_hint"`
+	ShouldEscape *bool  `yaml:"should_escape"`
+}
 
 // slackManifest is the part of a Slack app manifest the bot depends on.
 type slackManifest struct {
@@ -36,11 +51,16 @@ type slackManifest struct {
 		BackgroundColor string `yaml:"background_color"`
 	} `yaml:"display_information"`
 	Features struct {
+		AppHome struct {
+			HomeTabEnabled             *bool `yaml:"home_tab_enabled"`
+			MessagesTabEnabled         *bool `yaml:"messages_tab_enabled"`
+			MessagesTabReadOnlyEnabled *bool `yaml:"messages_tab_read_only_enabled"`
+		} `yaml:"app_home"`
 		BotUser struct {
 			DisplayName  string `yaml:"display_name"`
 			AlwaysOnline bool   `yaml:"always_online"`
 		} `yaml:"bot_user"`
-		SlashCommands []any `yaml:"slash_commands"`
+		SlashCommands []slashCommand `yaml:"slash_commands"`
 	} `yaml:"features"`
 	OAuthConfig struct {
 		Scopes struct {
@@ -49,8 +69,12 @@ type slackManifest struct {
 		} `yaml:"scopes"`
 	} `yaml:"oauth_config"`
 	Settings struct {
-		EventSubscriptions map[string]any `yaml:"event_subscriptions"`
-		Interactivity      struct {
+		EventSubscriptions *struct {
+			RequestURL string   `yaml:"request_url"`
+			BotEvents  []string `yaml:"bot_events"`
+			UserEvents []string `yaml:"user_events"`
+		} `yaml:"event_subscriptions"`
+		Interactivity struct {
 			IsEnabled  bool   `yaml:"is_enabled"`
 			RequestURL string `yaml:"request_url"`
 		} `yaml:"interactivity"`
@@ -62,13 +86,16 @@ type slackManifest struct {
 
 func TestSlackAppManifests(t *testing.T) {
 	t.Parallel()
+	const host = "https://approvalbot.example.com"
 	cases := []struct {
 		file       string
 		socketMode bool
-		requestURL string
+		// The request URLs: none in Socket Mode, where everything comes
+		// over the socket.
+		requestURL, eventsURL, commandURL string
 	}{
-		{"slack-app-manifest.yaml", false, "https://approvalbot.example.com/slack/interactions"},
-		{"slack-app-manifest.socket.yaml", true, ""},
+		{"slack-app-manifest.yaml", false, host + "/slack/interactions", host + "/slack/events", host + "/slack/commands"},
+		{"slack-app-manifest.socket.yaml", true, "", "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -107,8 +134,35 @@ func TestSlackAppManifests(t *testing.T) {
 			if len(m.OAuthConfig.Scopes.User) != 0 {
 				t.Errorf("user scopes %q: the bot acts as itself only", m.OAuthConfig.Scopes.User)
 			}
-			if len(m.Features.SlashCommands) != 0 || m.Settings.EventSubscriptions != nil {
-				t.Error("the bot has no slash commands and subscribes to no events")
+			// Exactly the surfaces of "Slack surfaces": /approvals, the
+			// App Home with its event, the Messages tab for the DMs.
+			if cmds := m.Features.SlashCommands; len(cmds) != 1 {
+				t.Errorf("slash commands %+v, want exactly /approvals", cmds)
+			} else {
+				c := cmds[0]
+				if c.Command != "/approvals" || c.URL != tc.commandURL || c.Description == "" || len([]rune(c.Description)) > 100 {
+					t.Errorf("slash command %+v, want /approvals at %q with a short description", c, tc.commandURL)
+				}
+				if c.ShouldEscape == nil || *c.ShouldEscape {
+					t.Error("/approvals should_escape must be false: the bot reads the task id as typed")
+				}
+			}
+			ah := m.Features.AppHome
+			checkFeature(t, "app_home.home_tab_enabled", ah.HomeTabEnabled, true)
+			checkFeature(t, "app_home.messages_tab_enabled", ah.MessagesTabEnabled, true)
+			checkFeature(t, "app_home.messages_tab_read_only_enabled", ah.MessagesTabReadOnlyEnabled, true)
+			if es := m.Settings.EventSubscriptions; es == nil {
+				t.Error("settings.event_subscriptions is missing: the App Home would never be published")
+			} else {
+				if got := slices.Sorted(slices.Values(es.BotEvents)); !slices.Equal(got, botEvents) {
+					t.Errorf("bot events %q, want exactly %q", got, botEvents)
+				}
+				if len(es.UserEvents) != 0 {
+					t.Errorf("user events %q: the bot subscribes to none", es.UserEvents)
+				}
+				if es.RequestURL != tc.eventsURL {
+					t.Errorf("event_subscriptions.request_url %q, want %q", es.RequestURL, tc.eventsURL)
+				}
 			}
 			s := m.Settings
 			if !s.Interactivity.IsEnabled {
@@ -121,6 +175,15 @@ func TestSlackAppManifests(t *testing.T) {
 			checkFlag(t, "org_deploy_enabled", s.OrgDeployEnabled, false)
 			checkFlag(t, "token_rotation_enabled", s.TokenRotationEnabled, false)
 		})
+	}
+}
+
+func checkFeature(t *testing.T, name string, got *bool, want bool) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("features.%s is missing", name)
+	} else if *got != want {
+		t.Errorf("features.%s is %t, want %t", name, *got, want)
 	}
 }
 

@@ -43,6 +43,9 @@ type Config struct {
 	// Logger receives the warnings of calls whose context carries no
 	// logger (zerolog.Ctx); the zero value drops them.
 	Logger zerolog.Logger
+	// Pacer keeps the calls under Slack's rate limits (pace.go); share
+	// one per process. nil: the Notifier makes its own with Slack's limits.
+	Pacer *Pacer
 }
 
 // Notifier shows tasks in Slack through the Web API. It never mints a
@@ -59,6 +62,10 @@ type Notifier struct {
 	// directory resolves approvers for Direct; NewDirectory sets it.
 	directory *Directory
 	dirOnce   sync.Once
+
+	// surfaces is what the App Home and /approvals add (home.go): the
+	// public URL, the workspace's address, who hears of changed tasks.
+	surfaces surfaceState
 }
 
 var (
@@ -78,7 +85,14 @@ func New(cfg Config) *Notifier {
 	}
 	// Its own transport keeps a connection per outbox worker alive (the
 	// default keeps two), with explicit dial and TLS timeouts.
-	opts := []slack.Option{slack.OptionHTTPClient(rest.NewHTTPClient(timeout))}
+	// The Pacer in front of it keeps the calls under Slack's rate limits.
+	client := rest.NewHTTPClient(timeout)
+	pacer := cfg.Pacer
+	if pacer == nil {
+		pacer = NewPacer(PaceConfig{})
+	}
+	client.Transport = pacer.Transport(client.Transport)
+	opts := []slack.Option{slack.OptionHTTPClient(client)}
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
@@ -106,10 +120,11 @@ func (n *Notifier) policyFor(t *approvals.Task) *approvals.Policy {
 // its policy and its tool's display name.
 func (n *Notifier) renderOptions(t *approvals.Task, token string) RenderOptions {
 	return RenderOptions{
-		Token:  token,
-		Policy: n.policyFor(t),
-		Tool:   n.tools.DisplayName(t.Source),
-		Now:    n.now(),
+		Token:     token,
+		Policy:    n.policyFor(t),
+		Tool:      n.tools.DisplayName(t.Source),
+		Now:       n.now(),
+		PublicURL: n.surfaces.publicURL,
 	}
 }
 
@@ -178,6 +193,7 @@ func (n *Notifier) ready(op string) error {
 // the default channel, and returns where it landed.
 func (n *Notifier) Post(ctx context.Context, t *approvals.Task, token string) (approvals.MessageRef, error) {
 	op := "post task " + t.ID
+	ctx = withPaceOrder(ctx, t) // the channel's posts keep intake order
 	channel := t.Message.Channel
 	if channel == "" {
 		channel = n.defaultChannel
@@ -205,6 +221,7 @@ func (n *Notifier) Post(ctx context.Context, t *approvals.Task, token string) (a
 	if gotChannel == "" {
 		gotChannel = channel
 	}
+	n.surfaces.taskChanged(t)
 	return approvals.MessageRef{Channel: gotChannel, TS: ts}, nil
 }
 
@@ -214,6 +231,7 @@ func (n *Notifier) Post(ctx context.Context, t *approvals.Task, token string) (a
 // working buttons carrying token, which must then be given.
 func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) error {
 	op := "update task " + t.ID
+	ctx = withPaceOrder(ctx, t)
 	if t.Message.Channel == "" || t.Message.TS == "" {
 		return approvals.Permanent(fmt.Errorf("slack: %s: the task has no posted message", op))
 	}
@@ -242,6 +260,7 @@ func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) 
 			errs = append(errs, err)
 		}
 	}
+	n.surfaces.taskChanged(t)
 	return errors.Join(errs...)
 }
 
@@ -250,6 +269,7 @@ func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) 
 // announced to every approver the policy names.
 func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, kind approvals.NoticeKind) error {
 	op := fmt.Sprintf("post %s notice of task %s", kind, t.ID)
+	ctx = withPaceOrder(ctx, t)
 	var text string
 	switch kind {
 	case approvals.NoticeReminder:

@@ -8,6 +8,7 @@ package bot
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -20,9 +21,13 @@ import (
 // The message's interactive contract. Users script against these names (see
 // DESIGN.md, "Slack message"); keep them stable.
 const (
-	blockIDDecision      = "decision"
-	actionApprove        = string(approvals.ActionApprove)
-	actionReject         = string(approvals.ActionReject)
+	blockIDDecision = "decision"
+	actionApprove   = string(approvals.ActionApprove)
+	actionReject    = string(approvals.ActionReject)
+	// actionReview is a require_sso task's link button to the web page
+	// that signs the person in and decides; Slack tells the bot of its
+	// clicks, which change nothing.
+	actionReview         = "review"
 	callbackRejectReason = "reject_reason"
 	blockIDReason        = "reason"
 	actionIDReason       = "reason"
@@ -41,6 +46,8 @@ const (
 	blockIDOutcome     = "outcome"
 	blockIDDelivery    = "delivery"
 	blockIDLink        = "link"
+	blockIDReceipt     = "receipt"
+	blockIDReview      = "review"
 )
 
 // genericTool stands for a task's deployment tool when it has no name.
@@ -71,6 +78,10 @@ type RenderOptions struct {
 	// whether the policy's windows and freezes let approving happen (the
 	// zero time does not say).
 	Now time.Time
+	// PublicURL is where people reach the bot (server.public_url): the
+	// review link of a require_sso task starts with it. Without it such a
+	// task shows no link.
+	PublicURL string
 }
 
 // RenderTask renders a task's message (see RenderOptions).
@@ -117,6 +128,8 @@ type rendering struct {
 	pending  bool
 	timedOut bool
 	now      time.Time
+	// publicURL is RenderOptions.PublicURL.
+	publicURL string
 	// approvers mention the policy's approvers; voters those who
 	// approved, votersWithIDs those of them with a Slack id.
 	approvers, voters, votersWithIDs []string
@@ -137,6 +150,7 @@ func newRendering(t *approvals.Task, opts RenderOptions) *rendering {
 		pending:       pending,
 		timedOut:      pending && !t.ExpiresAt.IsZero() && t.Expired(opts.Now),
 		now:           opts.Now,
+		publicURL:     opts.PublicURL,
 		voters:        voters(t, false),
 		votersWithIDs: voters(t, true),
 		url:           safeLink(t.URL),
@@ -209,7 +223,21 @@ func (r *rendering) blocks(c cuts) []slack.Block {
 	if line := deliveryLine(t, r.tool, c.lastError); line != "" {
 		blocks = append(blocks, slack.NewContextBlock(blockIDDelivery, mrkdwn(line)))
 	}
+	if b := receiptBlock(t); b != nil {
+		blocks = append(blocks, b)
+	}
 	return blocks
+}
+
+// receiptBlock quotes the decision's receipt by its short hash, as
+// `approvalbot receipt verify` and GET /v1/tasks/{id}/receipt name it; nil
+// while the task has none.
+func receiptBlock(t *approvals.Task) slack.Block {
+	h := t.Seal.ShortHash()
+	if h == "" {
+		return nil
+	}
+	return slack.NewContextBlock(blockIDReceipt, mrkdwn("Receipt "+escape(h)))
 }
 
 // link is the task's URL fit for a mrkdwn link, or "" when it has none
@@ -284,14 +312,39 @@ func (r *rendering) pendingBlocks(c cuts) []slack.Block {
 	// A button without a token could only be refused; a task whose time
 	// has run out can only be refused too.
 	if r.token != "" && !r.timedOut {
-		blocks = append(blocks, r.decisionButtons(c))
+		if policy.RequireSSO {
+			blocks = append(blocks, r.reviewBlock())
+		} else {
+			blocks = append(blocks, r.decisionButtons(c))
+		}
 	}
 	return blocks
 }
 
+// reviewBlock is a require_sso task's way to be decided: a link button to
+// its web page, which signs the person in first, in place of the deciding
+// buttons. Without a public URL there is no page to link to, and it says
+// so.
+func (r *rendering) reviewBlock() slack.Block {
+	if r.publicURL == "" {
+		return slack.NewContextBlock(blockIDReview, mrkdwn("🔐 Decided on the web after signing in; server.public_url is not set, so there is no link to the page yet."))
+	}
+	review := slack.NewButtonBlockElement(actionReview, "", plainText("Review and sign in")).
+		WithStyle(slack.StylePrimary).
+		WithURL(reviewURL(r.publicURL, r.t.ID, r.token))
+	return slack.NewActionBlock(blockIDDecision, review)
+}
+
+// reviewURL is the web page of a task, carrying its token:
+// {public_url}/approve/{id}?t={token}, as the web surface serves it
+// (web.ReviewURL; surfaces do not import each other).
+func reviewURL(publicURL, taskID, token string) string {
+	return strings.TrimSuffix(publicURL, "/") + "/approve/" + url.PathEscape(taskID) + "?" + url.Values{"t": {token}}.Encode()
+}
+
 // decisionButtons is the actions block of the contract: approve (primary,
 // confirmed) and reject (danger), both carrying the token.
-func (r *rendering) decisionButtons(c cuts) slack.Block {
+func (r *rendering) decisionButtons(c cuts) *slack.ActionBlock {
 	tail := ". " + capitalize(r.tool) + " will continue it."
 	what := "this deployment"
 	if r.subject != "" && !c.shortConfirm && !c.bare {

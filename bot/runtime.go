@@ -56,15 +56,21 @@ type Settings struct {
 	Channel string
 	// GroupCacheTTL is how long directory answers are kept; default 5m.
 	GroupCacheTTL time.Duration
+	// PublicURL is where people reach the bot (server.public_url): a
+	// require_sso task's review link goes to its web page there.
+	PublicURL string
 }
 
 // socketWanted reports whether the settings ask for a Socket Mode
 // connection.
 func (s Settings) socketWanted() bool { return s.BotToken != "" && s.Mode == ModeSocket }
 
-// Service is what the Runtime needs of the approvals service.
+// Service is what the Runtime needs of the approvals service: deciding
+// clicks, the lists of the App Home and /approvals, and installing the
+// notifier.
 type Service interface {
 	Decider
+	SurfaceService
 	// SetNotifier installs the chat notifier; nil removes it (posts then
 	// wait in the outbox).
 	SetNotifier(n approvals.Notifier)
@@ -88,6 +94,12 @@ type RuntimeConfig struct {
 	// happen — and should be the service's; default time.Now. Slack's
 	// signatures are checked against the wall clock whatever it is.
 	Clock func() time.Time
+	// HomeInterval is the least time between two publishes of one
+	// person's App Home; default 3 s.
+	HomeInterval time.Duration
+	// Pacer keeps the Slack calls under Slack's rate limits; it outlives a
+	// change of settings. nil: each notifier makes its own.
+	Pacer *Pacer
 }
 
 // Runtime is the Slack side of the bot as the settings in force make it: the
@@ -97,8 +109,11 @@ type RuntimeConfig struct {
 // its posts waiting in the outbox, starts posting as soon as they arrive.
 //
 // The Runtime is the approvals.Directory, the HTTP handler of
-// /slack/interactions and Socket Mode's InteractionHandler at once; each
-// call goes to the parts built from the settings in force at that moment.
+// /slack/interactions (and, through EventsHandler and CommandsHandler, of
+// /slack/events and /slack/commands) and Socket Mode's handler at once;
+// each call goes to the parts built from the settings in force at that
+// moment. The App Home's keeper and the memory of events seen outlive a
+// change of settings.
 type Runtime struct {
 	tools    *approvals.Tools
 	policies func() []approvals.Policy
@@ -107,11 +122,15 @@ type Runtime struct {
 	now      func() time.Time
 	// clock is what messages are rendered at (RuntimeConfig.Clock).
 	clock func() time.Time
+	pacer *Pacer
 	// after is the clock RunSocket waits on; tests replace it.
 	after func(time.Duration) <-chan time.Time
 
 	svc  atomic.Pointer[serviceRef]
 	conn atomic.Pointer[connection] // nil while there is no bot token
+
+	home *Home
+	seen *SeenEvents
 
 	mu      sync.Mutex
 	applied *Settings // nil before the first Apply
@@ -131,16 +150,21 @@ type connection struct {
 	settings  Settings
 	notifier  *Notifier
 	directory *Directory
-	// interactions is nil when no transport can deliver clicks: HTTP mode
-	// without a signing secret.
+	// interactions, events and commands are nil when no transport can
+	// deliver them: HTTP mode without a signing secret.
 	interactions *Interactions
+	events       *Events
+	commands     *Commands
 }
 
 var (
 	_ approvals.Directory = (*Runtime)(nil)
 	_ http.Handler        = (*Runtime)(nil)
 	_ InteractionHandler  = (*Runtime)(nil)
+	_ EventHandler        = (*Runtime)(nil)
+	_ CommandHandler      = (*Runtime)(nil)
 	_ Decider             = runtimeDecider{}
+	_ SurfaceService      = runtimeService{}
 )
 
 // NewRuntime returns a Runtime with nothing configured: Apply gives it its
@@ -150,16 +174,33 @@ func NewRuntime(cfg RuntimeConfig) *Runtime {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Runtime{
+	r := &Runtime{
 		clock:         clock,
 		tools:         cfg.Tools,
 		policies:      cfg.Policies,
 		maxBody:       cfg.MaxBodyBytes,
 		log:           cfg.Logger,
+		pacer:         cfg.Pacer,
 		now:           time.Now,
 		after:         time.After,
 		socketChanged: make(chan struct{}),
+		seen:          NewSeenEvents(),
 	}
+	r.home = NewHome(HomeConfig{
+		Service:   runtimeService{r},
+		Publisher: r.homePublisher,
+		Interval:  cfg.HomeInterval,
+		Logger:    cfg.Logger,
+	})
+	return r
+}
+
+// homePublisher is the notifier in force, nil while there is none.
+func (r *Runtime) homePublisher() HomePublisher {
+	if c := r.conn.Load(); c != nil {
+		return c.notifier
+	}
+	return nil
 }
 
 // SetService gives the Runtime the service that decides clicks and posts
@@ -241,20 +282,26 @@ func (r *Runtime) build(s Settings) *connection {
 		Tools:          r.tools,
 		Logger:         r.log,
 		Now:            r.clock,
+		Pacer:          r.pacer,
 	})
+	n.surfaces = surfaceState{publicURL: s.PublicURL, changed: r.home.TaskChanged, workspace: &workspaceCache{}}
 	c := &connection{settings: s, notifier: n, directory: NewDirectory(n, s.GroupCacheTTL)}
 	// In Socket Mode clicks arrive over the WebSocket and there may be no
 	// signing secret: the handler is built anyway, and the HTTP endpoint
 	// refuses everything while no secret can verify it.
 	if s.SigningSecret != "" || s.Mode == ModeSocket {
+		verifier := NewVerifier(s.SigningSecret, r.now)
 		c.interactions = NewInteractions(InteractionsConfig{
-			Verifier:     NewVerifier(s.SigningSecret, r.now),
+			Verifier:     verifier,
 			Decider:      runtimeDecider{r},
 			Replier:      n,
 			Tools:        r.tools,
 			MaxBodyBytes: r.maxBody,
 			Policies:     r.policies,
+			Home:         r.home,
 		})
+		c.events = NewEvents(EventsConfig{Verifier: verifier, MaxBodyBytes: r.maxBody, Seen: r.seen, HomeOpened: r.home.Opened})
+		c.commands = NewCommands(CommandsConfig{Verifier: verifier, Service: runtimeService{r}, View: n, MaxBodyBytes: r.maxBody, Clock: r.clock})
 	}
 	return c
 }
@@ -318,7 +365,8 @@ func (r *Runtime) RunSocket(ctx context.Context) error {
 			case <-sctx.Done():
 			}
 		}()
-		err := NewSocket(SocketConfig{BotToken: key.botToken, AppToken: key.appToken, APIURL: key.apiURL, Handler: r}).Run(sctx)
+		err := NewSocket(SocketConfig{BotToken: key.botToken, AppToken: key.appToken, APIURL: key.apiURL,
+			Handler: r, Events: r, Commands: r}).Run(sctx)
 		cancel()
 		if ctx.Err() != nil {
 			return nil
@@ -347,17 +395,75 @@ func (r *Runtime) Handle(ctx context.Context, cb slack.InteractionCallback) any 
 	return c.interactions.Handle(ctx, cb)
 }
 
+// HandleEvent takes an Events API payload that arrived over Socket Mode.
+func (r *Runtime) HandleEvent(ctx context.Context, payload []byte) {
+	if c := r.conn.Load(); c != nil && c.events != nil {
+		c.events.Handle(ctx, payload)
+	}
+}
+
+// HandleCommand answers a slash command that arrived over Socket Mode.
+func (r *Runtime) HandleCommand(ctx context.Context, cmd slack.SlashCommand) any {
+	c := r.conn.Load()
+	if c == nil || c.commands == nil {
+		return nil
+	}
+	return c.commands.Handle(ctx, cmd)
+}
+
 // ServeHTTP is Slack's interactions endpoint; it answers 503 while there is
 // no bot token or no signing secret to verify requests with.
 func (r *Runtime) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.serveSigned(w, req, func(c *connection) http.Handler {
+		if c.interactions == nil {
+			return nil
+		}
+		return c.interactions
+	})
+}
+
+// EventsHandler is Slack's Events API endpoint (POST /slack/events); it
+// answers 503 while there is no bot token or no signing secret.
+func (r *Runtime) EventsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.serveSigned(w, req, func(c *connection) http.Handler {
+			if c.events == nil {
+				return nil
+			}
+			return c.events
+		})
+	})
+}
+
+// CommandsHandler is the slash command endpoint (POST /slack/commands); it
+// answers 503 while there is no bot token or no signing secret.
+func (r *Runtime) CommandsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.serveSigned(w, req, func(c *connection) http.Handler {
+			if c.commands == nil {
+				return nil
+			}
+			return c.commands
+		})
+	})
+}
+
+// serveSigned hands the request to the part of the connection in force
+// that pick names, which checks its signature; 503 while there is none or
+// no signing secret to check with.
+func (r *Runtime) serveSigned(w http.ResponseWriter, req *http.Request, pick func(*connection) http.Handler) {
 	c := r.conn.Load()
-	if c == nil || c.interactions == nil || c.settings.SigningSecret == "" {
+	var h http.Handler
+	if c != nil && c.settings.SigningSecret != "" {
+		h = pick(c)
+	}
+	if h == nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(notConfiguredBody))
 		return
 	}
-	c.interactions.ServeHTTP(w, req)
+	h.ServeHTTP(w, req)
 }
 
 // GroupMembers returns the user ids of a user group.
@@ -390,6 +496,7 @@ func (r *Runtime) Close() {
 		c.interactions.Close()
 	}
 	r.retiring.Wait()
+	r.home.Close()
 }
 
 // runtimeDecider decides with the Runtime's service, whichever is set when
@@ -399,7 +506,51 @@ type runtimeDecider struct{ r *Runtime }
 func (d runtimeDecider) Decide(ctx context.Context, req approvals.DecideRequest) (*approvals.Task, error) {
 	svc := d.r.service()
 	if svc == nil {
-		return nil, errors.New("slack: no approvals service is wired to the Slack runtime")
+		return nil, errNoService
 	}
 	return svc.Decide(ctx, req)
+}
+
+// runtimeService reads tasks with the Runtime's service, whichever is set
+// at the time.
+type runtimeService struct{ r *Runtime }
+
+func (s runtimeService) Waiting(ctx context.Context, userID string) ([]*approvals.Task, error) {
+	svc := s.r.service()
+	if svc == nil {
+		return nil, errNoService
+	}
+	return svc.Waiting(ctx, userID)
+}
+
+func (s runtimeService) RecentlyDecided(ctx context.Context, userID string, n int) ([]*approvals.Task, error) {
+	svc := s.r.service()
+	if svc == nil {
+		return nil, errNoService
+	}
+	return svc.RecentlyDecided(ctx, userID, n)
+}
+
+func (s runtimeService) Token(t *approvals.Task) (string, error) {
+	svc := s.r.service()
+	if svc == nil {
+		return "", errNoService
+	}
+	return svc.Token(t)
+}
+
+func (s runtimeService) Lookup(ctx context.Context, id string) (*approvals.Task, error) {
+	svc := s.r.service()
+	if svc == nil {
+		return nil, errNoService
+	}
+	return svc.Lookup(ctx, id)
+}
+
+func (s runtimeService) MayDecide(ctx context.Context, t *approvals.Task, userID string) (bool, error) {
+	svc := s.r.service()
+	if svc == nil {
+		return false, errNoService
+	}
+	return svc.MayDecide(ctx, t, userID)
 }

@@ -31,6 +31,19 @@ func (s *fakeService) SetNotifier(n approvals.Notifier) {
 	s.notifiers = append(s.notifiers, n)
 }
 
+// The lists of the App Home and /approvals: the Runtime's tests list nothing.
+func (s *fakeService) Waiting(context.Context, string) ([]*approvals.Task, error) { return nil, nil }
+func (s *fakeService) RecentlyDecided(context.Context, string, int) ([]*approvals.Task, error) {
+	return nil, nil
+}
+func (s *fakeService) Token(*approvals.Task) (string, error) { return "", approvals.ErrAlreadyDecided }
+func (s *fakeService) Lookup(context.Context, string) (*approvals.Task, error) {
+	return nil, approvals.ErrNotFound
+}
+func (s *fakeService) MayDecide(context.Context, *approvals.Task, string) (bool, error) {
+	return false, nil
+}
+
 func (s *fakeService) Notifiers() []approvals.Notifier {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -45,6 +45,19 @@ type InteractionHandler interface {
 
 var _ InteractionHandler = (*Interactions)(nil)
 
+// EventHandler acts on one Events API payload (an event_callback, the
+// same JSON as the HTTP request's body). It must return quickly: the
+// envelope is acknowledged first.
+type EventHandler interface {
+	HandleEvent(ctx context.Context, payload []byte)
+}
+
+// CommandHandler answers one slash command; the answer (a message only the
+// caller sees) goes back with the acknowledgement.
+type CommandHandler interface {
+	HandleCommand(ctx context.Context, cmd slack.SlashCommand) any
+}
+
 // SocketConfig configures Socket Mode.
 type SocketConfig struct {
 	// BotToken is the xoxb- token; Socket Mode itself needs only AppToken.
@@ -57,6 +70,10 @@ type SocketConfig struct {
 	// Handler acts on each interaction (the interactions endpoint's
 	// *Interactions, so both transports decide alike).
 	Handler InteractionHandler
+	// Events acts on Events API envelopes and Commands answers slash
+	// commands; without them such envelopes are acknowledged and ignored.
+	Events   EventHandler
+	Commands CommandHandler
 	// Debug logs every envelope's type and id and the connection's life
 	// cycle at debug level. It never logs payloads: a button's value is a
 	// task's one-time token. (slack-go's own debug output would print
@@ -79,6 +96,8 @@ type Socket struct {
 	api       *slack.Client
 	appToken  string
 	handler   InteractionHandler
+	events    EventHandler
+	commands  CommandHandler
 	debug     bool
 	ackWithin time.Duration // tests shorten it
 }
@@ -105,6 +124,8 @@ func NewSocket(cfg SocketConfig) *Socket {
 		api:       slack.New(cfg.BotToken, opts...),
 		appToken:  cfg.AppToken,
 		handler:   cfg.Handler,
+		events:    cfg.Events,
+		commands:  cfg.Commands,
 		debug:     cfg.Debug,
 		ackWithin: ackWithin,
 	}
@@ -177,14 +198,44 @@ func (s *Socket) dispatch(ctx context.Context, client *socketmode.Client, evt so
 			defer handlers.Done()
 			s.handleInteraction(ctx, client, req, cb)
 		}()
-	case socketmode.EventTypeEventsAPI, socketmode.EventTypeSlashCommand:
-		// The app subscribes to neither; an envelope not acked is
-		// redelivered, so ack it and move on.
-		if evt.Request != nil {
-			id := evt.Request.EnvelopeID
-			s.debugf(ctx, "slack: socket mode: ignored %s envelope %s", evt.Request.Type, id)
-			s.goAck(ctx, client, id, handlers)
+	case socketmode.EventTypeEventsAPI:
+		if evt.Request == nil {
+			return
 		}
+		req := *evt.Request
+		if s.events == nil {
+			s.ignore(ctx, client, req, handlers)
+			return
+		}
+		s.debugf(ctx, "slack: socket mode: events_api envelope %s", req.EnvelopeID)
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			// Acknowledged first: handling an event only schedules work,
+			// and Slack retries an event not acknowledged in time.
+			s.ack(ctx, client, req.EnvelopeID, nil)
+			s.events.HandleEvent(ctx, req.Payload)
+		}()
+	case socketmode.EventTypeSlashCommand:
+		cmd, ok := evt.Data.(slack.SlashCommand)
+		if evt.Request == nil {
+			return
+		}
+		req := *evt.Request
+		if s.commands == nil || !ok {
+			s.ignore(ctx, client, req, handlers)
+			return
+		}
+		s.debugf(ctx, "slack: socket mode: slash_commands envelope %s", req.EnvelopeID)
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			response := s.commands.HandleCommand(ctx, cmd)
+			if !req.AcceptsResponsePayload {
+				response = nil
+			}
+			s.ack(ctx, client, req.EnvelopeID, response)
+		}()
 	case socketmode.EventTypeErrorBadMessage:
 		// The message is not quoted: it may hold a button's token.
 		log.Warn().Msg("slack: socket mode: unreadable envelope")
@@ -257,6 +308,13 @@ func handleWithin(ctx context.Context, handler InteractionHandler, cb slack.Inte
 		}
 		return nil
 	}
+}
+
+// ignore acknowledges an envelope the bot does not act on: one not acked
+// is redelivered.
+func (s *Socket) ignore(ctx context.Context, client *socketmode.Client, req socketmode.Request, handlers *sync.WaitGroup) {
+	s.debugf(ctx, "slack: socket mode: ignored %s envelope %s", req.Type, req.EnvelopeID)
+	s.goAck(ctx, client, req.EnvelopeID, handlers)
 }
 
 // goAck acks an envelope without a payload, off the event loop: queueing

@@ -177,6 +177,11 @@ type PolicyConfig struct {
 	BreakGlass  BreakGlassConfig    `mapstructure:"break_glass"`
 	Confirm     string              `mapstructure:"confirm"`
 	RequireSSO  bool                `mapstructure:"require_sso"`
+
+	// Where approvers already are (surfaces.go): direct messages, and
+	// escalation to more approvers.
+	Notify   NotifyConfig   `mapstructure:"notify"`
+	Escalate EscalateConfig `mapstructure:"escalate"`
 }
 
 // ApproversConfig names who may decide.

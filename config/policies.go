@@ -34,6 +34,7 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 			RemindBefore:        p.RemindBefore,
 		}
 		policyRules(&out[i], p)
+		policySurfaces(&out[i], p)
 	}
 	return out
 }

@@ -241,6 +241,7 @@ func (c *Config) validatePolicies(p *problems) {
 
 		c.validateApprovers(p, key, pol)
 		validateRules(p, key, pol)
+		validateSurfaces(p, key, pol, c.policyTTL(pol))
 
 		if pol.RequiredApprovals < 1 {
 			p.addf(key+".required_approvals", "must be at least 1, got %d", pol.RequiredApprovals)

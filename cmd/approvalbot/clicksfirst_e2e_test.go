@@ -52,6 +52,9 @@ func TestIntakeNeverWaitsOnTheTool(t *testing.T) {
 	}
 	e.waitTask(id, "approved", func(task map[string]any) bool { return task["status"] == "approved" })
 	e.fd.SetHangingReads(false)
+	// The 220 parallel intakes left connections the client dialled and
+	// never used; the server's graceful stop would wait for them.
+	http.DefaultClient.CloseIdleConnections()
 }
 
 // TestEnrichedTaskIsPostedUnderThePolicyItMatches: a webhook without the

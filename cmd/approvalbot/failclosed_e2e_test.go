@@ -47,12 +47,24 @@ func TestDamagedStoreFileExitsWithAMessage(t *testing.T) {
 // answers 503 too.
 func TestDynamoDBDownFailsFast(t *testing.T) {
 	t.Parallel()
+	// A DynamoDB that takes connections and drops them at once: the port
+	// stays ours (a closed one could be given to another test's server
+	// meanwhile), and no request is ever answered.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
 	dead := "http://" + ln.Addr().String()
-	ln.Close() // nothing listens there now
 	e := newEnv(t)
 	e.store = fmt.Sprintf("{driver: dynamodb, dynamodb: {table: down, region: us-east-1, endpoint: %q}}", dead)
 	e.start()

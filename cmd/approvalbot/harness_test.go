@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/bot"
 	"github.com/approvalbot/approvalbot/internal/flexdeploytest"
 	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
@@ -62,6 +63,7 @@ type env struct {
 	serverCfg string          // YAML of the server key; loopback on a free port when empty
 	enrich    bool            // flexdeploy.enrich
 	clock     approvals.Clock // the domain's clock; the wall clock when nil
+	pace      *bot.PaceConfig // Slack's rate limits as the bot paces them; Slack's own when nil
 	fdUser    string          // flexdeploy.username; approvalbot when empty
 	logs      *syncBuffer
 	url       string
@@ -136,7 +138,7 @@ func (e *env) start() {
 	done := make(chan error, 1)
 	var stderr syncBuffer
 	go func() {
-		done <- serve(ctx, e.config, e.logs, &stderr, serveOptions{onReady: func(a net.Addr) { ready <- a }, clock: e.clock})
+		done <- serve(ctx, e.config, e.logs, &stderr, serveOptions{onReady: func(a net.Addr) { ready <- a }, clock: e.clock, pace: e.pace})
 	}()
 	select {
 	case a := <-ready:

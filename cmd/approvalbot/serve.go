@@ -36,7 +36,15 @@ import (
 type serveOptions struct {
 	onReady func(addr net.Addr)
 	clock   approvals.Clock
+	// pace replaces Slack's rate limits (tests run them faster).
+	pace *bot.PaceConfig
 }
+
+// slackPacing "off" builds a bot that calls Slack without pacing, for the
+// load command's runs against a fake Slack without limits, where Slack is
+// not what is measured: set at build time with -ldflags
+// "-X main.slackPacing=off". Every other build paces as Slack limits.
+var slackPacing = ""
 
 // serve runs the bot until ctx is done: configuration → store → tools →
 // Slack → lifecycle and scheduler → HTTP server, each long-running part in
@@ -74,7 +82,14 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	metrics := telemetry.New()
 	metrics.WatchOutbox(store.Store)
 
+	var pace bot.PaceConfig
+	if opts.pace != nil {
+		pace = *opts.pace
+	}
+	pace.OnRateLimited = metrics.SlackRateLimited
+	pace.Off = slackPacing == "off"
 	slack := bot.NewRuntime(bot.RuntimeConfig{
+		Pacer:        bot.NewPacer(pace),
 		Logger:       log,
 		Clock:        opts.clock,
 		Policies:     func() []approvals.Policy { return state.rules.Load().Policies },
@@ -103,8 +118,12 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		Leases:            store.loops,
 	})
 	slack.SetService(svc)
-	slack.Apply(slackSettings(cfg.Slack))
-	webhooks := map[string]http.Handler{"POST /slack/interactions": slack}
+	slack.Apply(slackSettings(cfg.Slack, cfg.Server.PublicURL))
+	webhooks := map[string]http.Handler{
+		"POST /slack/interactions": slack,
+		"POST /slack/events":       slack.EventsHandler(),
+		"POST /slack/commands":     slack.CommandsHandler(),
+	}
 	if err := mountWeb(cfg, svc, slack, &state, opts.clock, webhooks); err != nil {
 		return err
 	}
@@ -144,7 +163,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		g.Go(func() error {
 			config.Watch(ctx, path, func(next *config.Config) {
 				state.apply(next)
-				slack.Apply(slackSettings(next.Slack))
+				slack.Apply(slackSettings(next.Slack, next.Server.PublicURL))
 				log.Info().Str("config", path).Int("policies", len(next.Policies)).Msg("configuration reloaded")
 			}, func(err error) {
 				log.Error().Str("config", path).Err(err).Msg("configuration change refused; the previous configuration stays in force")
@@ -315,8 +334,9 @@ func intakes(tools *approvals.Tools) []approvals.Intake {
 	return out
 }
 
-func slackSettings(c config.SlackConfig) bot.Settings {
+func slackSettings(c config.SlackConfig, publicURL string) bot.Settings {
 	return bot.Settings{
+		PublicURL:     publicURL,
 		BotToken:      c.BotToken,
 		SigningSecret: c.SigningSecret,
 		AppToken:      c.AppToken,

@@ -61,32 +61,16 @@ func (c Call) Blocks() []map[string]any {
 	return blocks
 }
 
-// Button is a button of a message.
+// Button is a button of a message or a view; BlockID is its actions
+// block's, URL a link button's address.
 type Button struct {
 	ActionID, Style, Value string
 	Confirm                bool
+	BlockID, URL           string
 }
 
 // Buttons returns the buttons of the call's actions blocks.
-func (c Call) Buttons() []Button {
-	var out []Button
-	for _, b := range c.Blocks() {
-		if b["type"] != "actions" {
-			continue
-		}
-		elems, _ := b["elements"].([]any)
-		for _, e := range elems {
-			m, _ := e.(map[string]any)
-			btn := Button{}
-			btn.ActionID, _ = m["action_id"].(string)
-			btn.Style, _ = m["style"].(string)
-			btn.Value, _ = m["value"].(string)
-			_, btn.Confirm = m["confirm"]
-			out = append(out, btn)
-		}
-	}
-	return out
-}
+func (c Call) Buttons() []Button { return buttonsOf(c.Blocks()) }
 
 // Text is every text of the call's blocks and its fallback text, joined.
 func (c Call) Text() string {
@@ -138,6 +122,8 @@ type Server struct {
 
 	closing   chan struct{} // closed by Close: stalled answers end
 	closeOnce sync.Once
+
+	limits rateLimiter // LimitRates' limits (ratelimit.go)
 }
 
 // New starts a fake Slack; Close it when done.
@@ -164,7 +150,8 @@ func (f *Server) SetAnswer(fn func(call Call) *Answer) {
 }
 
 // RefuseBlocks makes the fake refuse the next times calls that carry blocks
-// (chat.postMessage, chat.update, chat.postEphemeral with blocks, views.open)
+// (chat.postMessage, chat.update, chat.postEphemeral with blocks, views.open,
+// views.publish)
 // with {"ok":false,"error":code}, whatever their blocks are: a Slack that
 // refuses what its documentation allows. A negative times refuses every one
 // until RefuseBlocks is called again; 0 turns it off.
@@ -217,6 +204,9 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/json")
+	if f.answerRateLimited(w, call, recorded) { // before anything: Slack carries out nothing of it
+		return
+	}
 	var override *Answer
 	if answer != nil {
 		override = answer(call)
@@ -272,6 +262,8 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		reply = map[string]any{"ok": true, "message_ts": "1700000000.999999"}
 	case "views.open":
 		reply = map[string]any{"ok": true, "view": map[string]any{"id": "V1"}}
+	case "views.publish", "auth.test":
+		reply = surfaceReply(call)
 	case "usergroups.users.list":
 		reply = map[string]any{"ok": true, "users": f.Groups[call.Form.Get("usergroup")]}
 	case "users.lookupByEmail":
@@ -303,7 +295,7 @@ func (f *Server) refusalOf(call Call) *Refusal {
 			}
 			text, hasText = call.Form.Get("text"), call.Form.Has("text")
 		}
-	case "views.open":
+	case "views.open", "views.publish":
 		blocks = json.RawMessage("[]") // a view always carries blocks
 	default:
 		return nil
@@ -316,6 +308,9 @@ func (f *Server) refusalOf(call Call) *Refusal {
 	}
 	if call.Method == "views.open" {
 		return checkView(call.JSON["view"])
+	}
+	if call.Method == "views.publish" {
+		return checkHomeView(call.JSON["view"])
 	}
 	return checkMessage(text, hasText, blocks, true)
 }

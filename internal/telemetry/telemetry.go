@@ -33,6 +33,7 @@ type Metrics struct {
 	jobs        *prometheus.CounterVec
 	jobDuration *prometheus.HistogramVec
 	requests    *prometheus.HistogramVec
+	slack429s   *prometheus.CounterVec
 }
 
 // New registers the series, and the Go and process collectors, in a new
@@ -67,8 +68,11 @@ func New() *Metrics {
 			Name: "approvalbot_http_request_seconds", Help: "HTTP request latency, by route and status code.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"route", "code"}),
+		slack429s: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "approvalbot_slack_rate_limited_total", Help: "Slack Web API calls Slack answered 429 (rate limited), by method.",
+		}, []string{"method"}),
 	}
-	m.reg.MustRegister(m.storeOps, m.corrupt, m.tasks, m.decisions, m.refusals, m.jobs, m.jobDuration, m.requests,
+	m.reg.MustRegister(m.storeOps, m.corrupt, m.tasks, m.decisions, m.refusals, m.jobs, m.jobDuration, m.requests, m.slack429s,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -80,7 +84,30 @@ func (m *Metrics) Handler() http.Handler {
 
 // ObserveRequest records one HTTP request.
 func (m *Metrics) ObserveRequest(route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+	m.requests.WithLabelValues(route, statusLabel(status)).Observe(d.Seconds())
+}
+
+// statusLabel is strconv.Itoa(status), without allocating for the statuses
+// the bot answers most.
+func statusLabel(status int) string {
+	switch status {
+	case 200:
+		return "200"
+	case 202:
+		return "202"
+	case 400:
+		return "400"
+	case 401:
+		return "401"
+	case 404:
+		return "404"
+	}
+	return strconv.Itoa(status)
+}
+
+// SlackRateLimited counts one 429 Slack answered to a call of method.
+func (m *Metrics) SlackRateLimited(method string) {
+	m.slack429s.WithLabelValues(method).Inc()
 }
 
 func (m *Metrics) observeEvent(e approvals.Event) {
@@ -137,6 +164,9 @@ func (o Observer) Observe(_ context.Context, e approvals.Event) {
 		ev = o.Log.Debug()
 	default:
 		ev = o.Log.Info()
+	}
+	if !ev.Enabled() {
+		return // below the log level: nothing to build
 	}
 	ev = ev.Str("event", string(e.Type))
 	if e.TaskID != "" {
