@@ -224,7 +224,8 @@ func taskIDValue(raw json.RawMessage) (string, error) {
 	case c == 'n':
 		return "", nil // null: absent, reported as missing by the caller
 	case c == '"':
-		if err := json.Unmarshal(raw, &id); err != nil {
+		var ok bool
+		if id, ok = stringValue(raw); !ok {
 			return "", approvals.Invalidf("taskId is not a valid JSON string")
 		}
 		id = strings.TrimSpace(id)
@@ -305,7 +306,8 @@ func textValue(name string, raw json.RawMessage) (string, error) {
 	case c == 'n':
 		return "", nil
 	case c == '"':
-		if err := json.Unmarshal(raw, &s); err != nil {
+		var ok bool
+		if s, ok = stringValue(raw); !ok {
 			return "", approvals.Invalidf("%s is not a valid JSON string", name)
 		}
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -323,8 +325,11 @@ func urlValue(raw json.RawMessage) (string, error) {
 	if c := firstByte(raw); c != '"' && c != 'n' {
 		return "", approvals.Invalidf("url must be a string")
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, ok := "", true
+	if firstByte(raw) == '"' {
+		s, ok = stringValue(raw)
+	}
+	if !ok {
 		return "", approvals.Invalidf("url is not a valid JSON string")
 	}
 	s = strings.TrimSpace(s)
@@ -364,8 +369,142 @@ func (o object) get(key string) (json.RawMessage, bool, error) {
 }
 
 // decodeObject is rest.DecodeObject (exactly one JSON object, duplicate keys
-// kept, values raw) as an object, for its lookups.
-func decodeObject(data []byte, what string) (object, error) { return rest.DecodeObject(data, what) }
+// kept, values raw) as an object, for its lookups. A valid object is split
+// by a scan of its own, which allocates the members and nothing else (the
+// values stay slices of data); anything else goes to rest.DecodeObject,
+// whose error says what is wrong. Both give the same members.
+func decodeObject(data []byte, what string) (object, error) {
+	if obj, ok := splitObject(data); ok {
+		return obj, nil
+	}
+	return rest.DecodeObject(data, what)
+}
+
+// splitObject splits data, which json.Valid must accept as exactly one
+// JSON object, into its members; ok is false for anything else. The keys
+// are unescaped (through encoding/json when they hold an escape or are not
+// valid UTF-8, which it replaces); the values are the bytes as written.
+func splitObject(data []byte) (obj object, ok bool) {
+	if !json.Valid(data) {
+		return nil, false
+	}
+	i := skipSpace(data, 0)
+	if i == len(data) || data[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(data, i+1)
+	if data[i] == '}' {
+		return object{}, true
+	}
+	obj = make(object, 0, 8)
+	for {
+		end := stringEnd(data, i) // data[i] is the key's opening quote
+		key, ok := unquote(data[i:end])
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(data, skipSpace(data, end)+1) // past the colon
+		vend := valueEnd(data, i)
+		obj = append(obj, rest.Member{Key: key, Raw: data[i:vend:vend]})
+		i = skipSpace(data, vend)
+		if data[i] == '}' {
+			return obj, true
+		}
+		i = skipSpace(data, i+1) // past the comma
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd is the index after the closing quote of the string whose
+// opening quote is at i.
+func stringEnd(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(data)
+}
+
+// valueEnd is the index after the value that starts at i.
+func valueEnd(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = stringEnd(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(data)
+	}
+	for ; i < len(data); i++ { // a number, true, false or null
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
+}
+
+// unquote decodes a JSON string literal (quotes included) that json.Valid
+// accepted: taken as it is when it holds no escape and is valid UTF-8,
+// which is what decoding it would give.
+func unquote(lit []byte) (string, bool) {
+	inner := lit[1 : len(lit)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	if err := json.Unmarshal(lit, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// stringValue decodes a raw JSON string value (as decodeObject gives it),
+// without encoding/json when it holds no escape.
+func stringValue(raw json.RawMessage) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		inner := raw[1 : len(raw)-1]
+		if bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 && utf8.Valid(inner) && !hasControl(inner) {
+			return string(inner), true
+		}
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// hasControl reports a byte JSON does not allow unescaped in a string.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}
 
 func firstByte(raw json.RawMessage) byte {
 	raw = bytes.TrimSpace(raw)

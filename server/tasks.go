@@ -93,6 +93,11 @@ func (s *Server) statusOf(w http.ResponseWriter, t *approvals.Task) int {
 func taskLocation(t *approvals.Task) string { return "/v1/tasks/" + url.PathEscape(t.ID) }
 
 func isJSON(contentType string) bool {
+	// What deployment tools send, without parsing (and allocating) the
+	// media type's parameters.
+	if strings.EqualFold(contentType, "application/json") || strings.EqualFold(contentType, "application/json; charset=utf-8") {
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || (len(mt) > 5 && mt[len(mt)-5:] == "+json"))
 }
