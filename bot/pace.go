@@ -37,9 +37,9 @@ func perMinute(quota, burst int) Limit {
 // sliding minute (burst + the rest of the quota spread evenly), so that they
 // hold however Slack counts its minute.
 var (
-	// DefaultChannelLimit paces chat.postMessage into one channel: "about
+	// defaultChannelLimit paces chat.postMessage into one channel: "about
 	// one message per second per channel, short bursts allowed".
-	DefaultChannelLimit = Limit{Every: time.Second, Burst: 3}
+	defaultChannelLimit = Limit{Every: time.Second, Burst: 3}
 
 	tier2 = perMinute(20, 5)   // 20+/min: one call per 4 s after a burst of 5
 	tier3 = perMinute(50, 10)  // 50+/min: one call per 1.5 s after a burst of 10
@@ -100,7 +100,7 @@ const (
 
 // PaceConfig configures a Pacer. Zero values take the defaults.
 type PaceConfig struct {
-	// Channel paces chat.postMessage per channel; default DefaultChannelLimit.
+	// Channel paces chat.postMessage per channel; default one a second with a burst of 3.
 	Channel Limit
 	// Methods paces each method; nil takes DefaultMethodLimits. A method
 	// not in the map is not paced.
@@ -170,7 +170,7 @@ func NewPacer(cfg PaceConfig) *Pacer {
 		keys:       map[string]*schedule{},
 	}
 	if p.channel == (Limit{}) {
-		p.channel = DefaultChannelLimit
+		p.channel = defaultChannelLimit
 	}
 	if p.methods == nil {
 		p.methods = DefaultMethodLimits()

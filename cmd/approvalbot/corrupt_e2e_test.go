@@ -100,6 +100,11 @@ func TestDamagedDynamoDBItem(t *testing.T) {
 	good := e.submit(`{"taskId":"sound"}`)
 	e.message("damaged")
 	e.message("sound")
+	// The posts' results are written after Slack answered them: damaged
+	// before that, the item would be written over.
+	for _, id := range []string{bad, good} {
+		e.waitTask(id, "its message recorded", func(task map[string]any) bool { return task["message"] != nil })
+	}
 	// The item keeps its key and its place in the due index; its task data
 	// no longer decodes.
 	if _, err := client.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{

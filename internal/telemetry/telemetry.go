@@ -160,6 +160,13 @@ func (o Observer) Observe(_ context.Context, e approvals.Event) {
 		ev = o.Log.Error()
 	case approvals.EventJobRetry, approvals.EventJobFailed:
 		ev = o.Log.Warn()
+		if _, paced := approvals.RetryAfter(e.Err); paced && e.Type == approvals.EventJobRetry && jobTarget(e) == "slack" {
+			// A Slack call held back to its turn under Slack's rate limits
+			// (bot/pace.go) is the normal pace of a busy channel, not a
+			// warning: a thousand posts into one channel make thousands.
+			// Slack's own 429s are counted in approvalbot_slack_rate_limited_total.
+			ev = o.Log.Debug()
+		}
 	case approvals.EventJobDone, approvals.EventDuplicate:
 		ev = o.Log.Debug()
 	default:
