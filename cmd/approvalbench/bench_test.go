@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -111,5 +114,52 @@ func TestRunLoadCountsWrongStatusAsError(t *testing.T) {
 	})
 	if res.Errors != 5 || res.Latency.N != 0 || !strings.Contains(res.FirstErr, "answered 202, want 200") {
 		t.Errorf("runLoad = %+v; want 5 errors naming the status", res)
+	}
+}
+
+// TestTaskBodyIsTheWebhook: the body the load generator writes out is the
+// JSON of the task's fields.
+func TestTaskBodyIsTheWebhook(t *testing.T) {
+	t.Parallel()
+	var got map[string]string
+	if err := json.Unmarshal([]byte(taskBodyIn(`t"1`, "p\\2")), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"taskId": `t"1`, "description": "approvalbench: v1.2.3 is about to be deployed to PROD",
+		"environment": "PROD", "project": "p\\2", "release": "v1.2.3", "pipeline": "Standard", "requestedBy": "bench@example.com"}
+	if !maps.Equal(got, want) {
+		t.Errorf("body %v, want %v", got, want)
+	}
+}
+
+// TestScalingConfigsAreValid: the configurations of --mode slack (a policy
+// per channel), scale (loop intervals) and replicas (a FlexDeploy user per
+// replica, enrichment off) load with the bot's own loader.
+func TestScalingConfigsAreValid(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var policies strings.Builder
+	for c := range 10 {
+		policies.WriteString(benchPolicy(fmt.Sprintf("c%02d", c), fmt.Sprintf("p%02d", c), fmt.Sprintf("C%02d", c)))
+	}
+	c := botConfig{
+		Listen: "127.0.0.1:8999", Store: "bolt", BoltPath: filepath.Join(dir, "x.db"),
+		SlackAPIURL: "http://127.0.0.1:1/", FlexDeployURL: "http://127.0.0.1:2/flexdeploy/rest/v1",
+		Secrets: newSecrets(), Policies: policies.String(), Sweep: "1s", Reconcile: "8s", FDUser: "replica2", NoEnrich: true,
+	}
+	path := filepath.Join(dir, "approvalbot.yaml")
+	if err := writeConfig(path, c); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if len(cfg.Policies) != 10 || cfg.Policies[3].Channel != "C03" || cfg.Sweeper.Interval != time.Second ||
+		cfg.Reconcile.Interval != 8*time.Second || cfg.FlexDeploy.Username != "replica2" || cfg.FlexDeploy.Enrich {
+		t.Errorf("loaded %+v", cfg)
 	}
 }

@@ -51,17 +51,23 @@ func moduleRoot() (string, error) {
 
 // buildBot builds ./cmd/approvalbot as `make build` does (static, trimmed,
 // stripped) into dir, so that the bench measures the binary that ships.
-func buildBot(ctx context.Context, dir string) (string, error) {
+// unpaced links it with Slack pacing off (main.slackPacing), for the runs
+// whose fake Slack has no limits and whose subject is not Slack.
+func buildBot(ctx context.Context, dir string, unpaced bool) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "approvalbot")
+	name, ldflags := "approvalbot", "-s -w -X main.version=bench"
+	if unpaced {
+		name, ldflags = "approvalbot-unpaced", ldflags+" -X main.slackPacing=off"
+	}
+	bin := filepath.Join(dir, name)
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goTool); err != nil {
 		goTool = "go"
 	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", bin, "./cmd/approvalbot")
+	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./cmd/approvalbot")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -132,17 +138,43 @@ type botConfig struct {
 	SlackAPIURL   string
 	FlexDeployURL string
 	Secrets       secrets
+	// Policies is the YAML list of the policies; "" is one policy that
+	// matches every task and posts to CBENCH.
+	Policies string
+	// Sweep and Reconcile are the loops' intervals; "" is 15s and 1h.
+	Sweep, Reconcile string
+	// FDUser is the FlexDeploy user name (replicas tell themselves apart
+	// by it); "" is approvalbot.
+	FDUser string
+	// NoEnrich turns FlexDeploy enrichment off: the outbox posts in its
+	// first round instead of a round of enrichment first.
+	NoEnrich bool
 }
 
 // yaml is the configuration file. Log level warn: the bench measures the
-// bot, not its access log. Reconcile is hourly: the bench's thousands of
-// pending tasks would otherwise each be asked of the fake FlexDeploy every
-// minute, which is no target's concern. The webhooks the bench sends are
-// complete, so enrich (on, the default) makes no call.
+// bot, not its access log. Reconcile is hourly unless the run measures it:
+// the bench's thousands of pending tasks would otherwise each be asked of
+// the fake FlexDeploy every minute, which is no target's concern. The
+// webhooks the bench sends are complete, so enrich (on, the default) makes
+// no call.
 func (c botConfig) yaml() string {
 	store := fmt.Sprintf(`{driver: bolt, bolt: {path: %q}}`, c.BoltPath)
 	if c.Store == "dynamodb" {
 		store = fmt.Sprintf(`{driver: dynamodb, dynamodb: {table: %q, region: us-east-1, endpoint: %q}}`, c.Table, c.Endpoint)
+	}
+	policies := c.Policies
+	if policies == "" {
+		policies = benchPolicy("bench", "", "CBENCH")
+	}
+	sweep, reconcile, fdUser := c.Sweep, c.Reconcile, c.FDUser
+	if sweep == "" {
+		sweep = "15s"
+	}
+	if reconcile == "" {
+		reconcile = "1h"
+	}
+	if fdUser == "" {
+		fdUser = "approvalbot"
 	}
 	return fmt.Sprintf(`# approvalbench: generated, secrets random per run
 server: {listen: %q, shutdown_timeout: 5s}
@@ -154,15 +186,23 @@ tokens:
   ttl: 24h
   signing_keys: [{id: k1, secret: %q}]
 slack: {bot_token: %q, signing_secret: %q, api_url: %q, channel: CBENCH}
-flexdeploy: {base_url: %q, username: approvalbot, password: %q, timeout: 5s, enrich: true}
-reconcile: {interval: 1h}
+flexdeploy: {base_url: %q, username: %q, password: %q, timeout: 5s, enrich: %v}
+sweeper: {interval: %s}
+reconcile: {interval: %s}
 policies:
-  - name: bench
-    channel: CBENCH
-    approvers: {users: [%s]}
-    required_approvals: 1
-`, c.Listen, c.Secrets.APIKey, store, c.Secrets.TokenKey, c.Secrets.BotToken, c.Secrets.SigningSecret,
-		c.SlackAPIURL, c.FlexDeployURL, c.Secrets.FDPassword, strings.Join(approvers, ", "))
+%s`, c.Listen, c.Secrets.APIKey, store, c.Secrets.TokenKey, c.Secrets.BotToken, c.Secrets.SigningSecret,
+		c.SlackAPIURL, c.FlexDeployURL, fdUser, c.Secrets.FDPassword, !c.NoEnrich, sweep, reconcile, policies)
+}
+
+// benchPolicy is one policy of the bench's approvers: for the tasks of
+// project (every task when ""), posted to channel.
+func benchPolicy(name, project, channel string) string {
+	match := ""
+	if project != "" {
+		match = fmt.Sprintf("\n    match: {project: %q}", project)
+	}
+	return fmt.Sprintf("  - name: %s%s\n    channel: %s\n    approvers: {users: [%s]}\n    required_approvals: 1\n",
+		name, match, channel, strings.Join(approvers, ", "))
 }
 
 func writeConfig(path string, c botConfig) error {
@@ -199,6 +239,7 @@ func childEnv() []string {
 type bot struct {
 	bin, config, url string
 	env              []string
+	boltPath         string // its store file, on bolt
 
 	cmd    *exec.Cmd
 	exited chan struct{}

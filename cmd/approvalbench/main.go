@@ -3,6 +3,17 @@
 //
 //	go run ./cmd/approvalbench [--store bolt|dynamodb] [--tasks 5000]
 //	    [--concurrency 32] [--pending 10000] [--clicks 500] [--binary PATH]
+//	go run ./cmd/approvalbench --mode slack [--counts 10,100,1000] [--channels 1,10] [--runs 1]
+//	go run ./cmd/approvalbench --mode scale [--scale-pending 1000,10000,100000]
+//	go run ./cmd/approvalbench --mode replicas [--replicas 1,2,3] [--replica-pending 1000]
+//	    [--interval 10s] [--rounds 3]
+//
+// The default mode (targets) is described below; the others make the
+// scaling table of BENCHMARKS.md: slack posts tasks into one or more
+// channels against a fake Slack that enforces Slack's rate limits (the
+// bot as it ships, paced); scale measures 1k–100k pending tasks on bolt;
+// replicas counts FlexDeploy reads per reconcile interval with one to
+// three replicas on dynalite.
 //
 // It builds ./cmd/approvalbot (unless --binary), starts a fake Slack and a
 // fake FlexDeploy on loopback (internal/slacktest, internal/flexdeploytest), and, for --store dynamodb,
@@ -19,6 +30,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -29,6 +41,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,6 +54,7 @@ import (
 )
 
 type options struct {
+	mode        string
 	store       string
 	tasks       int
 	concurrency int
@@ -49,6 +64,49 @@ type options struct {
 	rate        float64
 	binary      string
 	timeout     time.Duration
+	// intakeRounds alternate a round of the floor and one of intake.
+	intakeRounds int
+	// enrich is flexdeploy.enrich of the bot's configuration.
+	enrich bool
+
+	// --mode slack
+	counts, channels []int
+	runs             int
+	// --mode scale
+	scalePending []int
+	phaseTimeout time.Duration
+	// --mode replicas
+	replicas       []int
+	replicaPending int
+	interval       time.Duration
+	rounds         int
+}
+
+// intList is a flag of comma-separated positive integers.
+type intList struct{ v *[]int }
+
+func (l intList) String() string {
+	if l.v == nil {
+		return ""
+	}
+	var parts []string
+	for _, n := range *l.v {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l intList) Set(s string) error {
+	var out []int
+	for part := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive integer", part)
+		}
+		out = append(out, n)
+	}
+	*l.v = out
+	return nil
 }
 
 func main() {
@@ -62,13 +120,26 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("approvalbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.StringVar(&o.mode, "mode", "targets", "what to measure: targets (DESIGN.md's), slack (pacing under Slack's limits), scale (1k-100k pending), replicas (reconcile reads with 1-3 replicas on dynalite)")
 	fs.StringVar(&o.store, "store", "bolt", "task store: bolt or dynamodb (on a dynalite the bench starts)")
+	o.counts, o.channels, o.scalePending, o.replicas = []int{10, 100, 1000}, []int{1, 10}, []int{1000, 10000, 100000}, []int{1, 2, 3}
+	fs.Var(intList{&o.counts}, "counts", "slack mode: tasks per run")
+	fs.Var(intList{&o.channels}, "channels", "slack mode: channels the tasks are spread over")
+	fs.IntVar(&o.runs, "runs", 1, "slack mode: runs of each count and channels (the table gives the median)")
+	fs.Var(intList{&o.scalePending}, "scale-pending", "scale mode: pending tasks per run")
+	fs.DurationVar(&o.phaseTimeout, "phase-timeout", 4*time.Minute, "scale mode: give up on a run's posting or reconcile round after this (and say so)")
+	fs.Var(intList{&o.replicas}, "replicas", "replicas mode: replica counts, in order (each adds replicas to the last)")
+	fs.IntVar(&o.replicaPending, "replica-pending", 1000, "replicas mode: pending tasks")
+	fs.DurationVar(&o.interval, "interval", 10*time.Second, "replicas mode: reconcile interval")
+	fs.IntVar(&o.rounds, "rounds", 3, "replicas mode: reconcile intervals counted per replica count")
 	fs.IntVar(&o.tasks, "tasks", 5000, "tasks to intake for the throughput and latency measurement")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent intake clients")
 	fs.IntVar(&o.pending, "pending", 10000, "pending tasks for the memory measurement")
 	fs.IntVar(&o.clicks, "clicks", 500, "tasks clicked, one at a time, for the click latencies")
 	fs.Float64Var(&o.rate, "rate", 1000, "also intake for 5s at this fixed rate (tasks/s) and report its latency; 0 skips it")
 	fs.IntVar(&o.starts, "starts", 5, "process starts timed to the first 200 from /readyz")
+	fs.BoolVar(&o.enrich, "enrich", true, "flexdeploy.enrich of the bot (false: the outbox posts in its first round, without a round of enrichment)")
+	fs.IntVar(&o.intakeRounds, "intake-rounds", 3, "rounds of the floor then the intake, --tasks each; the tables give the median round")
 	fs.StringVar(&o.binary, "binary", "", "approvalbot binary to measure (default: build ./cmd/approvalbot)")
 	fs.DurationVar(&o.timeout, "timeout", 4*time.Minute, "give up on the whole run after this")
 	if err := fs.Parse(args); err != nil {
@@ -78,13 +149,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
+	switch o.mode {
+	case "targets", "slack", "scale", "replicas":
+	default:
+		problems = append(problems, fmt.Sprintf("--mode must be targets, slack, scale or replicas, not %q", o.mode))
+	}
+	if o.runs < 1 || o.rounds < 1 || o.replicaPending < 1 {
+		problems = append(problems, "--runs, --rounds and --replica-pending must be at least 1")
+	}
+	if o.interval <= 0 || o.phaseTimeout <= 0 {
+		problems = append(problems, "--interval and --phase-timeout must be positive")
+	}
 	if o.store != "bolt" && o.store != "dynamodb" {
 		problems = append(problems, fmt.Sprintf("--store must be bolt or dynamodb, not %q", o.store))
 	}
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"tasks", o.tasks}, {"concurrency", o.concurrency}, {"pending", o.pending}, {"clicks", o.clicks}, {"starts", o.starts}} {
+	}{{"tasks", o.tasks}, {"concurrency", o.concurrency}, {"pending", o.pending}, {"clicks", o.clicks}, {"starts", o.starts}, {"intake-rounds", o.intakeRounds}} {
 		if f.v < 1 {
 			problems = append(problems, fmt.Sprintf("--%s must be at least 1", f.name))
 		}
@@ -111,11 +193,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	b := &bench{opts: o, log: stderr}
-	err = b.run(ctx)
+	switch o.mode {
+	case "slack":
+		err = b.runSlack(ctx)
+	case "scale":
+		err = b.runScale(ctx)
+	case "replicas":
+		err = b.runReplicas(ctx)
+	default:
+		err = b.run(ctx)
+	}
 	if cerr := b.cleanup(); err == nil {
 		err = cerr
 	}
-	fmt.Fprint(stdout, b.res.report(o))
+	switch o.mode {
+	case "slack":
+		fmt.Fprint(stdout, b.slackReport())
+	case "scale":
+		fmt.Fprint(stdout, b.scaleReport())
+	case "replicas":
+		fmt.Fprint(stdout, b.replicasReport())
+	default:
+		fmt.Fprint(stdout, b.res.report(o))
+	}
 	if err != nil || len(b.res.Problems) > 0 {
 		for _, p := range b.res.Problems {
 			fmt.Fprintln(stderr, "approvalbench: error:", p)
@@ -144,8 +244,13 @@ type bench struct {
 	endpoint string // dynalite
 	stopDyn  func()
 	bot      *bot
+	floor    *floor
 
 	res results
+	// The scaling modes' results.
+	slackRuns   []slackRun
+	scaleRuns   []scaleRun
+	replicaRuns []replicaRun
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -159,22 +264,21 @@ func (b *bench) problem(format string, args ...any) {
 	b.logf("error: %s", msg)
 }
 
-func (b *bench) run(ctx context.Context) error {
+// prepare makes the run's directory, builds the bot (unpaced: with Slack
+// pacing off) unless --binary names one, and makes the secrets.
+func (b *bench) prepare(ctx context.Context, unpaced bool) error {
 	b.res.Store = b.opts.store
 	b.res.CPUs = runtime.NumCPU()
 	b.res.CPUModel = cpuModel()
 	b.res.OS = runtime.GOOS + "/" + runtime.GOARCH
-	// Each load first fills the client's connection pool, unmeasured.
-	b.res.Warmup = 2 * b.opts.concurrency
-
 	var err error
 	if b.dir, err = os.MkdirTemp("", "approvalbench-"); err != nil {
 		return err
 	}
 	b.bin = b.opts.binary
 	if b.bin == "" {
-		b.logf("building ./cmd/approvalbot")
-		if b.bin, err = buildBot(ctx, b.dir); err != nil {
+		b.logf("building ./cmd/approvalbot (Slack pacing %s)", map[bool]string{true: "off", false: "on"}[unpaced])
+		if b.bin, err = buildBot(ctx, b.dir, unpaced); err != nil {
 			return err
 		}
 	}
@@ -183,6 +287,19 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	b.secrets = newSecrets()
 	b.env = childEnv()
+	return nil
+}
+
+// run measures DESIGN.md's targets. The fake Slack has no limits, and the
+// bot is built with Slack pacing off: otherwise each of its thousands of
+// messages would wait for its turn under Slack's limits, which is not what
+// these targets measure (--mode slack does).
+func (b *bench) run(ctx context.Context) error {
+	// Each load first fills the client's connection pool, unmeasured.
+	b.res.Warmup = 2 * b.opts.concurrency
+	if err := b.prepare(ctx, true); err != nil {
+		return err
+	}
 
 	// The floor runs first, while nothing else of the bench's runs.
 	if err := b.floorPhase(ctx); err != nil {
@@ -199,6 +316,7 @@ func (b *bench) run(ctx context.Context) error {
 
 	if b.opts.store == "dynamodb" {
 		b.logf("starting dynalite")
+		var err error
 		if b.endpoint, b.stopDyn, err = dynalite.Start(ctx); err != nil {
 			return err
 		}
@@ -222,12 +340,33 @@ func (b *bench) run(ctx context.Context) error {
 	return b.pendingPhase(ctx)
 }
 
+// cpuUse is the CPU time used so far by the bot and by the bench itself
+// (load generator and fakes).
+type cpuUse struct{ bot, bench time.Duration }
+
+func (c cpuUse) since(before cpuUse) cpuUse {
+	return cpuUse{bot: c.bot - before.bot, bench: c.bench - before.bench}
+}
+
+func (c cpuUse) add(d cpuUse) cpuUse { return cpuUse{bot: c.bot + d.bot, bench: c.bench + d.bench} }
+
+func (b *bench) cpuNow() cpuUse {
+	c := cpuUse{bench: selfCPU()}
+	if b.bot != nil && b.bot.cmd != nil && b.bot.cmd.Process != nil {
+		c.bot, _ = procCPU(b.bot.pid())
+	}
+	return c
+}
+
 // cleanup stops whatever is still running and removes the temp dir.
 func (b *bench) cleanup() error {
 	var errs []error
 	if b.bot != nil && b.bot.cmd != nil && b.bot.running() {
 		// Only after a phase failed: its error is the one to report.
 		_ = b.bot.stop()
+	}
+	if b.floor != nil {
+		_ = b.floor.close() // only after a phase failed
 	}
 	if b.slack != nil {
 		b.slack.Close()
@@ -249,6 +388,13 @@ func (b *bench) cleanup() error {
 // newBot writes a configuration for a fresh store named name and returns
 // the bot to start with it (the dynamodb table is created here).
 func (b *bench) newBot(ctx context.Context, name string) (*bot, error) {
+	return b.newBotWith(ctx, name, nil)
+}
+
+// newBotWith is newBot with the configuration changed by edit (may be
+// nil); the dynamodb table is created unless edit names an existing one
+// in cfg.Table (the replicas share one: see createTableOnce).
+func (b *bench) newBotWith(ctx context.Context, name string, edit func(*botConfig) (createTable bool)) (*bot, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -262,17 +408,22 @@ func (b *bench) newBot(ctx context.Context, name string) (*bot, error) {
 		SlackAPIURL:   b.slack.APIURL(),
 		FlexDeployURL: b.fd.BaseURL(),
 		Secrets:       b.secrets,
+		NoEnrich:      !b.opts.enrich,
+	}
+	create := true
+	if edit != nil {
+		create = edit(&cfg)
 	}
 	path := filepath.Join(b.dir, name+".yaml")
 	if err := writeConfig(path, cfg); err != nil {
 		return nil, err
 	}
-	if b.opts.store == "dynamodb" {
+	if cfg.Store == "dynamodb" && create {
 		if err := createTable(ctx, b.bin, path, b.env); err != nil {
 			return nil, err
 		}
 	}
-	return &bot{bin: b.bin, config: path, url: "http://" + addr, env: b.env}, nil
+	return &bot{bin: b.bin, config: path, url: "http://" + addr, env: b.env, boltPath: cfg.BoltPath}, nil
 }
 
 // startsPhase starts the bot --starts times on the same (empty) store and
@@ -303,25 +454,65 @@ func (b *bench) intakePhase(ctx context.Context) error {
 	client := newClient(b.opts.concurrency)
 	defer client.CloseIdleConnections()
 	warm := b.res.Warmup
-	b.logf("intake: %d warm-up tasks, then %d tasks from %d clients", warm, b.opts.tasks, b.opts.concurrency)
+	b.logf("intake: %d warm-up tasks, then %d rounds of %d tasks from %d clients, each after one of the floor",
+		warm, b.opts.intakeRounds, b.opts.tasks, b.opts.concurrency)
 	w := runLoad(ctx, client, load{N: warm, Concurrency: b.opts.concurrency, Want: 202}, func(ctx context.Context, i int) (*http.Request, error) {
 		return intakeRequest(ctx, b.bot.url, b.secrets.APIKey, "w"+itoa(i))
 	})
 	if w.Errors > 0 {
 		b.problem("warm-up intake: %d of %d failed, first: %s", w.Errors, w.N, w.FirstErr)
 	}
-	began := time.Now()
-	b.res.Intake = runLoad(ctx, client, load{N: b.opts.tasks, Concurrency: b.opts.concurrency, Want: 202}, func(ctx context.Context, i int) (*http.Request, error) {
-		return intakeRequest(ctx, b.bot.url, b.secrets.APIKey, "t"+itoa(i))
-	})
-	if r := b.res.Intake; r.Errors > 0 {
-		b.problem("intake: %d of %d failed, first: %s", r.Errors, r.N, r.FirstErr)
-	}
-	b.logf("intake: %.0f tasks/s, p99 %s; waiting for the outbox to post them", b.res.Intake.Throughput(), ms(b.res.Intake.Latency.P99))
-	if err := b.index.waitPosts(ctx, warm+b.opts.tasks, 3*time.Minute); err != nil {
+	if err := b.index.waitPosts(ctx, warm, 3*time.Minute); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
-	b.res.PostedAll = time.Since(began)
+	// Rounds of floor, then intake: each ratio compares loads a few
+	// seconds apart, which the neighbours' load moves less than it moves
+	// a whole run. The first round's floor ran before the bot started.
+	for round := range b.opts.intakeRounds {
+		if round > 0 {
+			if err := b.floorRound(ctx, fmt.Sprintf("f%d-", round)); err != nil {
+				return err
+			}
+		}
+		prefix := "t"
+		if round > 0 {
+			prefix = fmt.Sprintf("t%d-", round)
+		}
+		posted := b.index.postCount()
+		began := time.Now()
+		cpu0 := b.cpuNow()
+		r := runLoad(ctx, client, load{N: b.opts.tasks, Concurrency: b.opts.concurrency, Want: 202}, func(ctx context.Context, i int) (*http.Request, error) {
+			return intakeRequest(ctx, b.bot.url, b.secrets.APIKey, prefix+itoa(i))
+		})
+		cpu1 := b.cpuNow()
+		b.res.IntakeRounds = append(b.res.IntakeRounds, r)
+		b.res.IntakeCPU = b.res.IntakeCPU.add(cpu1.since(cpu0))
+		if r.Errors > 0 {
+			b.problem("intake: %d of %d failed, first: %s", r.Errors, r.N, r.FirstErr)
+		}
+		b.logf("intake round %d: %.0f tasks/s, p99 %s (floor %.0f req/s); waiting for the outbox to post them",
+			round+1, r.Throughput(), ms(r.Latency.P99), b.res.FloorRounds[round].Throughput())
+		if err := b.index.waitPosts(ctx, posted+b.opts.tasks, 3*time.Minute); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		b.res.PostedCPU = b.res.PostedCPU.add(b.cpuNow().since(cpu0))
+		if round == 0 {
+			b.res.PostedAll = time.Since(began)
+		}
+	}
+	b.res.Intake, b.res.Floor = medianRound(b.res.IntakeRounds), medianRound(b.res.FloorRounds)
+	f := b.floor
+	b.floor = nil
+	if err := f.close(); err != nil {
+		return err
+	}
+	if m, err := scrapeMetrics(ctx, b.bot.url); err == nil {
+		b.res.StoreOps = map[string]float64{}
+		for _, op := range []string{"create", "get", "update", "due"} {
+			b.res.StoreOps[op] = metricSum(m, "approvalbot_store_operation_seconds_count", `op="`+op+`"`)
+		}
+		b.res.Rounds = metricSum(m, "approvalbot_outbox_attempts_total")
+	}
 
 	if b.opts.rate <= 0 {
 		return nil
@@ -486,27 +677,47 @@ func (b *bench) racePhase(ctx context.Context) error {
 	return nil
 }
 
-// floorPhase drives the bare HTTP + bbolt floor with the intake's load.
+// floorPhase starts the bare HTTP + bbolt floor and drives its first round
+// with the intake's load; it stays up (idle) for the later rounds.
 func (b *bench) floorPhase(ctx context.Context) error {
 	f, err := startFloor(b.dir)
 	if err != nil {
 		return err
 	}
+	b.floor = f
 	client := newClient(b.opts.concurrency)
 	defer client.CloseIdleConnections()
-	newReq := func(prefix string) func(ctx context.Context, i int) (*http.Request, error) {
-		return func(ctx context.Context, i int) (*http.Request, error) {
-			return intakeRequest(ctx, f.URL, b.secrets.APIKey, prefix+itoa(i))
-		}
-	}
 	b.logf("floor: %d tasks from %d clients", b.opts.tasks, b.opts.concurrency)
-	_ = runLoad(ctx, client, load{N: b.res.Warmup, Concurrency: b.opts.concurrency, Want: 202}, newReq("w"))
-	b.res.Floor = runLoad(ctx, client, load{N: b.opts.tasks, Concurrency: b.opts.concurrency, Want: 202}, newReq("t"))
-	client.CloseIdleConnections()
-	if r := b.res.Floor; r.Errors > 0 {
+	_ = runLoad(ctx, client, load{N: b.res.Warmup, Concurrency: b.opts.concurrency, Want: 202}, func(ctx context.Context, i int) (*http.Request, error) {
+		return intakeRequest(ctx, f.URL, b.secrets.APIKey, "w"+itoa(i))
+	})
+	return b.floorRound(ctx, "t")
+}
+
+// floorRound is one round of the floor with the intake's load.
+func (b *bench) floorRound(ctx context.Context, prefix string) error {
+	client := newClient(b.opts.concurrency)
+	defer client.CloseIdleConnections()
+	cpu0 := selfCPU()
+	r := runLoad(ctx, client, load{N: b.opts.tasks, Concurrency: b.opts.concurrency, Want: 202}, func(ctx context.Context, i int) (*http.Request, error) {
+		return intakeRequest(ctx, b.floor.URL, b.secrets.APIKey, prefix+itoa(i))
+	})
+	b.res.FloorCPU += selfCPU() - cpu0
+	b.res.FloorRounds = append(b.res.FloorRounds, r)
+	if r.Errors > 0 {
 		b.problem("floor: %d of %d failed, first: %s", r.Errors, r.N, r.FirstErr)
 	}
-	return f.close()
+	return nil
+}
+
+// medianRound is the round of median throughput.
+func medianRound(rounds []loadResult) loadResult {
+	if len(rounds) == 0 {
+		return loadResult{}
+	}
+	sorted := slices.Clone(rounds)
+	slices.SortFunc(sorted, func(a, b loadResult) int { return cmp.Compare(a.Throughput(), b.Throughput()) })
+	return sorted[(len(sorted)-1)/2]
 }
 
 // pendingPhase starts a bot on a fresh store, intakes --pending tasks,

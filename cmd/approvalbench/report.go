@@ -15,15 +15,25 @@ type results struct {
 	OS       string
 	Binary   binaryFacts
 
-	Starts        []time.Duration
-	Warmup        int
-	Intake        loadResult
-	Paced         loadResult    // intake at --rate
-	PostedAll     time.Duration // intake start → every message posted
-	Click         summary
-	ClickToPut    summary
-	Race          raceResult
-	Floor         loadResult
+	Starts     []time.Duration
+	Warmup     int
+	Intake     loadResult
+	Paced      loadResult    // intake at --rate
+	PostedAll  time.Duration // intake start → every message posted
+	Click      summary
+	ClickToPut summary
+	Race       raceResult
+	Floor      loadResult
+	// The rounds, in order: Intake and Floor are the median ones.
+	IntakeRounds, FloorRounds []loadResult
+	// CPU used during the intake load, and from its start until every
+	// message was posted; the bench's own during the floor's load.
+	IntakeCPU, PostedCPU cpuUse
+	FloorCPU             time.Duration
+	// StoreOps counts the bot's store operations by kind, and Rounds its
+	// outbox job attempts, from intake's start to every message posted.
+	StoreOps      map[string]float64
+	Rounds        float64
 	PendingIntake loadResult
 	PendingPosted time.Duration
 	Memory        memory        // the bot's, with the pending tasks
@@ -133,7 +143,7 @@ func (r results) detailRows(o options) [][]string {
 		add("start → first 200 from /readyz", strings.Join(each, ", "))
 	}
 	if r.Intake.N > 0 {
-		add(fmt.Sprintf("intake, %d tasks from %d clients (after %d warm-up)", r.Intake.N, o.concurrency, r.Warmup),
+		add(fmt.Sprintf("intake, %d tasks from %d clients (after %d warm-up; median of %d rounds)", r.Intake.N, o.concurrency, r.Warmup, max(1, len(r.IntakeRounds))),
 			fmt.Sprintf("%.0f tasks/s; %s; %d errors", r.Intake.Throughput(), lat(r.Intake.Latency), r.Intake.Errors))
 	}
 	if r.Paced.N > 0 {
@@ -141,17 +151,53 @@ func (r results) detailRows(o options) [][]string {
 			fmt.Sprintf("%.0f tasks/s; %s; %d errors", r.Paced.Throughput(), lat(r.Paced.Latency), r.Paced.Errors))
 	}
 	if r.Floor.N > 0 {
-		add("floor: bare HTTP + one bbolt write, same load", fmt.Sprintf("%.0f req/s; %s; %d errors", r.Floor.Throughput(), lat(r.Floor.Latency), r.Floor.Errors))
+		add(fmt.Sprintf("floor: bare HTTP + one bbolt write, same load (median of %d rounds)", max(1, len(r.FloorRounds))), fmt.Sprintf("%.0f req/s; %s; %d errors", r.Floor.Throughput(), lat(r.Floor.Latency), r.Floor.Errors))
 		if r.Intake.N > 0 && r.Floor.Latency.P99 > 0 && r.Floor.Throughput() > 0 {
-			add("intake / floor", fmt.Sprintf("throughput %.2f×, p50 %.2f×, p99 %.2f×",
+			add("intake / floor (median rounds)", fmt.Sprintf("throughput %.2f×, p50 %.2f×, p99 %.2f×",
 				r.Intake.Throughput()/r.Floor.Throughput(),
 				float64(r.Intake.Latency.P50)/float64(r.Floor.Latency.P50),
 				float64(r.Intake.Latency.P99)/float64(r.Floor.Latency.P99)))
 		}
+		if len(r.IntakeRounds) > 1 {
+			var each []string
+			for i := range min(len(r.IntakeRounds), len(r.FloorRounds)) {
+				each = append(each, fmt.Sprintf("%.0f / %.0f = %.2f×", r.IntakeRounds[i].Throughput(), r.FloorRounds[i].Throughput(),
+					r.IntakeRounds[i].Throughput()/r.FloorRounds[i].Throughput()))
+			}
+			add("intake / floor, each round (tasks/s / req/s)", strings.Join(each, "; "))
+		}
+	}
+	perTask := func(d time.Duration, n int) string {
+		return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(max(n, 1)))
+	}
+	intakeN, floorN := 0, 0
+	for _, x := range r.IntakeRounds {
+		intakeN += x.N
+	}
+	for _, x := range r.FloorRounds {
+		floorN += x.N
+	}
+	if r.IntakeCPU.bot > 0 {
+		add(fmt.Sprintf("CPU per task during the intake load (the bot; the bench's load generator and fakes)"),
+			fmt.Sprintf("bot %s, bench %s; until every message was posted: bot %s, bench %s",
+				perTask(r.IntakeCPU.bot, intakeN), perTask(r.IntakeCPU.bench, intakeN),
+				perTask(r.PostedCPU.bot, intakeN), perTask(r.PostedCPU.bench, intakeN)))
+	}
+	if len(r.StoreOps) > 0 {
+		n := float64(intakeN + r.Warmup)
+		add("store operations per task, intake to posted (and outbox job attempts)",
+			fmt.Sprintf("create %.2f, get %.2f, update %.2f, due %.2f; jobs %.2f",
+				r.StoreOps["create"]/n, r.StoreOps["get"]/n, r.StoreOps["update"]/n, r.StoreOps["due"]/n, r.Rounds/n))
+	}
+	if r.FloorCPU > 0 {
+		add("CPU per request of the floor (load generator and server, one process)", perTask(r.FloorCPU, floorN))
 	}
 	if r.PostedAll > 0 {
-		n := r.Intake.N + r.Warmup
-		add("outbox: all intake messages posted", fmt.Sprintf("%d messages %s after intake began (%.0f/s)", n, ms(r.PostedAll), perSecond(n, r.PostedAll)))
+		n := r.Intake.N
+		if len(r.IntakeRounds) > 0 {
+			n = r.IntakeRounds[0].N
+		}
+		add("outbox: the first round's messages posted", fmt.Sprintf("%d messages %s after its intake began (%.0f/s)", n, ms(r.PostedAll), perSecond(n, r.PostedAll)))
 	}
 	if r.Click.N > 0 {
 		add(fmt.Sprintf("click → 200, %d clicks one at a time", r.Click.N), lat(r.Click))
@@ -187,7 +233,10 @@ func (r results) report(o options) string {
 		goVersion = "unknown"
 	}
 	fmt.Fprintf(&b, "\n## approvalbench: store %s\n\n", r.Store)
-	fmt.Fprintf(&b, "Machine: %d CPUs, %s, %s; bot built with %s; store %s.\n\n", r.CPUs, r.CPUModel, r.OS, goVersion, r.Store)
+	fmt.Fprintf(&b, "Machine: %d CPUs, %s, %s; bot built with %s, Slack pacing off (the fake Slack has no limits); store %s.\n\n", r.CPUs, r.CPUModel, r.OS, goVersion, r.Store)
+	if !o.enrich {
+		b.WriteString("The bot's flexdeploy.enrich is off: the outbox posts each task in its first round.\n\n")
+	}
 	b.WriteString(markdownTable([]string{"target", "measured", "met"}, r.targetRows(o)))
 	b.WriteString("\n")
 	b.WriteString(markdownTable([]string{"measurement", "result"}, r.detailRows(o)))

@@ -26,33 +26,82 @@ type slackIndex struct {
 	posts int
 	index bool
 	msgs  map[string]message // task record id → message
+	seq   int                // the ts of the last message answered
+	// logging keeps takes: every top-level post the fake takes, in order.
+	logging bool
+	takes   []take
+}
+
+// take is one post the fake Slack took.
+type take struct {
+	Channel, TaskID string // the task's record id
+	At              time.Time
 }
 
 func newSlackIndex() *slackIndex { return &slackIndex{msgs: map[string]message{}} }
 
-// hook is the fake Slack's answer function; it answers as Slack would.
+// hook is the fake Slack's answer function. It answers chat.postMessage and
+// chat.update itself, as Slack answers them, without the fake's checks of
+// Block Kit's limits: the fake runs on the bot's two cores, and what it
+// spends is not the bot's (the tests check the messages; the bench counts
+// them). Rate limits, when the fake enforces them, come first.
 func (x *slackIndex) hook(call slacktest.Call) *slacktest.Answer {
-	if call.Method != "chat.postMessage" || call.Form.Get("thread_ts") != "" {
+	switch call.Method {
+	case "chat.update":
+		return okAnswer(call.Form.Get("channel"), call.Form.Get("ts"))
+	case "chat.postMessage":
+	default:
 		return nil
 	}
+	channel := call.Form.Get("channel")
 	x.mu.Lock()
+	x.seq++
+	ts := fmt.Sprintf("1700000000.%06d", x.seq)
+	if call.Form.Get("thread_ts") != "" {
+		x.mu.Unlock()
+		return okAnswer(channel, ts)
+	}
 	x.posts++
-	index := x.index
+	index, logging := x.index, x.logging
 	x.mu.Unlock()
-	if !index {
-		return nil
+	if !index && !logging {
+		return okAnswer(channel, ts)
+	}
+	token := approveToken(call)
+	id, err := tokenTaskID(token)
+	x.mu.Lock()
+	if logging {
+		x.takes = append(x.takes, take{Channel: channel, TaskID: id, At: call.At})
+	}
+	if index && err == nil {
+		x.msgs[id] = message{Token: token, Channel: channel}
+	}
+	x.mu.Unlock()
+	return okAnswer(channel, ts)
+}
+
+func okAnswer(channel, ts string) *slacktest.Answer {
+	return &slacktest.Answer{Body: `{"ok":true,"channel":"` + channel + `","ts":"` + ts + `"}`}
+}
+
+// approveToken is the value of the message's approve button: found in the
+// blocks' JSON as slack-go writes a button (action_id, then value), and
+// decoded from them only when it is not there.
+func approveToken(call slacktest.Call) string {
+	blocks := call.Form.Get("blocks")
+	if _, rest, ok := strings.Cut(blocks, `"action_id":"approve"`); ok {
+		if _, rest, ok := strings.Cut(rest, `"value":"`); ok {
+			if token, _, ok := strings.Cut(rest, `"`); ok && strings.Count(token, ".") == 2 {
+				return token
+			}
+		}
 	}
 	for _, b := range call.Buttons() {
-		if b.ActionID != "approve" {
-			continue
-		}
-		if id, err := tokenTaskID(b.Value); err == nil {
-			x.mu.Lock()
-			x.msgs[id] = message{Token: b.Value, Channel: call.Form.Get("channel")}
-			x.mu.Unlock()
+		if b.ActionID == "approve" {
+			return b.Value
 		}
 	}
-	return nil
+	return ""
 }
 
 // setIndexing turns keeping messages on or off and forgets those kept.
@@ -61,6 +110,20 @@ func (x *slackIndex) setIndexing(on bool) {
 	defer x.mu.Unlock()
 	x.index = on
 	clear(x.msgs)
+}
+
+// setLogging turns keeping takes on or off and forgets those kept.
+func (x *slackIndex) setLogging(on bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.logging, x.takes = on, nil
+}
+
+// takesLog returns the takes kept so far.
+func (x *slackIndex) takesLog() []take {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return append([]take(nil), x.takes...)
 }
 
 // postCount is the number of top-level messages posted so far.
