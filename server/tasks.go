@@ -54,7 +54,7 @@ func (s *Server) intake(in approvals.Intake) http.Handler {
 		case !isNew:
 			status = s.statusOf(w, t)
 		}
-		writeJSON(w, status, viewOf(t))
+		writeJSON(w, status, approvals.ViewOf(t))
 	})
 }
 
@@ -66,7 +66,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", taskLocation(t))
-	writeJSON(w, s.statusOf(w, t), viewOf(t))
+	writeJSON(w, s.statusOf(w, t), approvals.ViewOf(t))
 }
 
 // getReceipt answers a task's signed receipt: 404 while it has none (not
@@ -151,45 +151,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// TaskView is a task as the API shows it: never a token, its hash, the
-// nonce, a delivery secret or the outbox.
-type TaskView struct {
-	ID     string `json:"id"`
-	Source string `json:"source"`
-	TaskID string `json:"taskId"`
-	approvals.Context
-	Status            approvals.Status        `json:"status"`
-	Approvals         []approvals.Vote        `json:"approvals"`
-	RequiredApprovals int                     `json:"requiredApprovals"`
-	DecidedBy         *approvals.Person       `json:"decidedBy"`
-	DecidedAt         *time.Time              `json:"decidedAt"`
-	Reason            string                  `json:"reason,omitempty"`
-	Delivery          approvals.Delivery      `json:"delivery"`
-	CreatedAt         time.Time               `json:"createdAt"`
-	ExpiresAt         time.Time               `json:"expiresAt"`
-	Policy            string                  `json:"policy,omitempty"`
-	Message           *approvals.MessageRef   `json:"message,omitempty"`
-	Audit             []approvals.AuditRecord `json:"audit"`
-}
-
-func viewOf(t *approvals.Task) TaskView {
-	v := TaskView{
-		ID: t.ID, Source: t.Source, TaskID: t.TaskID, Context: t.Context,
-		Status: t.Status, Approvals: t.Approvals, RequiredApprovals: t.RequiredApprovals,
-		DecidedBy: t.DecidedBy, DecidedAt: t.DecidedAt, Reason: t.Reason, Delivery: t.Delivery,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Policy: t.Policy, Audit: t.Audit,
-	}
-	if v.Approvals == nil {
-		v.Approvals = []approvals.Vote{}
-	}
-	if v.Audit == nil {
-		v.Audit = []approvals.AuditRecord{}
-	}
-	if t.Message.TS != "" {
-		m := t.Message
-		v.Message = &m
-	}
-	return v
 }

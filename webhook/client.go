@@ -139,9 +139,9 @@ func (c *Client) GoString() string { return c.String() }
 
 // event is the body of a decision.
 type event struct {
-	Type      string   `json:"type"`
-	Timestamp string   `json:"timestamp"`
-	Data      taskView `json:"data"`
+	Type      string         `json:"type"`
+	Timestamp string         `json:"timestamp"`
+	Data      approvals.View `json:"data"`
 }
 
 // Decide POSTs the decision to the task's callback URL, once:
