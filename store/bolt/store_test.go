@@ -110,12 +110,19 @@ func TestOpenClearsLeasesOfDeadProcess(t *testing.T) {
 	leased.Lease = approvals.Lease{Owner: "dead-process", Until: farFuture}
 	idle := pendingTask("idle", now) // no lease: left as it is
 	idle.Enqueue(approvals.JobPost, now)
-	for _, task := range []*approvals.Task{leased, idle} {
+	// A dead process's retry waits end with it; work scheduled for later
+	// keeps its time.
+	retrying := pendingTask("retrying", now)
+	retrying.Enqueue(approvals.JobPost, now.Add(25*time.Second))
+	retrying.Outbox[0].Attempts = 6
+	retrying.Enqueue(approvals.JobEscalate, now.Add(time.Hour))
+	retrying.Lease = approvals.Lease{Owner: "dead-process", Until: now.Add(40 * time.Second)}
+	for _, task := range []*approvals.Task{leased, idle, retrying} {
 		if _, _, err := s.Create(ctx, task); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if due, err := s.Due(ctx, now.Add(time.Minute), "", 10); err != nil || len(due.Tasks) != 1 || due.Tasks[0].ID != idle.ID {
+	if due, err := s.Due(ctx, now.Add(30*time.Second), "", 10); err != nil || len(due.Tasks) != 1 || due.Tasks[0].ID != idle.ID {
 		t.Fatalf("before restart: Due = %v, %v; want only the unleased task", due.Tasks, err)
 	}
 	if err := s.Close(); err != nil {
@@ -136,7 +143,7 @@ func TestOpenClearsLeasesOfDeadProcess(t *testing.T) {
 	if g, _ := s.Get(ctx, idle.ID); g.Version != 1 {
 		t.Errorf("unleased task rewritten: version %d", g.Version)
 	}
-	due, err := s.Due(ctx, now, "", 10)
+	due, err := s.Due(ctx, time.Now(), "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +151,18 @@ func TestOpenClearsLeasesOfDeadProcess(t *testing.T) {
 	for _, d := range due.Tasks {
 		ids = append(ids, d.ID)
 	}
-	if len(ids) != 2 || !strings.Contains(strings.Join(ids, ","), leased.ID) {
-		t.Errorf("after restart: Due = %v, want the formerly leased task due at once", ids)
+	if len(ids) != 3 || !strings.Contains(strings.Join(ids, ","), leased.ID) || !strings.Contains(strings.Join(ids, ","), retrying.ID) {
+		t.Errorf("after restart: Due = %v, want the formerly leased tasks due at once", ids)
+	}
+	got, err = s.Get(ctx, retrying.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if post := got.Outbox[0]; post.NotBefore.After(time.Now()) || post.Attempts != 6 {
+		t.Errorf("after restart: retried post %+v, want due now with its attempts kept", post)
+	}
+	if esc := got.Outbox[1]; !esc.NotBefore.Equal(now.Add(time.Hour)) {
+		t.Errorf("after restart: escalation due %v, want %v as scheduled", esc.NotBefore, now.Add(time.Hour))
 	}
 	checkIndexes(t, s)
 }
