@@ -108,10 +108,6 @@ type crashBot struct {
 	// something in front of it.
 	fdBaseURL string
 
-	// patience is how long waitTask and finalUpdate wait; 15 s unless a
-	// test knows its work waits out retries.
-	patience time.Duration
-
 	gen    int // generation of the current (or last) process
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -127,8 +123,6 @@ func newCrashBot(t *testing.T) *crashBot {
 		fd:     flexdeploytest.New(),
 		dir:    t.TempDir(),
 		client: &http.Client{Timeout: 10 * time.Second},
-
-		patience: 15 * time.Second,
 	}
 	b.fdBaseURL = b.fd.BaseURL()
 	t.Cleanup(b.slack.Close)
@@ -362,7 +356,7 @@ func (b *crashBot) task(id string) map[string]any {
 func (b *crashBot) waitTask(id, what string, cond func(task map[string]any) bool) map[string]any {
 	b.t.Helper()
 	var last map[string]any
-	waitWithin(b.t, id+": "+what, b.patience, func() bool {
+	waitFor(b.t, id+": "+what, func() bool {
 		last = b.task(id)
 		return cond(last)
 	})
@@ -400,7 +394,7 @@ func isAbout(c slacktest.Call, taskID string) bool {
 // outcome FlexDeploy accepted, without buttons, sent by generation gen.
 func (b *crashBot) finalUpdate(taskID, ts string, gen int) {
 	b.t.Helper()
-	waitWithin(b.t, taskID+": message updated with the accepted outcome", b.patience, func() bool {
+	waitFor(b.t, taskID+": message updated with the accepted outcome", func() bool {
 		for _, c := range b.slack.CallsTo("chat.update") {
 			if c.Form.Get("ts") == ts && slackGen(c) == gen && len(c.Buttons()) == 0 &&
 				strings.Contains(c.Text(), "accepted the decision") {
@@ -861,11 +855,6 @@ func TestCrashWithTasksInEveryState(t *testing.T) {
 	closeOnce(release)
 	mark := len(b.fd.Calls())
 
-	// The jobs that failed in the first process (refused posts, deliveries
-	// and updates) wait out their backoff after the restart too: up to the
-	// outbox's longest retry wait (30 s) from their last try, which the
-	// first process, pacing ten posts into one channel, may have reached.
-	b.patience = 30*time.Second + 15*time.Second
 	b.start()
 	for _, tk := range tasks {
 		id := ids[tk.taskID]

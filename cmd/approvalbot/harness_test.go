@@ -306,13 +306,7 @@ func (e *env) assertNoTokensAtRest() {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitWithin(t, what, 15*time.Second, cond)
-}
-
-// waitWithin is waitFor with its own patience.
-func waitWithin(t *testing.T, what string, patience time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
+	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
