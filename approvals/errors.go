@@ -249,10 +249,25 @@ func IsPermanent(err error) bool {
 type RetryAfterError struct {
 	Err   error
 	After time.Duration
+	// Turn says the wait is the job's turn under a rate limit this process
+	// keeps, which holds the job's place in its queue: nothing failed. The
+	// outbox counts no attempt and keeps the task's lease through the wait,
+	// so that this process, whose queue knows the place, comes back.
+	Turn bool
 }
 
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// TurnWait returns the wait of a job sent away to come back at its turn
+// (a RetryAfterError with Turn), if err is one.
+func TurnWait(err error) (time.Duration, bool) {
+	var r *RetryAfterError
+	if errors.As(err, &r) && r.Turn {
+		return r.After, true
+	}
+	return 0, false
+}
 
 // RetryAfter returns the wait a RetryAfterError asks for, if err has one.
 func RetryAfter(err error) (time.Duration, bool) {

@@ -33,6 +33,8 @@ type lifecycle struct {
 	tokens   []string          // every token handed to Post and Update
 	posted   []*approvals.Task // what each post showed
 	onUpdate func(*approvals.Task)
+	postErrs []error               // the answers of the next posts, before they go through
+	jobs     []approvals.EventType // the outbox's job events, in order
 }
 
 // newLifecycle builds the service; tool is the tool "acme", which the test
@@ -53,6 +55,11 @@ func newLifecycle(t *testing.T, tool func(c *toolCalls) approvals.Tool) *lifecyc
 		Tools:  mustTools(t, tt),
 		Notifier: funcNotifier{
 			post: func(task *approvals.Task, token string) (approvals.MessageRef, error) {
+				if len(l.postErrs) > 0 {
+					err := l.postErrs[0]
+					l.postErrs = l.postErrs[1:]
+					return approvals.MessageRef{}, err
+				}
 				cp := *task
 				l.posted = append(l.posted, &cp)
 				l.tokens = append(l.tokens, token)
@@ -77,7 +84,12 @@ func newLifecycle(t *testing.T, tool func(c *toolCalls) approvals.Tool) *lifecyc
 				{Name: "all", Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB"}}, OnExpiry: approvals.ExpiryReject},
 			}}
 		},
-		Clock:    l.clock.Now,
+		Clock: l.clock.Now,
+		Observer: approvals.ObserverFunc(func(_ context.Context, e approvals.Event) {
+			if e.Job != "" {
+				l.jobs = append(l.jobs, e.Type)
+			}
+		}),
 		RetryMin: time.Second,
 		RetryMax: 4 * time.Second,
 	})
@@ -459,5 +471,67 @@ func TestVoteDuringARedrawIsDrawnToo(t *testing.T) {
 	done := l.untilIdle(t, task.ID)
 	if done.Status != approvals.StatusPending || len(drawn) < 2 || drawn[len(drawn)-1] != 2 {
 		t.Errorf("status %s, the message was drawn with %v approvals; want it drawn again after Bob's", done.Status, drawn)
+	}
+}
+
+// A post sent away to come back at its turn under a rate limit this
+// process keeps is no failure: no attempt is counted (so a later failure's
+// backoff starts from the first), and the lease is kept through the turn,
+// however far off, since only this process's queue holds the place. A
+// Retry-After of the remote side as long is a failure like any other, and
+// past the outbox's longest retry the lease goes back.
+func TestTurnWaitIsNoFailureAndKeepsTheLease(t *testing.T) {
+	t.Parallel()
+	l := newLifecycle(t, func(*toolCalls) approvals.Tool { return approvals.Tool{} })
+	turn := func(d time.Duration) error {
+		return &approvals.RetryAfterError{Err: errors.New("slack: ratelimited"), After: d, Turn: true}
+	}
+	l.postErrs = []error{turn(3 * time.Minute), turn(time.Minute), errors.New("slack: HTTP 503")}
+	task, _, err := l.svc.Submit(context.Background(), approvals.Submission{Source: "acme", TaskID: "turn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, wait := range []time.Duration{3 * time.Minute, time.Minute} {
+		start := l.clock.Now()
+		round := l.work(t, task.ID)
+		got := l.store.task(t, task.ID)
+		post := got.Outbox[len(got.Outbox)-1]
+		if post.Kind != approvals.JobPost || post.Attempts != 0 || !post.Waiting || post.LastError != "" || !post.NotBefore.Equal(start.Add(wait)) {
+			t.Fatalf("after a turn of %v: post job %+v; want no attempt, waiting until %v", wait, post, start.Add(wait))
+		}
+		if got.Lease.Owner != l.svc.Owner() || got.Lease.Until.Before(start.Add(wait)) {
+			t.Errorf("after a turn of %v: lease %+v; want this process's through %v", wait, got.Lease, start.Add(wait))
+		}
+		if !round.RetryAt.Equal(start.Add(wait)) {
+			t.Errorf("after a turn of %v: the round comes back at %v, want %v", wait, round.RetryAt, start.Add(wait))
+		}
+		l.clock.Advance(wait)
+	}
+	l.work(t, task.ID) // the 503: the first failure
+	got := l.store.task(t, task.ID)
+	post := got.Outbox[len(got.Outbox)-1]
+	if post.Attempts != 1 || post.Waiting || post.NotBefore.After(l.clock.Now().Add(time.Second)) {
+		t.Errorf("after the 503: post job %+v; want attempt 1, retried within the first backoff (1 s)", post)
+	}
+	if done := l.untilIdle(t, task.ID); done.Message.TS == "" {
+		t.Errorf("never posted: %+v", done.Outbox)
+	}
+	want := []approvals.EventType{approvals.EventJobWait, approvals.EventJobWait, approvals.EventJobRetry, approvals.EventJobDone}
+	if fmt.Sprint(l.jobs) != fmt.Sprint(want) {
+		t.Errorf("job events %v, want %v", l.jobs, want)
+	}
+
+	// The remote side's own Retry-After, as long: a failure, and beyond the
+	// longest retry (4 s here) the lease is handed back.
+	l.postErrs = []error{&approvals.RetryAfterError{Err: errors.New("slack: ratelimited"), After: 3 * time.Minute}}
+	other, _, err := l.svc.Submit(context.Background(), approvals.Submission{Source: "acme", TaskID: "remote"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	round := l.work(t, other.ID)
+	got = l.store.task(t, other.ID)
+	post = got.Outbox[len(got.Outbox)-1]
+	if post.Attempts != 1 || post.Waiting || got.Lease.Owner != "" || !round.RetryAt.IsZero() {
+		t.Errorf("after Slack's own Retry-After of 3m: post %+v, lease %+v, back at %v; want attempt 1 and the lease handed back", post, got.Lease, round.RetryAt)
 	}
 }

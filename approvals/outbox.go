@@ -161,6 +161,7 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 	updated, err := s.cfg.Store.Update(writeCtx, id, func(t *Task) error {
 		now := s.now().UTC()
 		retryAt = time.Time{}
+		waiting := false    // a job waits for its turn in this process's queue
 		var redraw []string // what each update done this round showed
 		for _, r := range results {
 			i := jobIndex(t, r.seq)
@@ -188,9 +189,17 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 				continue
 			}
 			j := &t.Outbox[i]
+			if turn, ok := TurnWait(r.err); ok {
+				// Not a failure: the job's attempts stay, and so does its
+				// last error, if it had one.
+				j.NotBefore, j.Waiting = now.Add(max(turn, 0)), true
+				waiting = true
+				continue
+			}
 			j.Attempts++
 			j.LastError = r.err.Error()
 			j.NotBefore = now.Add(s.retryDelay(j.Attempts, r.err))
+			j.Waiting = false
 		}
 		for _, drawn := range redraw {
 			if drawn != shown(t) {
@@ -204,9 +213,11 @@ func (s *Service) workOnce(ctx context.Context, id string) (next time.Time, more
 			return nil // taken over meanwhile: the lease is the other process's now
 		}
 		// Keep the lease through the next retry so this process does it
-		// (within a second, not at the next sweep); release it otherwise.
+		// (within a second, not at the next sweep), and through a turn
+		// however far, since only this process's queue knows the place;
+		// release it otherwise.
 		t.Lease = Lease{}
-		if due, ok := t.DueAt(); ok && len(t.Outbox) > 0 && due.Before(now.Add(s.cfg.RetryMax+s.cfg.Lease)) {
+		if due, ok := t.DueAt(); ok && len(t.Outbox) > 0 && (waiting || due.Before(now.Add(s.cfg.RetryMax+s.cfg.Lease))) {
 			retryAt = due
 			t.Lease = Lease{Owner: s.cfg.Owner, Until: maxTime(due, now).Add(s.cfg.Lease)}
 		}
@@ -246,6 +257,9 @@ func (s *Service) observeJob(ctx context.Context, t *Task, j Job, err error, d t
 		e.Type = EventJobFailed
 	default:
 		e.Type = EventJobRetry
+		if _, ok := TurnWait(err); ok {
+			e.Type = EventJobWait
+		}
 	}
 	s.observe(ctx, e)
 }

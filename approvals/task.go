@@ -285,7 +285,10 @@ type Job struct {
 	Notice    NoticeKind `json:"notice,omitempty"`
 	Attempts  int        `json:"attempts,omitempty"`
 	NotBefore time.Time  `json:"notBefore"`
-	LastError string     `json:"lastError,omitempty"`
+	// Waiting says NotBefore is the job's turn under a rate limit (see
+	// TurnWait), not a retry after a failure or a time it was scheduled for.
+	Waiting   bool   `json:"waiting,omitempty"`
+	LastError string `json:"lastError,omitempty"`
 }
 
 // Lease says which process may work the task's outbox, until when.

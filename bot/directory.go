@@ -68,7 +68,7 @@ func (d *Directory) GroupMembers(ctx context.Context, groupID string) ([]string,
 	}
 	members, err := d.n.api.GetUserGroupMembersContext(ctx, groupID)
 	if err != nil {
-		return nil, d.n.mapError(op, err)
+		return nil, d.n.mapError(ctx, op, err)
 	}
 	store(d, d.groups, groupID, slices.Clone(members))
 	return members, nil
@@ -92,7 +92,7 @@ func (d *Directory) UserIDByEmail(ctx context.Context, email string) (string, er
 			// The email is not logged: it is personal data.
 			return "", fmt.Errorf("slack: %s: %w", op, approvals.ErrNotFound)
 		}
-		return "", d.n.mapError(op, err)
+		return "", d.n.mapError(ctx, op, err)
 	}
 	store(d, d.emails, key, user.ID)
 	return user.ID, nil

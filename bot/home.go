@@ -508,7 +508,7 @@ func (n *Notifier) PublishHome(ctx context.Context, user string, content HomeCon
 		err = publish(RenderMinimalHome(content))
 	}
 	if err != nil {
-		return n.mapError(op, err)
+		return n.mapError(ctx, op, err)
 	}
 	return nil
 }
@@ -783,7 +783,7 @@ func (n *Notifier) workspaceURL(ctx context.Context) string {
 	w.tried = time.Now()
 	resp, err := n.api.AuthTestContext(ctx)
 	if err != nil {
-		n.logger(ctx).Warn().Err(n.mapError("ask for the workspace's address", err)).Msg("slack: links to messages are left out")
+		n.logger(ctx).Warn().Err(n.mapError(ctx, "ask for the workspace's address", err)).Msg("slack: links to messages are left out")
 		return ""
 	}
 	if u, perr := url.Parse(resp.URL); perr != nil || u.Scheme != "https" || u.Host == "" {

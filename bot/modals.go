@@ -58,7 +58,7 @@ func (n *Notifier) openView(ctx context.Context, op, triggerID, token string, fu
 		_, err = n.api.OpenViewContext(ctx, triggerID, minimal)
 	}
 	if err != nil {
-		return n.mapError(op, err)
+		return n.mapError(ctx, op, err)
 	}
 	return nil
 }

@@ -160,7 +160,7 @@ func (n *Notifier) sendTask(ctx context.Context, op string, t *approvals.Task, t
 		err = send(RenderMinimal(t, opts, bare))
 	}
 	if err != nil {
-		return n.mapError(op, err)
+		return n.mapError(ctx, op, err)
 	}
 	return nil
 }
@@ -299,7 +299,7 @@ func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, kind approvals
 		slack.MsgOptionDisableLinkUnfurl(),
 	)
 	if err != nil {
-		return n.mapError(op, err)
+		return n.mapError(ctx, op, err)
 	}
 	return nil
 }
@@ -376,7 +376,7 @@ func (n *Notifier) Ephemeral(ctx context.Context, channel, user, text string) er
 		_, err = n.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(truncKeepEntities(text, maxEphemeralFallbackChars), false))
 	}
 	if err != nil {
-		return n.mapError(op, err)
+		return n.mapError(ctx, op, err)
 	}
 	return nil
 }
@@ -473,13 +473,15 @@ func operatorHint(code string) string {
 	return ""
 }
 
-// mapError turns a slack-go error into what the outbox understands: a
-// RetryAfterError for 429, a PermanentError when retrying cannot help, and a
+// mapError turns a slack-go error of a call made under ctx into what the
+// outbox understands: a RetryAfterError for 429 (a turn to wait for when
+// the Pacer kept the task's place), a PermanentError when retrying cannot help, and a
 // plain (retryable) error otherwise. The token never reaches the message.
-func (n *Notifier) mapError(op string, err error) error {
+func (n *Notifier) mapError(ctx context.Context, op string, err error) error {
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
-		return &approvals.RetryAfterError{Err: fmt.Errorf("slack: %s: %w", op, rl), After: rl.RetryAfter}
+		// A call the Pacer sent away to come back at its turn is no failure.
+		return &approvals.RetryAfterError{Err: fmt.Errorf("slack: %s: %w", op, rl), After: rl.RetryAfter, Turn: sentAwayForTurn(ctx)}
 	}
 	var se slack.SlackErrorResponse
 	if errors.As(err, &se) {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/approvalbot/approvalbot/approvals"
@@ -84,7 +85,7 @@ const clickWait = 250 * time.Millisecond
 // Defaults of PaceConfig.
 const (
 	defaultMaxWait = 2 * time.Second
-	defaultHorizon = 30 * time.Second
+	defaultHorizon = 5 * time.Minute
 	// defaultMaxWaiting bounds the outbox workers one channel holds.
 	defaultMaxWaiting = 2
 	// orderSettle is how long a post waits at least before it leaves, so
@@ -114,8 +115,11 @@ type PaceConfig struct {
 	// the one being sent (default 2); the next are sent away, as above.
 	MaxWaiting int
 	// Horizon is the longest Retry-After such an answer carries (default
-	// 30s): shorter than the outbox's lease plus its longest retry, so that
-	// this process keeps the work and comes back when told.
+	// 5m, the longest wait the outbox takes from a Retry-After). A call
+	// that names its task keeps its place, and its task's outbox keeps the
+	// task's lease until then (approvals.RetryAfterError's Turn): no
+	// failure is recorded and no attempt counted, so one round and one
+	// write of the task per turn told, however long the queue.
 	Horizon time.Duration
 	// OnRateLimited is told the method of every 429 Slack itself answers
 	// (not those the Pacer answers). May be nil.
@@ -205,18 +209,40 @@ type paceOrder struct {
 
 type paceOrderKey struct{}
 
+// paceNote is what the Pacer and the caller of a task's calls tell each
+// other through the call's context.
+type paceNote struct {
+	order paceOrder
+	// sentAway: the last call made under the context was answered 429 by
+	// the Pacer (or by Slack, beyond what the call could wait) and its
+	// task's place kept for when it comes back.
+	sentAway atomic.Bool
+}
+
 // withPaceOrder tells the Pacer which task a call is for, so that the
 // task's posts keep its intake order and a call sent away finds its place
 // when it comes back.
 func withPaceOrder(ctx context.Context, t *approvals.Task) context.Context {
-	return context.WithValue(ctx, paceOrderKey{}, paceOrder{at: t.CreatedAt, id: t.ID})
+	return context.WithValue(ctx, paceOrderKey{}, &paceNote{order: paceOrder{at: t.CreatedAt, id: t.ID}})
+}
+
+func paceNoteOf(ctx context.Context) *paceNote {
+	n, _ := ctx.Value(paceOrderKey{}).(*paceNote)
+	return n
 }
 
 func paceOrderOf(ctx context.Context, now time.Time) paceOrder {
-	if o, ok := ctx.Value(paceOrderKey{}).(paceOrder); ok && !o.at.IsZero() {
-		return o
+	if n := paceNoteOf(ctx); n != nil && !n.order.at.IsZero() {
+		return n.order
 	}
 	return paceOrder{at: now}
+}
+
+// sentAwayForTurn reports whether the last call made under ctx was sent
+// away to come back at its task's turn, its place kept.
+func sentAwayForTurn(ctx context.Context) bool {
+	n := paceNoteOf(ctx)
+	return n != nil && n.sentAway.Load()
 }
 
 // schedule is one key's queue: a channel's posts or a method's calls.
@@ -553,6 +579,10 @@ func (pt *paceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.until = minTime(c.until, dl.Add(-sendMargin))
 	}
 	c.keys = p.keysOf(req, method)
+	c.note = paceNoteOf(ctx)
+	if c.note != nil {
+		c.note.sentAway.Store(false)
+	}
 	for attempt := 0; ; attempt++ {
 		resp, err, again := pt.try(c, attempt)
 		if !again {
@@ -568,6 +598,14 @@ type call struct {
 	order  paceOrder
 	until  time.Time // its turn must come by then
 	keys   []paceKey
+	note   *paceNote // nil for a call that names no task
+}
+
+// sendAway records that the call's task keeps its place for when it comes back.
+func (c call) sendAway() {
+	if c.note != nil && c.order.id != "" {
+		c.note.sentAway.Store(true)
+	}
 }
 
 // try waits for the call's turn under each of its keys and sends it. again
@@ -581,6 +619,7 @@ func (pt *paceTransport) try(c call, attempt int) (resp *http.Response, err erro
 			return nil, err, false
 		}
 		if retry > 0 {
+			c.sendAway()
 			return rateLimitedResponse(c.req, retry), nil, false
 		}
 		defer p.answered(k) // the next of a channel goes once this one has its answer
@@ -616,6 +655,7 @@ func (pt *paceTransport) try(c call, attempt int) (resp *http.Response, err erro
 	if now.Add(after).After(c.until) || ctx.Err() != nil {
 		if c.order.id != "" {
 			p.keepPlace(c.keys[0], c.order, now.Add(after))
+			c.sendAway()
 		}
 		return resp, nil, false
 	}

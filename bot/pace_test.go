@@ -16,6 +16,7 @@ import (
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/slacktest"
+	"github.com/slack-go/slack"
 )
 
 // fastPace is Slack's shape at fifty times the speed: a channel takes a
@@ -344,16 +345,18 @@ func TestPacerReleasesWaitersWhenTheirContextEnds(t *testing.T) {
 func TestPacerAnswersLikeSlackWhenTheTurnIsFarOff(t *testing.T) {
 	t.Parallel()
 	f := newFakeSlack(t)
-	pacer := NewPacer(PaceConfig{Channel: Limit{Every: 10 * time.Second, Burst: 1}, Methods: map[string]Limit{}, MaxWait: 100 * time.Millisecond})
+	pacer := NewPacer(PaceConfig{Channel: Limit{Every: 2 * time.Minute, Burst: 1}, Methods: map[string]Limit{}, MaxWait: 100 * time.Millisecond})
 	n := notifierFor(f, func(c *Config) { c.Pacer = pacer })
 	now := time.Now()
 	if _, err := n.Post(t.Context(), pendingTask("task-f1", "CFAR", now), "tok"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := n.Post(t.Context(), pendingTask("task-f2", "CFAR", now.Add(time.Millisecond)), "tok")
-	after, ok := approvals.RetryAfter(err)
-	if !ok || after < 9*time.Second || after > 10*time.Second {
-		t.Fatalf("second post: %v (retry after %s), want a RetryAfterError of its turn, 10s", err, after)
+	// Its turn, however far (within the horizon), and told as a turn: the
+	// outbox counts no failure and keeps the task's lease through it.
+	after, ok := approvals.TurnWait(err)
+	if !ok || after < 119*time.Second || after > 120*time.Second {
+		t.Fatalf("second post: %v (turn in %s, %v), want a turn wait of 2m", err, after, ok)
 	}
 	if got := len(f.CallsTo("chat.postMessage")); got != 1 {
 		t.Errorf("Slack got %d posts, want only the first", got)
@@ -448,6 +451,48 @@ func TestPacerWaitsOutSlacks429InPlace(t *testing.T) {
 	}
 	if len(heard) != 1 || heard[0] != "chat.postMessage" {
 		t.Errorf("OnRateLimited heard %v", heard)
+	}
+}
+
+// TestSlacks429BeyondTheWaitIsATurnForATask: Slack's own 429 with a
+// Retry-After longer than the call may wait keeps a task's place, so the
+// post is told to come back at its turn; a call for no task (a look-up)
+// gets a plain Retry-After, a failure like any other.
+func TestSlacks429BeyondTheWaitIsATurnForATask(t *testing.T) {
+	t.Parallel()
+	f := newFakeSlack(t)
+	f.LimitRates(slacktest.RateLimits{PostPerChannel: slacktest.Limit{Every: time.Hour, Burst: 1}})
+	pacer := NewPacer(PaceConfig{Methods: map[string]Limit{}, MaxWait: 100 * time.Millisecond})
+	n := notifierFor(f, func(c *Config) { c.Pacer = pacer })
+	now := time.Now()
+	if _, err := n.Post(t.Context(), pendingTask("task-s1", "CSLACK", now), "tok"); err != nil {
+		t.Fatal(err)
+	}
+	// The Pacer's own limit (a burst of 3) lets the next go; Slack's does not.
+	_, err := n.Post(t.Context(), pendingTask("task-s2", "CSLACK", now.Add(time.Millisecond)), "tok")
+	if after, ok := approvals.TurnWait(err); !ok || after <= 0 {
+		t.Fatalf("post refused by Slack: %v (turn %s, %v); want a turn wait", err, after, ok)
+	}
+	if f.RateLimited()["chat.postMessage"] != 1 {
+		t.Errorf("Slack answered 429 %d times, want 1", f.RateLimited()["chat.postMessage"])
+	}
+
+	ctx := t.Context()
+	stub := &stubSlack{answer: func(_ int, req *http.Request) *http.Response {
+		resp := okResponse(req)
+		resp.StatusCode, resp.Status = http.StatusTooManyRequests, "429 Too Many Requests"
+		resp.Header.Set("Retry-After", "30")
+		return resp
+	}}
+	client := &http.Client{Transport: NewPacer(PaceConfig{Methods: map[string]Limit{}, MaxWait: 100 * time.Millisecond}).Transport(stub)}
+	api := slack.New("xoxb-test", slack.OptionHTTPClient(client), slack.OptionAPIURL("http://slack.test/"))
+	_, lookupErr := api.GetUserInfoContext(ctx, "UALICE")
+	err = (&Notifier{}).mapError(ctx, "look up UALICE", lookupErr)
+	if _, ok := approvals.TurnWait(err); ok {
+		t.Errorf("look-up refused by Slack: %v is a turn wait, want a plain Retry-After", err)
+	}
+	if after, ok := approvals.RetryAfter(err); !ok || after != 30*time.Second {
+		t.Errorf("look-up refused by Slack: %v (after %s, %v), want Retry-After 30s", err, after, ok)
 	}
 }
 

@@ -117,7 +117,7 @@ func (b *bench) slackRun(ctx context.Context, n, channels, run int) (slackRun, e
 	}
 	r.Limited = b.slack.RateLimited()["chat.postMessage"] - limitedBefore
 	if m, merr := scrapeMetrics(ctx, bot.url); merr == nil {
-		r.Deferred = metricSum(m, "approvalbot_outbox_attempts_total", `job="post"`, `result="retry"`)
+		r.Deferred = metricSum(m, "approvalbot_outbox_attempts_total", `job="post"`, `result="wait"`)
 	}
 	r.InOrder = inIntakeOrder(takes, prefix, n, channels)
 	return r, err

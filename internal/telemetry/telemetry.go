@@ -58,7 +58,7 @@ func New() *Metrics {
 			Name: "approvalbot_refusals_total", Help: "Clicks refused, by reason (the refusal's code).",
 		}, []string{"reason"}),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "approvalbot_outbox_attempts_total", Help: "Outbox job attempts, by job kind, target (slack or the deployment tool) and result (ok, retry, failed).",
+			Name: "approvalbot_outbox_attempts_total", Help: "Outbox job attempts, by job kind, target (slack or the deployment tool) and result (ok, retry, wait, failed).",
 		}, []string{"job", "target", "result"}),
 		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "approvalbot_outbox_attempt_seconds", Help: "Duration of outbox job attempts (Slack and deployment-tool calls).",
@@ -124,8 +124,8 @@ func (m *Metrics) observeEvent(e approvals.Event) {
 		m.refusals.WithLabelValues(string(approvals.KindOf(e.Err).Code)).Inc()
 	case approvals.EventCorrupt:
 		m.corrupt.Inc()
-	case approvals.EventJobDone, approvals.EventJobRetry, approvals.EventJobFailed:
-		result := map[approvals.EventType]string{approvals.EventJobDone: "ok", approvals.EventJobRetry: "retry", approvals.EventJobFailed: "failed"}[e.Type]
+	case approvals.EventJobDone, approvals.EventJobRetry, approvals.EventJobWait, approvals.EventJobFailed:
+		result := map[approvals.EventType]string{approvals.EventJobDone: "ok", approvals.EventJobRetry: "retry", approvals.EventJobWait: "wait", approvals.EventJobFailed: "failed"}[e.Type]
 		m.jobs.WithLabelValues(string(e.Job), jobTarget(e), result).Inc()
 		m.jobDuration.WithLabelValues(string(e.Job)).Observe(e.Duration.Seconds())
 	}
@@ -161,13 +161,14 @@ func (o Observer) Observe(_ context.Context, e approvals.Event) {
 	case approvals.EventJobRetry, approvals.EventJobFailed:
 		ev = o.Log.Warn()
 		if _, paced := approvals.RetryAfter(e.Err); paced && e.Type == approvals.EventJobRetry && jobTarget(e) == "slack" {
-			// A Slack call held back to its turn under Slack's rate limits
-			// (bot/pace.go) is the normal pace of a busy channel, not a
-			// warning: a thousand posts into one channel make thousands.
-			// Slack's own 429s are counted in approvalbot_slack_rate_limited_total.
+			// Slack's 429 to a call for no task's turn: Slack's own 429s
+			// are counted in approvalbot_slack_rate_limited_total.
 			ev = o.Log.Debug()
 		}
-	case approvals.EventJobDone, approvals.EventDuplicate:
+	case approvals.EventJobDone, approvals.EventJobWait, approvals.EventDuplicate:
+		// A Slack call held back to its turn under Slack's rate limits
+		// (bot/pace.go) is the normal pace of a busy channel, not a
+		// warning: a thousand posts into one channel make a thousand.
 		ev = o.Log.Debug()
 	default:
 		ev = o.Log.Info()

@@ -198,10 +198,11 @@ func prepare(db *bbolt.DB) error {
 // the only one using the store, so any lease in it belongs to a process
 // that has stopped: waiting for it to run out (up to a lease's length)
 // would only delay the work the dead process left half done. Clearing it
-// makes that work due at once, and so does ending the retry waits of its
-// jobs that had failed (a restart is when an admin expects the bot to try
-// again, perhaps after fixing what failed); work scheduled for later
-// (an escalation, a reminder) keeps its time.
+// makes that work due at once, and so does ending the waits of its jobs
+// that had failed (a restart is when an admin expects the bot to try
+// again, perhaps after fixing what failed) or waited for their turn in the
+// dead process's rate limits; work scheduled for later (an escalation, a
+// reminder) keeps its time.
 func clearLeases(tx *bbolt.Tx, now time.Time) error {
 	var ids [][]byte
 	// Collect first: a bucket must not change under its cursor.
@@ -231,7 +232,7 @@ func clearLeases(tx *bbolt.Tx, now time.Time) error {
 		before := indexOf(t)
 		t.Lease = approvals.Lease{}
 		for i := range t.Outbox {
-			if j := &t.Outbox[i]; j.Attempts > 0 && j.NotBefore.After(now) {
+			if j := &t.Outbox[i]; (j.Attempts > 0 || j.Waiting) && j.NotBefore.After(now) {
 				j.NotBefore = now
 			}
 		}

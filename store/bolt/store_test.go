@@ -115,6 +115,8 @@ func TestOpenClearsLeasesOfDeadProcess(t *testing.T) {
 	retrying := pendingTask("retrying", now)
 	retrying.Enqueue(approvals.JobPost, now.Add(25*time.Second))
 	retrying.Outbox[0].Attempts = 6
+	retrying.Enqueue(approvals.JobUpdate, now.Add(3*time.Minute))
+	retrying.Outbox[1].Waiting = true // its turn in the dead process's queue
 	retrying.Enqueue(approvals.JobEscalate, now.Add(time.Hour))
 	retrying.Lease = approvals.Lease{Owner: "dead-process", Until: now.Add(40 * time.Second)}
 	for _, task := range []*approvals.Task{leased, idle, retrying} {
@@ -161,7 +163,10 @@ func TestOpenClearsLeasesOfDeadProcess(t *testing.T) {
 	if post := got.Outbox[0]; post.NotBefore.After(time.Now()) || post.Attempts != 6 {
 		t.Errorf("after restart: retried post %+v, want due now with its attempts kept", post)
 	}
-	if esc := got.Outbox[1]; !esc.NotBefore.Equal(now.Add(time.Hour)) {
+	if update := got.Outbox[1]; update.NotBefore.After(time.Now()) {
+		t.Errorf("after restart: update waiting for its turn %+v, want due now", update)
+	}
+	if esc := got.Outbox[2]; !esc.NotBefore.Equal(now.Add(time.Hour)) {
 		t.Errorf("after restart: escalation due %v, want %v as scheduled", esc.NotBefore, now.Add(time.Hour))
 	}
 	checkIndexes(t, s)
