@@ -405,6 +405,38 @@ func TestEnrichmentHappensInTheOutboxBeforeThePost(t *testing.T) {
 	}
 }
 
+// A tool that says an intake's context is complete has its task posted in
+// the first round: no round of enrichment (a read and a write) first.
+func TestCompleteIntakeIsPostedInTheFirstRound(t *testing.T) {
+	t.Parallel()
+	enriched := 0
+	l := newLifecycle(t, func(c *toolCalls) approvals.Tool {
+		return approvals.Tool{
+			Enrich: func(_ context.Context, sub *approvals.Submission) error {
+				enriched++
+				sub.Environment = "quorum"
+				return nil
+			},
+			NeedsEnrichment: func(c approvals.Context) bool { return c.Environment == "" },
+		}
+	})
+	complete, _, err := l.svc.Submit(context.Background(), approvals.Submission{Source: "acme", TaskID: "c1", Context: approvals.Context{Environment: "prod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.work(t, complete.ID)
+	if got := l.store.task(t, complete.ID); enriched != 0 || got.Message.TS == "" || len(got.Outbox) != 0 {
+		t.Errorf("complete intake after one round: enriched %d times, message %q, outbox %+v; want posted, never enriched", enriched, got.Message.TS, got.Outbox)
+	}
+	sparse, _, err := l.svc.Submit(context.Background(), approvals.Submission{Source: "acme", TaskID: "c2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := l.untilIdle(t, sparse.ID); enriched != 1 || done.Environment != "quorum" || done.Message.TS == "" {
+		t.Errorf("sparse intake: enriched %d times, environment %q, message %q; want enriched, then posted", enriched, done.Environment, done.Message.TS)
+	}
+}
+
 func TestFailingEnrichmentStillPosts(t *testing.T) {
 	t.Parallel()
 	tries := 0

@@ -255,7 +255,7 @@ func (s *Service) newTask(id string, sub Submission, tool *Tool) (*Task, error) 
 	if err := s.applyPolicy(t, now); err != nil {
 		return nil, fmt.Errorf("submit task: %w", err)
 	}
-	if tool.Enrich != nil {
+	if tool.Enrich != nil && (tool.NeedsEnrichment == nil || tool.NeedsEnrichment(t.Context)) {
 		// The tool fills in what the intake lacked first, in the outbox:
 		// intake never waits on it. The post follows the enrichment.
 		t.Enqueue(JobEnrich, now)

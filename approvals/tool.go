@@ -39,6 +39,11 @@ type Tool struct {
 	// Enrich fills in context the intake left out, from the tool's own
 	// record of the task. Its failure never stops an intake.
 	Enrich func(ctx context.Context, sub *Submission) error
+	// NeedsEnrichment reports whether Enrich has anything to fill in for
+	// an intake with context c. A task it says no to is posted in its
+	// first outbox round, without a round of enrichment (a read and a
+	// write of the task saved). nil: every task is enriched first.
+	NeedsEnrichment func(c Context) bool
 	// Announce tells the tool's users where the task waits, once its chat
 	// message is posted; the values it returns are kept in the task's Extra
 	// (for example the id of a log it created).

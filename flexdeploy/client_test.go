@@ -892,6 +892,33 @@ func TestRedirectNeverLeaksThePassword(t *testing.T) {
 	}
 }
 
+// NeedsDetails asks for FlexDeploy's details exactly when ApplyDetails
+// would fill a field in.
+func TestNeedsDetailsMatchesApplyDetails(t *testing.T) {
+	t.Parallel()
+	full := approvals.Context{Environment: "PROD", Release: "r1", Pipeline: "p1", Project: "payments"}
+	if NeedsDetails(full) {
+		t.Error("a complete context needs details")
+	}
+	for _, field := range []func(*approvals.Context){
+		func(c *approvals.Context) { c.Environment = "" },
+		func(c *approvals.Context) { c.Release = "" },
+		func(c *approvals.Context) { c.Pipeline = "" },
+		func(c *approvals.Context) { c.Project = "" },
+	} {
+		c := full
+		field(&c)
+		sub := approvals.Submission{Context: c}
+		ApplyDetails(&sub, Details{EnvironmentName: "E", ReleaseName: "R", PipelineName: "P", ProjectName: "J"})
+		if filled := sub.Context != c; filled != NeedsDetails(c) {
+			t.Errorf("context %+v: ApplyDetails fills a field %v, NeedsDetails %v", c, filled, NeedsDetails(c))
+		}
+	}
+	if tool := Tool(&Client{}, true); tool.NeedsEnrichment == nil || tool.NeedsEnrichment(full) || !tool.NeedsEnrichment(approvals.Context{}) {
+		t.Error("the tool does not ask NeedsDetails before enriching")
+	}
+}
+
 func TestTool(t *testing.T) {
 	t.Parallel()
 	fd := newFake(t)

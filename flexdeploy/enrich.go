@@ -12,7 +12,7 @@ import (
 // pipeline, project) from FlexDeploy's task details. It asks only when
 // something is missing, so a complete webhook costs no call.
 func (c *Client) Enrich(ctx context.Context, sub *approvals.Submission) error {
-	if sub.Environment != "" && sub.Release != "" && sub.Pipeline != "" && sub.Project != "" {
+	if !NeedsDetails(sub.Context) {
 		return nil
 	}
 	d, err := c.Details(ctx, sub.TaskID)
@@ -21,6 +21,12 @@ func (c *Client) Enrich(ctx context.Context, sub *approvals.Submission) error {
 	}
 	ApplyDetails(sub, d)
 	return nil
+}
+
+// NeedsDetails reports whether an intake's context lacks a field that
+// FlexDeploy's task details fill in (see ApplyDetails).
+func NeedsDetails(c approvals.Context) bool {
+	return c.Environment == "" || c.Release == "" || c.Pipeline == "" || c.Project == ""
 }
 
 // ApplyDetails fills the context fields the intake left empty from

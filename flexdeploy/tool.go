@@ -23,6 +23,7 @@ func Tool(c *Client, enrich bool) approvals.Tool {
 		t.Status = c.Status
 		if enrich {
 			t.Enrich = c.Enrich
+			t.NeedsEnrichment = NeedsDetails
 		}
 	}
 	return t
