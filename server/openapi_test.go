@@ -44,18 +44,18 @@ import (
 // answer checked against the documented headers and body schema, every
 // answer the tests provoke must be documented, and every route the server
 // answers must be in the spec. The server is built from the spec's paths,
-// with the real intake parsers and the real Slack interactions handler, so
-// that drift in either direction fails.
+// with the real intake parsers, the real Slack interactions, events and
+// slash command handlers and the real web pages (openapi_surfaces_test.go),
+// so that drift in either direction fails.
 
 const specPath = "../api/openapi.yaml"
 
 // unexercisable lists documented answers this package cannot provoke, and
 // why. An entry whose answer is no longer documented fails too.
 var unexercisable = map[string]string{
-	"POST /slack/interactions 503": "answered by cmd/approvalbot's Slack runtime while Slack is not configured; package server routes whatever handler it is given",
-	"POST /github/webhook 429":     "a signed intake is shed from the webhooks' own pool, and this test fills only the API's",
-	"POST /github/webhook 500":     "a GitHub task's id is its run id and environment, and the fake store fails only the ids boom and down",
-	"POST /github/webhook 503":     "a GitHub task's id is its run id and environment, and the fake store fails only the ids boom and down",
+	"POST /github/webhook 429": "a signed intake is shed from the webhooks' own pool, and this test fills only the API's",
+	"POST /github/webhook 500": "a GitHub task's id is its run id and environment, and the fake store fails only the ids boom and down",
+	"POST /github/webhook 503": "a GitHub task's id is its run id and environment, and the fake store fails only the ids boom and down",
 }
 
 // builtinRoutes are registered by New itself; the others come from
@@ -384,9 +384,10 @@ func hasType(v any, typ string) bool {
 
 // --- the server under test --------------------------------------------------
 
-// specEnv is three servers built alike from the spec: main answers
-// normally, unready's store does not answer, and busy is kept full so
-// that it sheds.
+// specEnv is four servers built alike from the spec: main answers
+// normally, unready's store does not answer, busy is kept full so that it
+// sheds, and unconfigured's Slack endpoints are the Slack runtime's while
+// Slack is not configured.
 type specEnv struct {
 	servers map[string]*httptest.Server
 	busy    *Server
@@ -559,6 +560,13 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 			intakes[key] = in
 		}
 	}
+	// main listens before it serves: the web pages' public URL, which the
+	// OpenID Connect provider sends people back to, is its address.
+	mainServer := httptest.NewUnstartedServer(nil)
+	t.Cleanup(mainServer.Close)
+	env.servers["main"] = mainServer
+	surfaceRoutes, unconfiguredSlack := newSurfaces(t, "http://"+mainServer.Listener.Addr().String())
+
 	interactions := bot.NewInteractions(bot.InteractionsConfig{
 		Verifier:     bot.NewVerifier(slackSigningSecret, nil),
 		MaxBodyBytes: 1024,
@@ -572,6 +580,7 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 		"POST /slack/interactions": interactions,
 		"GET /metrics":             promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 	}
+	maps.Copy(routes, surfaceRoutes)
 
 	cfg := Config{
 		MaxBodyBytes: 1024,
@@ -624,9 +633,14 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(s.Handler())
-		t.Cleanup(srv.Close)
-		env.servers[name] = srv
+		srv := env.servers[name]
+		if srv == nil {
+			srv = httptest.NewUnstartedServer(nil)
+			t.Cleanup(srv.Close)
+			env.servers[name] = srv
+		}
+		srv.Config.Handler = s.Handler()
+		srv.Start()
 		return s
 	}
 	build("main", nil)
@@ -636,6 +650,14 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 	env.busy = build("busy", func(c *Config) {
 		c.MaxConcurrentRequests = 1
 		c.MaxOutstandingRequests = 1
+	})
+	build("unconfigured", func(c *Config) {
+		c.Routes = maps.Clone(c.Routes)
+		for pattern, h := range unconfiguredSlack {
+			if c.Routes[pattern] != nil {
+				c.Routes[pattern] = h
+			}
+		}
 	})
 	return env
 }
@@ -738,8 +760,9 @@ func slackForm(payload any) string {
 }
 
 // provocations returns, per operation and status, requests that provoke
-// that answer without any external system.
-func provocations(t *testing.T, sp *spec) map[string]map[int][]call {
+// that answer without any external system. The web pages' need a sign-in,
+// which is made now, at env's OpenID Connect provider.
+func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]call {
 	t.Helper()
 	out := map[string]map[int][]call{}
 	add := func(status int, c call) {
@@ -923,6 +946,10 @@ func provocations(t *testing.T, sp *spec) map[string]map[int][]call {
 	add(401, call{what: "stale signature", op: slackOp, header: signSlack(click, now.Add(-10*time.Minute)), body: click})
 	add(413, call{what: "body too large", op: slackOp, header: signSlack(big, now), body: big})
 	add(429, call{what: "over capacity", server: "busy", op: slackOp, header: signSlack(click, now), body: click})
+	add(503, call{what: "Slack not configured", server: "unconfigured", op: slackOp, header: signSlack(click, now), body: click})
+
+	// POST /slack/events, POST /slack/commands and the web pages.
+	env.surfaceProvocations(t, sp, add)
 
 	// Health, readiness and metrics: never shed.
 	for _, server := range []string{"main", "busy"} {
@@ -984,7 +1011,7 @@ func TestOpenAPIStatuses(t *testing.T) {
 	t.Parallel()
 	sp := loadSpec(t)
 	env := newSpecEnv(t, sp)
-	calls := provocations(t, sp)
+	calls := provocations(t, sp, env)
 	checker := &schemaChecker{t: t, spec: sp, seen: map[string]bool{}}
 	exercised := map[string]bool{}
 
@@ -1078,7 +1105,7 @@ func TestOpenAPIStatuses(t *testing.T) {
 
 	// Every documented property of the task's schemas was met in an
 	// answer: the spec promises nothing the server never sends.
-	for _, name := range []string{"Task", "Vote", "Person", "Delivery", "MessageRef", "AuditRecord", "Receipt", "Error"} {
+	for _, name := range []string{"Task", "Vote", "Person", "Delivery", "MessageRef", "AuditRecord", "Receipt", "Error", "SlackChallenge", "SlashCommandReply"} {
 		schema := sp.resolve(t, asMap(asMap(asMap(sp.doc["components"])["schemas"])[name]))
 		for prop := range asMap(schema["properties"]) {
 			if !checker.seen[name+"."+prop] {
@@ -1158,8 +1185,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 
 	undocumented := []string{
 		"/", "/v1", "/v1/", "/v1/task", "/v1/tasks/x/y", "/v1/tasks/x/approve", "/v1/azure-devops",
-		"/v1/azure-devops/checks/x", "/v1/checks", "/v2/tasks", "/slack", "/slack/events",
-		"/slack/commands", "/slack/interactions/x", "/healthz/x", "/readyz/x", "/metrics/x",
+		"/v1/azure-devops/checks/x", "/v1/checks", "/v2/tasks", "/slack", "/slack/event",
+		"/slack/events/x", "/slack/commands/x", "/slack/interactions/x", "/healthz/x", "/readyz/x",
+		"/metrics/x", "/approve", "/approve/", "/approve/x/y", "/sso", "/sso/callback/x",
 		"/debug/pprof/", "/openapi.yaml", "/api/openapi.yaml", "/version",
 	}
 	for _, path := range undocumented {
