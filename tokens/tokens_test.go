@@ -512,3 +512,71 @@ func BenchmarkMint(b *testing.B) {
 		}
 	}
 }
+
+// jwtGoToken is a task's token as jwt-go writes it (NewWithClaims for
+// HS256, the kid set, SignedString): how tokens were minted before Mint
+// built them itself, and so the bytes the store's hashes of tokens already
+// handed out are of.
+func jwtGoToken(t testing.TB, secret []byte, keyID string, task *approvals.Task) string {
+	t.Helper()
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(task.Source + "/" + task.TaskID))
+	mac.Write([]byte{0})
+	mac.Write(task.Nonce)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, &claims{
+		TaskID:    task.ID,
+		ID:        base64.RawURLEncoding.EncodeToString(mac.Sum(nil)),
+		ExpiresAt: task.ExpiresAt.Unix(),
+	})
+	tok.Header["kid"] = keyID
+	signed, err := tok.SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// TestMintWritesWhatJWTGoWrites: Mint's tokens are byte for byte what
+// jwt-go wrote, for ids and key ids JSON must escape too, so that a
+// pending task's buttons (whose token's hash the store keeps) still work
+// after the upgrade, and every later post and update shows the same token.
+func TestMintWritesWhatJWTGoWrites(t *testing.T) {
+	t.Parallel()
+	for _, keyID := range []string{"k1", `k"1`, "k<&>1", "ключ", "k\u2028"} {
+		iss := newIssuer(t, Key{ID: keyID, Secret: secret2})
+		for _, taskID := range []string{"8900", "a b", `q"uote`, "<script>&", "zażółć", "line\nbreak", "\u2028"} {
+			for _, exp := range []time.Time{testNow.Add(time.Hour), time.Unix(0, 0), time.Unix(-1, 0), time.Unix(1<<40, 0)} {
+				task := newTask(taskID)
+				task.ExpiresAt = exp
+				task.ID = "flexdeploy-" + taskID // as it comes, unhashed: the claims escape it
+				got := mint(t, iss, task)
+				if want := jwtGoToken(t, secret2, keyID, task); got != want {
+					t.Errorf("kid %q, task %q, exp %v:\n got %s\nwant %s", keyID, taskID, exp, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzMintWritesWhatJWTGoWrites(f *testing.F) {
+	f.Add("k1", "flexdeploy-8900", "8900", int64(1795441092))
+	f.Add(`k"<>&`, "x\u2028\"", "\x00\xff", int64(-1))
+	f.Fuzz(func(t *testing.T, keyID, id, taskID string, exp int64) {
+		if keyID == "" || id == "" || exp == 0 {
+			return // refused by NewIssuer and Mint
+		}
+		iss := newIssuer(t, Key{ID: keyID, Secret: secret1})
+		task := newTask(taskID)
+		task.ID, task.ExpiresAt = id, time.Unix(exp, 0)
+		if task.ExpiresAt.IsZero() {
+			return
+		}
+		got, err := iss.Mint(task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := jwtGoToken(t, secret1, keyID, task); got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	})
+}
