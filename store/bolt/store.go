@@ -55,6 +55,16 @@ const DefaultLockTimeout = time.Second
 // commit stays short.
 const maxBatch = 256
 
+// fillPercent is how full bbolt packs the pages it splits in the tasks
+// and the due index (its default is half). Task ids and due times mostly
+// grow (a tool's task numbers, the time of the next job), and a burst of
+// intakes is written in few commits (group commit), so the new records
+// land together at the end of their bucket, where pages split at half stay
+// half empty for good: twice the pages to write, map and keep resident.
+// 10,000 pending tasks intaken by 32 clients: 49.4 → 44.8 MiB of RSS
+// (BENCHMARKS.md).
+const fillPercent = 0.9
+
 // Store is an approvals.Store in a bbolt file.
 //
 // Writes go through one committer goroutine that runs every write waiting
@@ -644,12 +654,15 @@ func put(tx *bbolt.Tx, before index, t *approvals.Task) ([]byte, error) {
 
 // putEncoded is put with t already encoded as data.
 func putEncoded(tx *bbolt.Tx, before index, t *approvals.Task, data []byte) error {
-	if err := tx.Bucket([]byte(bucketTasks)).Put([]byte(t.ID), data); err != nil {
+	tasks := tx.Bucket([]byte(bucketTasks))
+	tasks.FillPercent = fillPercent
+	if err := tasks.Put([]byte(t.ID), data); err != nil {
 		return err
 	}
 	after := indexOf(t)
 	if string(before.due) != string(after.due) {
 		due := tx.Bucket([]byte(bucketDue))
+		due.FillPercent = fillPercent
 		if before.due != nil {
 			if err := due.Delete(before.due); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -516,5 +517,44 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// Tasks with growing ids and due times, as a tool's tasks come, written
+// together (group commit puts a burst in few commits) fill the pages of the
+// tasks and the due index: not half, as bbolt's default split leaves the
+// pages written at the end of a bucket.
+func TestGrowingKeysWrittenTogetherFillTheirPages(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, filepath.Join(t.TempDir(), "x.db"))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for batch := range 10 {
+		if err := s.db.Update(func(tx *bbolt.Tx) error {
+			for i := range 200 {
+				n := 200*batch + i
+				task := pendingTask(fmt.Sprintf("%06d", 100000+n), now.Add(time.Duration(n)*time.Millisecond))
+				task.Description = strings.Repeat("d", 400) // about 800 bytes, as the bench's tasks
+				task.Enqueue(approvals.JobPost, task.CreatedAt)
+				if _, err := put(tx, index{}, task); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		for _, name := range []string{bucketTasks, bucketDue} {
+			st := tx.Bucket([]byte(name)).Stats()
+			used := float64(st.LeafInuse) / float64(st.LeafAlloc)
+			t.Logf("%s: %d leaf pages, %.0f%% in use", name, st.LeafPageN, 100*used)
+			if used < 0.75 {
+				t.Errorf("%s: leaf pages %.0f%% in use, want at least 75%%", name, 100*used)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
