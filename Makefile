@@ -52,7 +52,18 @@ bench: tools bench-go
 ## bench-go: only the Go benchmarks of the hot paths
 .PHONY: bench-go
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./server/ ./bot/ ./tokens/ ./store/bolt/
+	$(GO) test -run '^$$' -bench . -benchmem ./server/ ./bot/ ./tokens/ ./store/bolt/ ./flexdeploy/
+
+## bench-scale: the scaling tables of BENCHMARKS.md: Slack pacing against a
+## Slack that enforces its limits, 1k-100k pending tasks, 1-3 replicas on
+## dynalite; about 35 minutes here (1,000 posts into one channel take 17)
+.PHONY: bench-scale
+bench-scale: tools
+	$(GO) run ./cmd/approvalbench --mode slack --counts 10,100 --channels 1 --runs 3 --timeout 20m
+	$(GO) run ./cmd/approvalbench --mode slack --counts 10,100,1000 --channels 10 --runs 3 --timeout 20m
+	$(GO) run ./cmd/approvalbench --mode slack --counts 1000 --channels 1 --runs 1 --timeout 40m
+	$(GO) run ./cmd/approvalbench --mode scale --scale-pending 1000,10000,100000 --phase-timeout 4m --timeout 20m
+	$(GO) run ./cmd/approvalbench --mode replicas --replicas 1,2,3 --replica-pending 1000 --interval 10s --rounds 3 --timeout 15m
 
 ## fuzz: run every fuzz target for FUZZTIME each. A run that fails is run
 ## once more: on a loaded machine Go's fuzzer can end with "context deadline
