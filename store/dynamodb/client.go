@@ -13,6 +13,9 @@
 //	due_at    N  Task.DueAt in unix milliseconds, present with due_shard
 //	ttl       N  epoch seconds for DynamoDB's TTL deletion: ExpiresAt + 30
 //	             days, set only once the task is final with an empty outbox
+//	created_by S  random id of the Create that wrote the item, so that a
+//	             Create the SDK sent again (its answer lost) knows its own
+//	             item from another intake's
 //
 // Index "due": partition key due_shard, sort key due_at, projection ALL.
 //

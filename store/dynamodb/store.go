@@ -1,8 +1,11 @@
 package dynamodb
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -85,10 +88,18 @@ func (s *Store) Create(ctx context.Context, t *approvals.Task) (*approvals.Task,
 	if err != nil {
 		return nil, false, fmt.Errorf("dynamodb: %s: encode: %w", op, err)
 	}
+	// The write's own id tells this write from another intake of the task
+	// should the SDK have to send it again (below).
+	var writeID [16]byte
+	if _, err := rand.Read(writeID[:]); err != nil {
+		return nil, false, fmt.Errorf("dynamodb: %s: write id: %w", op, err)
+	}
+	created := hex.EncodeToString(writeID[:])
 	item := map[string]types.AttributeValue{
 		attrID:      &types.AttributeValueMemberS{Value: stored.ID},
 		attrVersion: number(stored.Version),
 		attrData:    &types.AttributeValueMemberB{Value: data},
+		attrCreated: &types.AttributeValueMemberS{Value: created},
 	}
 	if due, ok := stored.DueAt(); ok {
 		item[attrDueShard] = &types.AttributeValueMemberS{Value: dueShard}
@@ -106,21 +117,25 @@ func (s *Store) Create(ctx context.Context, t *approvals.Task) (*approvals.Task,
 	})
 	cancel()
 	if isConditionFailed(err) {
-		existing, err := s.get(ctx, op, stored.ID)
+		existing, found, err := s.getItem(ctx, op, stored.ID)
 		if err != nil {
 			return nil, false, err
 		}
-		return existing, false, nil
+		// The SDK sends a write again when its answer was lost (a 5xx,
+		// a dropped connection); the item it then finds may be this very
+		// write, landed on the earlier try, as its write id tells.
+		by, _ := found[attrCreated].(*types.AttributeValueMemberS)
+		return existing, by != nil && by.Value == created, nil
 	}
 	if err != nil {
 		return nil, false, wrapErr(op, s.table, err)
 	}
 	// Hand back what a Get would return, sharing nothing with t.
-	created, err := decode(data, stored.Version)
+	task, err := decode(data, stored.Version)
 	if err != nil {
 		return nil, false, fmt.Errorf("dynamodb: %s: %w", op, err)
 	}
-	return created, true, nil
+	return task, true, nil
 }
 
 // Get reads the task (strongly consistent). Expiry is the caller's business:
@@ -130,8 +145,14 @@ func (s *Store) Get(ctx context.Context, id string) (*approvals.Task, error) {
 }
 
 func (s *Store) get(ctx context.Context, op, id string) (*approvals.Task, error) {
+	t, _, err := s.getItem(ctx, op, id)
+	return t, err
+}
+
+// getItem is get that also returns the task's item.
+func (s *Store) getItem(ctx context.Context, op, id string) (*approvals.Task, map[string]types.AttributeValue, error) {
 	if id == "" || id == healthID {
-		return nil, fmt.Errorf("dynamodb: %s: %w", op, approvals.ErrNotFound)
+		return nil, nil, fmt.Errorf("dynamodb: %s: %w", op, approvals.ErrNotFound)
 	}
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
@@ -141,16 +162,16 @@ func (s *Store) get(ctx context.Context, op, id string) (*approvals.Task, error)
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, wrapErr(op, s.table, err)
+		return nil, nil, wrapErr(op, s.table, err)
 	}
 	if out.Item == nil {
-		return nil, fmt.Errorf("dynamodb: %s: %w", op, approvals.ErrNotFound)
+		return nil, nil, fmt.Errorf("dynamodb: %s: %w", op, approvals.ErrNotFound)
 	}
 	t, err := decodeItem(out.Item)
 	if err != nil {
-		return nil, fmt.Errorf("dynamodb: %s: %w", op, &approvals.CorruptError{Key: id, Err: err})
+		return nil, nil, fmt.Errorf("dynamodb: %s: %w", op, &approvals.CorruptError{Key: id, Err: err})
 	}
-	return t, nil
+	return t, out.Item, nil
 }
 
 // Update reads the task, applies fn and writes the result with one
@@ -158,10 +179,18 @@ func (s *Store) get(ctx context.Context, op, id string) (*approvals.Task, error)
 // calls fn again, a bounded number of times.
 func (s *Store) Update(ctx context.Context, id string, fn func(*approvals.Task) error) (*approvals.Task, error) {
 	op := "update task " + id
+	var sent *dynamodb.UpdateItemInput // the last write refused on its condition
 	for attempt := 1; ; attempt++ {
-		t, err := s.get(ctx, op, id)
+		t, item, err := s.getItem(ctx, op, id)
 		if err != nil {
 			return nil, err
+		}
+		if sent != nil && landed(sent, item) {
+			// The SDK sent the write again after its answer was lost (a
+			// 5xx, a dropped connection), and the earlier try had landed:
+			// the condition refused the write's own repeat. fn must not
+			// run a second time on its own result.
+			return t, nil
 		}
 		read := t.Version
 		if err := fn(t); err != nil {
@@ -184,6 +213,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*approvals.Task) 
 		if !isConditionFailed(err) {
 			return nil, wrapErr(op, s.table, err)
 		}
+		sent = input
 		if attempt >= s.updateAttempts {
 			return nil, fmt.Errorf("dynamodb: %s: lost %d races in a row: %w", op, attempt, approvals.ErrConflict)
 		}
@@ -191,6 +221,18 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*approvals.Task) 
 			return nil, fmt.Errorf("dynamodb: %s: %w", op, err)
 		}
 	}
+}
+
+// landed reports whether item holds what the write in sent made: its
+// version and its bytes (which no other write makes but with the very
+// same change).
+func landed(sent *dynamodb.UpdateItemInput, item map[string]types.AttributeValue) bool {
+	want, _ := sent.ExpressionAttributeValues[":data"].(*types.AttributeValueMemberB)
+	wantVersion, _ := sent.ExpressionAttributeValues[":new"].(*types.AttributeValueMemberN)
+	data, _ := item[attrData].(*types.AttributeValueMemberB)
+	version, _ := item[attrVersion].(*types.AttributeValueMemberN)
+	return want != nil && wantVersion != nil && data != nil && version != nil &&
+		version.Value == wantVersion.Value && bytes.Equal(data.Value, want.Value)
 }
 
 // updateInput writes t over the version read: data and version always, the

@@ -19,6 +19,9 @@ const (
 	attrDueShard = "due_shard"
 	attrDueAt    = "due_at"
 	attrTTL      = "ttl"
+	// attrCreated is the id of the write that created the item, so that
+	// Create knows its own write when the SDK had to send it again.
+	attrCreated = "created_by"
 
 	// DueIndex is the sparse global secondary index of tasks that need a
 	// worker some time.
