@@ -164,6 +164,16 @@ func (s *spec) statuses(t *testing.T, op specOp) []int {
 	return out
 }
 
+// requestExamples is examples for a request, which the spec must document.
+func (s *spec) requestExamples(t *testing.T, op specOp, mediaType string) map[string]string {
+	t.Helper()
+	examples := s.examples(t, op, mediaType)
+	if len(examples) == 0 {
+		t.Errorf("%s documents no request examples", op.key)
+	}
+	return examples
+}
+
 // examples returns the operation's request body examples for a media type.
 func (s *spec) examples(t *testing.T, op specOp, mediaType string) map[string]string {
 	t.Helper()
@@ -780,10 +790,7 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 	// POST /v1/tasks: every documented example is a valid request.
 	const tasks = "POST /v1/tasks"
 	if op, ok := sp.operation(tasks); ok {
-		examples := sp.examples(t, op, "application/json")
-		if len(examples) == 0 {
-			t.Errorf("%s documents no request examples", tasks)
-		}
+		examples := sp.requestExamples(t, op, "application/json")
 		for name, body := range examples {
 			add(202, call{what: "example " + name, op: tasks, header: jsonType, body: body, auth: authAPIKey})
 		}
@@ -841,10 +848,7 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 			}
 			return h
 		}
-		examples := sp.examples(t, op, "application/json")
-		if len(examples) == 0 {
-			t.Errorf("%s documents no request examples", ado)
-		}
+		examples := sp.requestExamples(t, op, "application/json")
 		for name, body := range examples {
 			add(200, call{what: "example " + name, op: ado, header: headers("", ""), body: body, auth: authAPIKey})
 		}
@@ -868,10 +872,7 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 	// a callback elsewhere is refused.
 	const wh = "POST /v1/webhook/tasks"
 	if op, ok := sp.operation(wh); ok {
-		examples := sp.examples(t, op, "application/json")
-		if len(examples) == 0 {
-			t.Errorf("%s documents no request examples", wh)
-		}
+		examples := sp.requestExamples(t, op, "application/json")
 		for name, body := range examples {
 			add(202, call{what: "example " + name, op: wh, header: jsonType, body: body, auth: authAPIKey})
 		}
@@ -900,10 +901,7 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 			return map[string]string{"Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": "d-1",
 				"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(mac.Sum(nil))}
 		}
-		examples := sp.examples(t, op, "application/json")
-		if len(examples) == 0 {
-			t.Errorf("%s documents no request examples", ghOp)
-		}
+		examples := sp.requestExamples(t, op, "application/json")
 		var example string
 		for name, body := range examples {
 			add(200, call{what: "example " + name, op: ghOp, header: signed("deployment_protection_rule", body), body: body})
