@@ -63,7 +63,13 @@ func dropInvisible(r rune) rune {
 // limited, or there is no chat connection to ask), it says so with an
 // error matching ErrIdentityUnknown: the caller refuses rather than guess.
 func (s *Service) isRequester(ctx context.Context, t *Task, u Person) (bool, error) {
-	by := ParseRequester(t.RequestedBy, s.cfg.Fold)
+	requestedBy := t.RequestedBy
+	if requestedBy == "" && t.RequestedByUnmapped != "" {
+		if tool, _ := s.cfg.Tools.Get(t.Source); tool != nil && tool.MapRequester != nil {
+			requestedBy, _ = tool.MapRequester(t.RequestedByUnmapped)
+		}
+	}
+	by := ParseRequester(requestedBy, s.cfg.Fold)
 	switch {
 	case by.UserID != "":
 		return by.UserID == u.ID, nil

@@ -39,6 +39,12 @@ type Tool struct {
 	// Enrich fills in context the intake left out, from the tool's own
 	// record of the task. Its failure never stops an intake.
 	Enrich func(ctx context.Context, sub *Submission) error
+	// MapRequester maps the tool's own name for a requester that its intake
+	// could not map to a chat user (Context.RequestedByUnmapped) to one (a
+	// chat user id or an email), when the tool can now: the self-approval
+	// check asks at every decision, so that a mapping added since the
+	// intake applies to the tasks already waiting. nil: no mapping.
+	MapRequester func(name string) (string, bool)
 	// NeedsEnrichment reports whether Enrich has anything to fill in for
 	// an intake with context c. A task it says no to is posted in its
 	// first outbox round, without a round of enrichment (a read and a

@@ -567,3 +567,10 @@ type redactedError struct {
 
 func (e redactedError) Error() string { return rest.Redact(e.err.Error(), e.secret) }
 func (e redactedError) Unwrap() error { return e.err }
+
+// MapLogin is the Slack user (id or email) github.users maps a GitHub
+// login to, if any; logins compare without case.
+func (c *Client) MapLogin(login string) (string, bool) {
+	mapped := c.users[strings.ToLower(strings.TrimSpace(login))]
+	return mapped, mapped != ""
+}

@@ -162,11 +162,11 @@ func (c *Client) Parse(h func(name string) string, body []byte) (approvals.Submi
 	}
 	desc := "Deployment of " + repo + " to " + env + " (GitHub Actions run " + runID + ")"
 	if login := strings.TrimSpace(creator); loginPattern.MatchString(login) {
-		if mapped := c.users[strings.ToLower(login)]; mapped != "" {
+		if mapped, ok := c.MapLogin(login); ok {
 			ctx.RequestedBy = mapped
 		} else {
 			ctx.RequestedByUnmapped = login
-			desc += ". GitHub user " + login + " is not mapped to a Slack user (github.users): under a policy that forbids self-approval nobody can approve it here until they are"
+			desc += ". GitHub user " + login + " is not mapped to a Slack user (github.users): under a policy that forbids self-approval nobody can approve it here until they are mapped and the bot restarted"
 		}
 	}
 	ctx.Description = approvals.CapRunes(desc, maxFieldRunes)

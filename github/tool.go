@@ -67,5 +67,8 @@ func Tool(c *Client) approvals.Tool {
 		Decide:      c.Decide,
 		Status:      c.Status,
 		Announce:    c.Announce,
+		// github.users is read at start-up: a login mapped since a task
+		// came in applies to it after the restart.
+		MapRequester: c.MapLogin,
 	}
 }

@@ -385,3 +385,27 @@ func TestGitHubRequesterMapping(t *testing.T) {
 		t.Fatalf("reviews %v, want one rejection and one approval", states)
 	}
 }
+
+// A login mapped after its task came in applies to that task once the bot
+// has restarted with the mapping: the self-approval check asks the tool at
+// the click, not what the intake found.
+func TestGitHubLoginMappedAfterIntake(t *testing.T) {
+	t.Parallel()
+	e, gh := githubEnv(t, "{octocat: UDEV}")
+	e.start()
+	run := gh.NewRun("acme/shop", "production")
+	id := fmt.Sprint(e.requested(run, "production", "mallory", "d-1")["id"])
+	msg := e.messageOf("GitHub task " + runTaskID(run, "production"))
+	e.click(msg, "approve", "UALICE", "Alice")
+	waitFor(t, "the mapping hint", func() bool { return ephemeralTo(e, "UALICE", "not mapped to a Slack user") })
+
+	e.stop()
+	e.extra = strings.Replace(e.extra, "users: {octocat: UDEV}", "users: {octocat: UDEV, Mallory: UBOB}", 1)
+	e.start()
+	e.click(msg, "approve", "UBOB", "Bob")
+	waitFor(t, "self-approval refusal", func() bool { return ephemeralTo(e, "UBOB", "you requested this deployment") })
+	e.click(msg, "approve", "UALICE", "Alice")
+	if got := e.waitTask(id, "approved and delivered", delivered); got["status"] != "approved" || got["decidedBy"].(map[string]any)["user"] != "UALICE" {
+		t.Fatalf("task %v", got)
+	}
+}
