@@ -9,15 +9,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/url"
-	"path"
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/hosts"
 	"github.com/approvalbot/approvalbot/internal/rest"
 )
 
@@ -70,20 +69,10 @@ func DefaultAllowedHosts() []string {
 }
 
 // ValidateAllowedHosts checks host patterns for the configuration: each is a
-// glob (path.Match syntax) over a host name, such as "*.visualstudio.com".
+// glob (path.Match syntax) over a host name, such as "*.visualstudio.com",
+// or host:port to pin the port (hosts.Validate).
 func ValidateAllowedHosts(patterns []string) error {
-	var errs []error
-	for _, p := range patterns {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			errs = append(errs, errors.New("azure devops: an allowed host is empty"))
-			continue
-		}
-		if _, err := path.Match(p, ""); err != nil {
-			errs = append(errs, errors.New("azure devops: allowed host "+p+" is not a valid glob pattern"))
-		}
-	}
-	return errors.Join(errs...)
+	return hosts.Validate(patterns, "azure devops")
 }
 
 // Intake parses the requests of Azure Pipelines' "Invoke REST API" checks.
@@ -240,35 +229,15 @@ func checkToken(token string) error {
 	return nil
 }
 
-// hostList is the hosts the bot may send job tokens to.
-type hostList []string
+// hostList is the hosts the bot may send job tokens to: a hosts.List that
+// carries checkPlanURL.
+type hostList hosts.List
 
 func newHostList(patterns []string) hostList {
 	if patterns == nil {
 		patterns = DefaultAllowedHosts()
 	}
-	out := make(hostList, 0, len(patterns))
-	for _, p := range patterns {
-		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// allows reports whether host (a host name, without port) matches a pattern.
-// A pattern may also name host:port to pin the port.
-func (l hostList) allows(host, hostPort string) bool {
-	host, hostPort = strings.ToLower(host), strings.ToLower(hostPort)
-	for _, p := range l {
-		if ok, _ := path.Match(p, host); ok {
-			return true
-		}
-		if ok, _ := path.Match(p, hostPort); ok && strings.Contains(p, ":") {
-			return true
-		}
-	}
-	return false
+	return hostList(hosts.New(patterns))
 }
 
 // checkPlanURL accepts an absolute http(s) collection URI on an allowed
@@ -294,47 +263,21 @@ func (l hostList) checkPlanURL(raw string) (string, error) {
 	case strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }) >= 0:
 		return "", approvals.Invalidf("header %s must not contain spaces, control characters or backslashes", hPlanURL)
 	}
-	if !validHostName(u.Hostname()) {
+	if !hosts.ValidName(u.Hostname()) {
 		return "", approvals.Invalidf("header %s has an invalid host", hPlanURL)
 	}
-	if u.Scheme != "https" && !isLoopback(u.Hostname()) {
+	if u.Scheme != "https" && !hosts.IsLoopback(u.Hostname()) {
 		// The job token is a bearer credential: never in clear text on a
 		// network, however the host list reads.
 		return "", approvals.Invalidf("header %s must be an https URL (plain http only to a loopback host)", hPlanURL)
 	}
-	if !l.allows(u.Hostname(), u.Host) {
+	if !hosts.List(l).Allows(u) {
 		return "", approvals.Invalidf("header %s names a host that is not allowed (see azure_devops.allowed_hosts)", hPlanURL)
 	}
 	if !strings.HasSuffix(raw, "/") {
 		raw += "/"
 	}
 	return raw, nil
-}
-
-// isLoopback reports whether host is this machine: localhost, or a
-// loopback address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// validHostName accepts DNS names and IP addresses: letters, digits, '.',
-// '-' and, for IPv6, ':'. Anything else (percent-escapes, '*', '[') could
-// make a glob match a host it was not meant for.
-func validHostName(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
-			return false
-		}
-	}
-	return true
 }
 
 // parseContext reads the optional JSON body. Unknown fields are ignored (a

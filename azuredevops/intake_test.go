@@ -231,6 +231,8 @@ func TestParsePlanURL(t *testing.T) {
 		{name: "plain http off loopback", hosts: []string{"tfs.corp.example.com"}, planURL: "http://tfs.corp.example.com:8080/tfs/", wantErr: "https"},
 		{name: "pinned port", hosts: []string{"tfs.corp.example.com:8080"}, planURL: "https://tfs.corp.example.com:8080/tfs/", want: "https://tfs.corp.example.com:8080/tfs/"},
 		{name: "pinned port, other port", hosts: []string{"tfs.corp.example.com:8080"}, planURL: "https://tfs.corp.example.com:9090/tfs/", wantErr: "not allowed"},
+		{name: "pinned default port, none given", hosts: []string{"dev.azure.com:443"}, planURL: "https://dev.azure.com/contoso/", want: "https://dev.azure.com/contoso/"},
+		{name: "pinned default port, plain http", hosts: []string{"127.0.0.1:443"}, planURL: "http://127.0.0.1/contoso/", wantErr: "not allowed"},
 		{name: "other host", planURL: "https://evil.example.com/contoso/", wantErr: "not allowed"},
 		{name: "allowed name as a prefix", planURL: "https://dev.azure.com.evil.example.com/", wantErr: "not allowed"},
 		{name: "allowed name as a suffix", planURL: "https://evildev.azure.com/", wantErr: "not allowed"},

@@ -6,13 +6,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/approvalbot/approvalbot/internal/hosts"
 )
 
 // GitHubConfig is the GitHub App that is a custom deployment protection
@@ -157,17 +158,9 @@ func checkAPIURL(p *problems, key, s string) {
 		p.addf(key, "must be an absolute https URL, such as https://api.github.com or https://HOST/api/v3")
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 		p.addf(key, "must not have credentials, a query or a fragment")
-	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+	case u.Scheme == "http" && !hosts.IsLoopback(u.Hostname()):
 		p.addf(key, "must be https (plain http only to a loopback host): installation tokens are sent there")
 	}
-}
-
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // gitHubWarnings are what is allowed but probably not meant about GitHub.

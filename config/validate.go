@@ -5,13 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"path"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/hosts"
 	"github.com/approvalbot/approvalbot/tokens"
 )
 
@@ -204,8 +204,8 @@ func (c *Config) validateAzureDevOps(p *problems) {
 		p.addf("azure_devops.encryption_key", "must be 32 bytes, base64 or hex encoded")
 	}
 	for i, h := range a.AllowedHosts {
-		if _, err := path.Match(h, ""); err != nil || strings.TrimSpace(h) == "" || strings.ContainsAny(h, "/:") {
-			p.addf(fmt.Sprintf("azure_devops.allowed_hosts[%d]", i), "must be a host name or a glob such as *.visualstudio.com, got %q", h)
+		if hosts.Validate([]string{h}, "azure devops") != nil {
+			p.addf(fmt.Sprintf("azure_devops.allowed_hosts[%d]", i), "must be a host name, a glob such as *.visualstudio.com, or host:port, got %q", h)
 		}
 	}
 }

@@ -106,14 +106,14 @@ func TestValidate(t *testing.T) {
 			name: "azure devops",
 			mutate: func(c *Config) {
 				c.AzureDevOps.EncryptionKey = "too-short-to-be-a-key"
-				c.AzureDevOps.AllowedHosts = []string{"dev.azure.com", "https://evil.example", ""}
+				c.AzureDevOps.AllowedHosts = []string{"dev.azure.com", "https://evil.example", "", "tfs.internal:8443"}
 				c.AzureDevOps.Timeout = 0
 			},
 			want: []string{
 				"azure_devops.timeout: must be positive, got 0s",
 				"azure_devops.encryption_key: must be 32 bytes, base64 or hex encoded",
-				`azure_devops.allowed_hosts[1]: must be a host name or a glob such as *.visualstudio.com, got "https://evil.example"`,
-				`azure_devops.allowed_hosts[2]: must be a host name or a glob such as *.visualstudio.com, got ""`,
+				`azure_devops.allowed_hosts[1]: must be a host name, a glob such as *.visualstudio.com, or host:port, got "https://evil.example"`,
+				`azure_devops.allowed_hosts[2]: must be a host name, a glob such as *.visualstudio.com, or host:port, got ""`,
 			},
 		},
 		{

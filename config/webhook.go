@@ -3,9 +3,10 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
-	"path"
 	"strings"
 	"time"
+
+	"github.com/approvalbot/approvalbot/internal/hosts"
 )
 
 // WebhookConfig is the tool of any deployment tool by signed callback:
@@ -37,7 +38,7 @@ func (c *Config) validateWebhook(p *problems) {
 	positiveDuration(p, "webhook.timeout", w.Timeout)
 	for i, h := range w.AllowedHosts {
 		h = strings.TrimSpace(h)
-		if _, err := path.Match(h, ""); err != nil || h == "" || strings.ContainsAny(h, "/\\@") {
+		if hosts.Validate([]string{h}, "webhook") != nil {
 			p.addf(fmt.Sprintf("webhook.allowed_hosts[%d]", i), "must be a host name, a glob such as *.example.com, or host:port, got %q", h)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/hosts"
 )
 
 // Source is the name approvalbot knows GitHub's tasks by.
@@ -270,7 +270,7 @@ func parseAPIRoot(raw string) (apiRoot, error) {
 		return apiRoot{}, errors.New("github: api url must be an absolute https URL such as https://api.github.com")
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || u.Opaque != "":
 		return apiRoot{}, errors.New("github: api url must not have credentials, a query or a fragment")
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !hosts.IsLoopback(u.Hostname()):
 		return apiRoot{}, errors.New("github: api url must be https (plain http only to a loopback host): tokens are sent there")
 	}
 	prefix := strings.TrimSuffix(u.EscapedPath(), "/")
@@ -284,13 +284,7 @@ func parseAPIRoot(raw string) (apiRoot, error) {
 
 // hostPort is a URL's host in lower case with its port, the scheme's
 // default when none is given.
-func hostPort(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
-	}
-	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
-}
+func hostPort(u *url.URL) string { return strings.ToLower(hosts.HostPort(u)) }
 
 // checkCallback accepts a deployment_callback_url only when it is the
 // review address of a run of repo under the API root: same scheme, host
@@ -330,13 +324,4 @@ func (a apiRoot) checkCallback(raw, repo string) (callback, runID string, err er
 		return refuse("has no run id")
 	}
 	return a.base + "/repos/" + parts[0] + "/" + parts[1] + "/actions/runs/" + runID + "/deployment_protection_rule", runID, nil
-}
-
-// isLoopback reports whether host is this machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

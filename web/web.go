@@ -30,6 +30,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/hosts"
 )
 
 // CallbackPath is the redirect URI's path: register
@@ -116,7 +117,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil || pub.Host == "" || (pub.Scheme != "https" && pub.Scheme != "http") {
 		return nil, errors.New("web: the public URL must be an absolute http(s) URL")
 	}
-	loopback := pub.Scheme == "http" && isLoopback(pub.Hostname())
+	loopback := pub.Scheme == "http" && hosts.IsLoopback(pub.Hostname())
 	if pub.Scheme == "http" && !loopback {
 		return nil, errors.New("web: the public URL must be https (http only on localhost or 127.0.0.1)")
 	}
@@ -164,13 +165,6 @@ func ReviewURL(publicURL, taskID, token string) string {
 }
 
 func pagePath(taskID string) string { return "/approve/" + url.PathEscape(taskID) }
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	return strings.HasPrefix(host, "127.") || host == "::1"
-}
 
 // show renders a task's page. The link must carry the task's token; a
 // decided or expired task's link is refused at once, before any sign-in,

@@ -3,15 +3,13 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"net"
 	"net/url"
-	"path"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/internal/hosts"
 	"github.com/approvalbot/approvalbot/internal/rest"
 )
 
@@ -177,52 +175,16 @@ func checkLink(s string) (string, error) {
 	return s, nil
 }
 
-// hostList is the hosts decisions may be POSTed to.
-type hostList []string
+// hostList is the hosts decisions may be POSTed to: a hosts.List that
+// carries checkCallback.
+type hostList hosts.List
 
-func newHostList(patterns []string) hostList {
-	out := make(hostList, 0, len(patterns))
-	for _, p := range patterns {
-		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func newHostList(patterns []string) hostList { return hostList(hosts.New(patterns)) }
 
 // ValidateAllowedHosts checks host patterns: each a glob (path.Match
-// syntax) over a host name, or host:port to pin the port.
+// syntax) over a host name, or host:port to pin the port (hosts.Validate).
 func ValidateAllowedHosts(patterns []string) error {
-	var errs []error
-	for _, p := range patterns {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			errs = append(errs, errors.New("webhook: an allowed host is empty"))
-			continue
-		}
-		if _, err := path.Match(p, ""); err != nil || strings.ContainsAny(p, "/\\@") {
-			errs = append(errs, errors.New("webhook: allowed host "+p+" is not a host name or glob (such as *.example.com or jenkins.internal:8443)"))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// allows reports whether host (without port) or hostPort matches a
-// pattern; only a pattern with a port matches hostPort.
-func (l hostList) allows(host, hostPort string) bool {
-	host, hostPort = strings.ToLower(host), strings.ToLower(hostPort)
-	for _, p := range l {
-		if strings.Contains(p, ":") {
-			if ok, _ := path.Match(p, hostPort); ok {
-				return true
-			}
-			continue
-		}
-		if ok, _ := path.Match(p, host); ok {
-			return true
-		}
-	}
-	return false
+	return hosts.Validate(patterns, "webhook")
 }
 
 // checkCallback accepts an absolute https URL (plain http only to a
@@ -248,11 +210,11 @@ func (l hostList) checkCallback(raw string) error {
 		return approvals.Invalidf("callbackUrl must not contain credentials (the signature proves the sender)")
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return approvals.Invalidf("callbackUrl must not have a fragment")
-	case !validHostName(u.Hostname()):
+	case !hosts.ValidName(u.Hostname()):
 		return approvals.Invalidf("callbackUrl has an invalid host")
-	case u.Scheme != "https" && !isLoopback(u.Hostname()):
+	case u.Scheme != "https" && !hosts.IsLoopback(u.Hostname()):
 		return approvals.Invalidf("callbackUrl must be an https URL (plain http only to a loopback host)")
-	case !l.allows(u.Hostname(), hostPort(u)):
+	case !hosts.List(l).Allows(u):
 		return approvals.Invalidf("callbackUrl names a host that is not allowed (see webhook.allowed_hosts)")
 	}
 	return nil
@@ -265,39 +227,4 @@ func callbackHost(callback string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
-}
-
-// hostPort is the URL's host with its port, the scheme's default when none
-// is given.
-func hostPort(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
-	}
-	return net.JoinHostPort(u.Hostname(), port)
-}
-
-// isLoopback reports whether host is this machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// validHostName accepts DNS names and IP addresses only, so that nothing
-// (percent-escapes, '*', '[') makes a glob match a host it was not meant
-// for.
-func validHostName(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
-			return false
-		}
-	}
-	return true
 }
