@@ -258,9 +258,13 @@ func TestWebSessionCookie(t *testing.T) {
 			t.Errorf("%s: Secure %v, want %v", tt.public, h.secure, tt.secure)
 		}
 	}
-	if _, err := New(Config{PublicURL: "http://approvals.example.com", Issuer: "https://idp.example.com", ClientID: "x", SessionKey: make([]byte, 32),
-		Service: e.svc, Directory: fakeDirectory{}}); err == nil {
-		t.Error("a plain http public URL off loopback was accepted")
+	// A name that merely starts like a loopback address may resolve
+	// anywhere: not loopback, so no plain http.
+	for _, public := range []string{"http://approvals.example.com", "http://127.evil.example.com"} {
+		if _, err := New(Config{PublicURL: public, Issuer: "https://idp.example.com", ClientID: "x", SessionKey: make([]byte, 32),
+			Service: e.svc, Directory: fakeDirectory{}}); err == nil {
+			t.Errorf("a plain http public URL off loopback was accepted: %s", public)
+		}
 	}
 }
 
