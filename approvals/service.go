@@ -64,17 +64,15 @@ type Event struct {
 type EventType string
 
 const (
-	EventReceived  EventType = "received"
-	EventDuplicate EventType = "duplicate"
-	EventVoted     EventType = "voted"
-	EventDecided   EventType = "decided"
-	EventRefused   EventType = "refused"
-	EventExpired   EventType = "expired"
-	EventJobDone   EventType = "job_done"
-	EventJobRetry  EventType = "job_retry"
-	// EventJobWait: the job was sent away to come back at its turn under a
-	// rate limit (TurnWait); no failure.
-	EventJobWait          EventType = "job_wait"
+	EventReceived         EventType = "received"
+	EventDuplicate        EventType = "duplicate"
+	EventVoted            EventType = "voted"
+	EventDecided          EventType = "decided"
+	EventRefused          EventType = "refused"
+	EventExpired          EventType = "expired"
+	EventJobDone          EventType = "job_done"
+	EventJobRetry         EventType = "job_retry"
+	EventJobWait          EventType = "job_wait" // sent away to come back at its turn (TurnWait): no failure
 	EventJobFailed        EventType = "job_failed"
 	EventDecidedElsewhere EventType = "decided_elsewhere"
 	EventError            EventType = "error"
