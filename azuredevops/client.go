@@ -566,18 +566,8 @@ func (c *Client) try(ctx context.Context, k *check, method, target, contentType 
 // the URL, never the request's headers, so the token is not in them; it is
 // removed all the same, should a proxy put it somewhere it shows.
 func (c *Client) transportError(ctx context.Context, err error, token string) error {
-	return rest.TransportError(ctx, "Azure DevOps", c.timeout, redactedError{err, token})
+	return rest.TransportError(ctx, "Azure DevOps", c.timeout, rest.RedactError(err, tokenForms(token)...))
 }
-
-// redactedError is an error whose text has the token removed; errors.Is
-// still sees what it wraps (context.Canceled, a net.Error).
-type redactedError struct {
-	err   error
-	token string
-}
-
-func (e redactedError) Error() string { return redact(e.err.Error(), e.token) }
-func (e redactedError) Unwrap() error { return e.err }
 
 // excerpt is the start of Azure DevOps' answer for an error message: the
 // "message" of its JSON error when there is one, on one line, without the
@@ -595,6 +585,9 @@ func excerpt(raw []byte, token string) string {
 }
 
 // redact removes the job token, as it is and as a URL would carry it.
-func redact(s, token string) string {
-	return rest.Redact(s, token, url.QueryEscape(token), url.PathEscape(token))
+func redact(s, token string) string { return rest.Redact(s, tokenForms(token)...) }
+
+// tokenForms is the job token as it is and as a URL would carry it.
+func tokenForms(token string) []string {
+	return []string{token, url.QueryEscape(token), url.PathEscape(token)}
 }

@@ -479,7 +479,7 @@ func (c *Client) try(ctx context.Context, method, target, authorization string, 
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &rest.Failure{Err: rest.TransportError(ctx, "GitHub", c.timeout, redactedError{err, secret}), Retryable: true}
+		return nil, &rest.Failure{Err: rest.TransportError(ctx, "GitHub", c.timeout, rest.RedactError(err, secret)), Retryable: true}
 	}
 	defer resp.Body.Close()
 
@@ -490,7 +490,7 @@ func (c *Client) try(ctx context.Context, method, target, authorization string, 
 		}
 		answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		if err != nil {
-			return nil, &rest.Failure{Err: rest.TransportError(ctx, "GitHub", c.timeout, redactedError{err, secret}), Retryable: true}
+			return nil, &rest.Failure{Err: rest.TransportError(ctx, "GitHub", c.timeout, rest.RedactError(err, secret)), Retryable: true}
 		}
 		if int64(len(answer)) > limit {
 			return nil, &rest.Failure{Err: fmt.Errorf("GitHub's answer is larger than %d bytes", limit)}
@@ -557,16 +557,6 @@ func message(raw []byte, secret string) string {
 	}
 	return rest.Excerpt(text, func(s string) string { return rest.Redact(s, secret) })
 }
-
-// redactedError is an error whose text has a secret removed; errors.Is
-// still sees what it wraps.
-type redactedError struct {
-	err    error
-	secret string
-}
-
-func (e redactedError) Error() string { return rest.Redact(e.err.Error(), e.secret) }
-func (e redactedError) Unwrap() error { return e.err }
 
 // MapLogin is the Slack user (id or email) github.users maps a GitHub
 // login to, if any; logins compare without case.

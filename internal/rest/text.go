@@ -37,3 +37,21 @@ func Redact(s string, secrets ...string) string {
 	}
 	return s
 }
+
+// RedactError is err with each secret removed from its text (as Redact
+// does); errors.Is and errors.As still see what it wraps (context.Canceled,
+// a net.Error).
+func RedactError(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	return redactedError{err: err, secrets: secrets}
+}
+
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (e redactedError) Error() string { return Redact(e.err.Error(), e.secrets...) }
+func (e redactedError) Unwrap() error { return e.err }

@@ -1,6 +1,9 @@
 package rest
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -24,6 +27,20 @@ func TestRedact(t *testing.T) {
 		if got := Redact(tc.s, tc.secrets...); got != tc.want {
 			t.Errorf("%s: Redact = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestRedactError(t *testing.T) {
+	t.Parallel()
+	err := RedactError(fmt.Errorf("Post https://h/x?token=s3cr3t: %w", context.DeadlineExceeded), "s3cr3t")
+	if got := err.Error(); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "token=[redacted]") {
+		t.Errorf("Error() = %q", got)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Error("the wrapped error is no longer seen")
+	}
+	if RedactError(nil, "s3cr3t") != nil {
+		t.Error("RedactError(nil) is not nil")
 	}
 }
 
