@@ -20,7 +20,21 @@ type SchedulerConfig struct {
 	// Leases elects the process that sweeps and reconciles when several
 	// share a store; nil runs both loops here.
 	Leases LoopLeases
+	// Busy reports that requests people and tools wait on (intakes,
+	// clicks) are queueing up. While it does, every outbox worker but the
+	// first yields before its next task, a few milliseconds at a time and
+	// for at most yieldMax, so that the requests keep the CPU and the
+	// outbox goes on all the same (a worker held by a slow tool does not
+	// hold the rest). nil: never busy.
+	Busy func() bool
 }
+
+// How an outbox worker yields while Busy: in steps of yieldStep, at most
+// yieldMax before each task.
+const (
+	yieldStep = 5 * time.Millisecond
+	yieldMax  = 50 * time.Millisecond
+)
 
 // The loops that run on one process at a time.
 const (
@@ -48,6 +62,7 @@ type Scheduler struct {
 	corrupt  map[string]bool
 	running  bool
 	stopped  bool
+	wait     func(ctx context.Context, d time.Duration) error // Sleep; tests replace it
 }
 
 // NewScheduler builds the scheduler of svc and makes it the one svc tells
@@ -78,6 +93,7 @@ func NewScheduler(svc *Service, cfg SchedulerConfig) *Scheduler {
 		timers:   map[string]*time.Timer{},
 		drained:  make(chan struct{}),
 		corrupt:  map[string]bool{},
+		wait:     Sleep,
 	}
 	kick := sc.Kick
 	svc.kick.Store(&kick)
@@ -99,9 +115,12 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 	sc.mu.Unlock()
 
 	var wg sync.WaitGroup
-	for range sc.cfg.Workers {
+	for worker := range sc.cfg.Workers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
+				if worker > 0 {
+					sc.yield(ctx)
+				}
 				id, ok := sc.nextKicked()
 				if !ok {
 					select {
@@ -150,6 +169,19 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// yield waits while the requests people and tools wait on are busy, in
+// steps of yieldStep and for at most yieldMax. It returns the steps waited.
+func (sc *Scheduler) yield(ctx context.Context) int {
+	steps := 0
+	for waited := time.Duration(0); waited < yieldMax && sc.cfg.Busy != nil && sc.cfg.Busy(); waited += yieldStep {
+		if sc.wait(ctx, yieldStep) != nil {
+			break
+		}
+		steps++
+	}
+	return steps
 }
 
 // leads takes or renews this process's lease on a loop before a round of

@@ -822,3 +822,53 @@ func mustTools(t *testing.T, tools ...approvals.Tool) *approvals.Tools {
 	}
 	return r
 }
+
+// While requests people and tools wait on are busy, the outbox's workers
+// but the first yield before each task, for a bounded time; when they are
+// not, nobody waits.
+func TestWorkersYieldWhileRequestsAreBusy(t *testing.T) {
+	t.Parallel()
+	issuer, err := tokens.NewIssuer([]tokens.Key{{ID: "k1", Secret: []byte(strings.Repeat("s", 32))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := approvals.NewService(approvals.Config{Store: newMemStore(), Tokens: issuer, Tools: mustTools(t, approvals.Tool{Name: "acme"}),
+		Rules: func() approvals.Rules { return approvals.Rules{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := 0
+	for _, tc := range []struct {
+		name string
+		busy func() bool
+		want int
+	}{
+		{"no busy signal", nil, 0},
+		{"idle", func() bool { return false }, 0},
+		{"busy for three checks", func() bool { checks++; return checks <= 3 }, 3},
+		{"busy throughout: bounded", func() bool { return true }, approvals.YieldBound},
+	} {
+		sc := approvals.NewScheduler(svc, approvals.SchedulerConfig{Busy: tc.busy})
+		if got := approvals.YieldSteps(sc); got != tc.want {
+			t.Errorf("%s: yielded %d steps, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// Busy throughout, the outbox still gets every task posted: yielding is
+// bounded, and the first worker never yields.
+func TestBusyRequestsNeverStopTheOutbox(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.stop()
+	h.open(t)
+	h.schedCfg.Busy = func() bool { return true }
+	h.start(t)
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, h.submit(t, fmt.Sprintf("busy-%d", i), "dev").ID)
+	}
+	for _, id := range ids {
+		waitFor(t, "message posted while busy", func() bool { return h.get(t, id).Message.TS != "" })
+	}
+}

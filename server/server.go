@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -163,6 +164,14 @@ func New(cfg Config) (*Server, error) {
 
 // Handler is the server's root handler (tests serve it with httptest).
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// Busy reports that requests people and tools wait on are queueing up:
+// more of them running or waiting (intakes, reads, Slack's and GitHub's
+// webhooks) than the process has cores. Background work yields to them
+// meanwhile (approvals.SchedulerConfig.Busy).
+func (s *Server) Busy() bool {
+	return s.api.outstanding.Load()+s.webhooks.outstanding.Load() > int64(runtime.GOMAXPROCS(0))
+}
 
 // ListenAndServe serves on cfg.Listen until ctx is done, then stops taking
 // requests and lets the ones in flight finish (up to ShutdownTimeout).

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -426,5 +427,45 @@ func TestSignedIntake(t *testing.T) {
 	}
 	if res, _ := do(t, "POST", srv.URL+"/v1/hooks/acme", map[string]string{"X-API-Key": testKey}, `{}`); res.StatusCode != http.StatusNotFound {
 		t.Errorf("the signed intake is also under /v1: %d", res.StatusCode)
+	}
+}
+
+// Busy says requests are queueing up once more of them are in flight than
+// the process has cores, and not before or after.
+func TestBusyWhileRequestsQueueUp(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	tasks := &fakeTasks{get: func(ctx context.Context, id string) (*approvals.Task, error) {
+		<-release
+		return pendingTask(id), nil
+	}}
+	s, err := New(Config{Tasks: tasks, APIKeys: func() []APIKey { return []APIKey{{Name: "k", Key: testKey}} }, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	if s.Busy() {
+		t.Fatal("busy with nothing in flight")
+	}
+	n := runtime.GOMAXPROCS(0) + 1
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { _, _ = do(t, "GET", srv.URL+"/v1/tasks/acme-1", map[string]string{"X-API-Key": testKey}, "") })
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.api.outstanding.Load() < int64(n); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("requests did not arrive")
+		}
+	}
+	if !s.Busy() {
+		t.Errorf("not busy with %d requests in flight on %d cores", n, n-1)
+	}
+	close(release)
+	wg.Wait()
+	for deadline := time.Now().Add(5 * time.Second); s.Busy(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("still busy after the requests were answered")
+		}
 	}
 }

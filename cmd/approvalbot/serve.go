@@ -112,11 +112,6 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	if err != nil {
 		return err
 	}
-	sched := approvals.NewScheduler(svc, approvals.SchedulerConfig{
-		SweepInterval:     cfg.Sweeper.Interval,
-		ReconcileInterval: cfg.Reconcile.Interval,
-		Leases:            store.loops,
-	})
 	slack.SetService(svc)
 	slack.Apply(slackSettings(cfg.Slack, cfg.Server.PublicURL))
 	webhooks := map[string]http.Handler{
@@ -150,6 +145,14 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	if err != nil {
 		return err
 	}
+	// Before the server serves: the scheduler is who the service tells of
+	// new work.
+	sched := approvals.NewScheduler(svc, approvals.SchedulerConfig{
+		SweepInterval:     cfg.Sweeper.Interval,
+		ReconcileInterval: cfg.Reconcile.Interval,
+		Leases:            store.loops,
+		Busy:              srv.Busy,
+	})
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sched.Run(ctx) })
