@@ -12,8 +12,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/hosts"
@@ -323,7 +321,7 @@ func parseContext(body []byte) (approvals.Context, error) {
 			return ctx, err
 		}
 		if name == "url" {
-			if v, err = checkLink(v); err != nil {
+			if v, err = rest.CheckLink(v, maxFieldRunes); err != nil {
 				return ctx, err
 			}
 		}
@@ -332,28 +330,13 @@ func parseContext(body []byte) (approvals.Context, error) {
 	return ctx, nil
 }
 
-// textValue reads a context field: a string, or a number kept as written
-// (release 2.10 stays "2.10"); null is absent. A value that is a $(…)
-// variable Azure Pipelines did not expand says nothing and counts as
-// absent. The result is trimmed.
+// textValue reads a context field (rest.TextValue). A value that is a
+// $(…) variable Azure Pipelines did not expand says nothing and counts as
+// absent.
 func textValue(name string, raw json.RawMessage) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	var s string
-	switch c := firstByte(raw); {
-	case c == 'n' && string(raw) == "null":
-		return "", nil
-	case c == '"':
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", approvals.Invalidf("%s is not a valid JSON string", name)
-		}
-	case c == '-' || (c >= '0' && c <= '9'):
-		s = string(raw)
-	default:
-		return "", approvals.Invalidf("%s must be a string", name)
-	}
-	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
-	if isUnexpanded(s) {
-		return "", nil
+	s, _, err := rest.TextValue(name, raw)
+	if err != nil || isUnexpanded(s) {
+		return "", err
 	}
 	return s, nil
 }
@@ -364,29 +347,4 @@ func isUnexpanded(s string) bool {
 		return false
 	}
 	return !strings.ContainsAny(s[2:len(s)-1], "$() ")
-}
-
-// checkLink accepts the optional link to the run: it is shown as a link in
-// Slack, so only absolute http(s) URLs pass, and a long one is refused
-// rather than cut into a broken link.
-func checkLink(s string) (string, error) {
-	if s == "" {
-		return "", nil
-	}
-	if utf8.RuneCountInString(s) > maxFieldRunes {
-		return "", approvals.Invalidf("url is longer than %d characters", maxFieldRunes)
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		strings.IndexFunc(s, unicode.IsSpace) >= 0 {
-		return "", approvals.Invalidf("url must be an absolute http or https URL")
-	}
-	return s, nil
-}
-
-func firstByte(raw []byte) byte {
-	if len(raw) == 0 {
-		return 0
-	}
-	return raw[0]
 }

@@ -1,12 +1,10 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/hosts"
@@ -91,7 +89,7 @@ func (c *Client) Parse(_ func(name string) string, body []byte) (approvals.Submi
 	case strings.IndexFunc(id, unicode.IsControl) >= 0:
 		return approvals.Submission{}, approvals.Invalidf("taskId must not contain control characters")
 	}
-	link, err := checkLink(values["url"])
+	link, err := rest.CheckLink(values["url"], maxFieldRunes)
 	if err != nil {
 		return approvals.Submission{}, err
 	}
@@ -125,52 +123,17 @@ func (c *Client) Parse(_ func(name string) string, body []byte) (approvals.Submi
 	}, nil
 }
 
-// value reads a field: a string, or a number kept as written (release 2.10
-// stays "2.10"; a task id must then be a whole number); null is absent.
-// It is trimmed.
+// value reads a field (rest.TextValue); a task id that is a number must
+// be a whole one, and the URLs must be strings.
 func value(name string, raw json.RawMessage) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	var s string
-	switch c := firstByte(raw); {
-	case c == 'n' && string(raw) == "null":
-		return "", nil
-	case c == '"':
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", approvals.Invalidf("%s is not a valid JSON string", name)
-		}
-	case c == '-' || (c >= '0' && c <= '9'):
-		s = string(raw)
-		if name == "taskId" && strings.Trim(s, "0123456789") != "" {
-			return "", approvals.Invalidf("taskId must be a string or a whole number")
-		}
-	default:
+	s, quoted, err := rest.TextValue(name, raw)
+	switch {
+	case err != nil:
+		return "", err
+	case name == "taskId" && !quoted && strings.Trim(s, "0123456789") != "":
+		return "", approvals.Invalidf("taskId must be a string or a whole number")
+	case (name == "callbackUrl" || name == "url") && !quoted && s != "":
 		return "", approvals.Invalidf("%s must be a string", name)
-	}
-	if (name == "callbackUrl" || name == "url") && firstByte(raw) != '"' && s != "" {
-		return "", approvals.Invalidf("%s must be a string", name)
-	}
-	return strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD")), nil
-}
-
-func firstByte(raw []byte) byte {
-	if len(raw) == 0 {
-		return 0
-	}
-	return raw[0]
-}
-
-// checkLink accepts the optional link to the task in its tool: shown as a
-// link in Slack, so only absolute http(s) URLs pass.
-func checkLink(s string) (string, error) {
-	if s == "" {
-		return "", nil
-	}
-	if utf8.RuneCountInString(s) > maxFieldRunes {
-		return "", approvals.Invalidf("url is longer than %d characters", maxFieldRunes)
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.IndexFunc(s, unicode.IsSpace) >= 0 {
-		return "", approvals.Invalidf("url must be an absolute http or https URL")
 	}
 	return s, nil
 }

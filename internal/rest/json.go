@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/approvalbot/approvalbot/approvals"
 )
@@ -67,4 +71,48 @@ func syntaxError(what string, err error) error {
 	default:
 		return approvals.Invalidf("%s is not valid JSON", what)
 	}
+}
+
+// TextValue reads a field of an intake's JSON: a string, or a number kept
+// as written (release 2.10 stays "2.10"); null is absent. The result is
+// trimmed and valid UTF-8; quoted reports that it was a JSON string. name
+// names the field in errors, which wrap approvals.ErrInvalid.
+func TextValue(name string, raw json.RawMessage) (s string, quoted bool, err error) {
+	raw = bytes.TrimSpace(raw)
+	var c byte
+	if len(raw) > 0 {
+		c = raw[0]
+	}
+	switch {
+	case c == 'n' && string(raw) == "null":
+		return "", false, nil
+	case c == '"':
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", false, approvals.Invalidf("%s is not a valid JSON string", name)
+		}
+		quoted = true
+	case c == '-' || (c >= '0' && c <= '9'):
+		s = string(raw)
+	default:
+		return "", false, approvals.Invalidf("%s must be a string", name)
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD")), quoted, nil
+}
+
+// CheckLink accepts an intake's optional link to the task in its tool
+// (the url field): it is shown as a link in Slack, so only an absolute
+// http(s) URL passes, and one longer than maxRunes is refused rather than
+// cut into a broken link. Empty is no link.
+func CheckLink(s string, maxRunes int) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if utf8.RuneCountInString(s) > maxRunes {
+		return "", approvals.Invalidf("url is longer than %d characters", maxRunes)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.IndexFunc(s, unicode.IsSpace) >= 0 {
+		return "", approvals.Invalidf("url must be an absolute http or https URL")
+	}
+	return s, nil
 }

@@ -97,3 +97,53 @@ func FuzzDecodeObject(f *testing.F) {
 		}
 	})
 }
+
+func TestTextValue(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		raw, want string
+		quoted    bool
+		err       string
+	}{
+		{raw: `" v1.2 "`, want: "v1.2", quoted: true},
+		{raw: `2.10`, want: "2.10"},
+		{raw: `-3`, want: "-3"},
+		{raw: ` null `, want: ""},
+		{raw: `"\ud800"`, want: "\uFFFD", quoted: true},
+		{raw: `true`, err: "release must be a string"},
+		{raw: `{}`, err: "release must be a string"},
+		{raw: ``, err: "release must be a string"},
+	} {
+		got, quoted, err := TextValue("release", json.RawMessage(tc.raw))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, approvals.ErrInvalid) {
+				t.Errorf("%s: err %v, want %q", tc.raw, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want || quoted != tc.quoted {
+			t.Errorf("%s: %q, %v, %v; want %q, %v", tc.raw, got, quoted, err, tc.want, tc.quoted)
+		}
+	}
+}
+
+func TestCheckLink(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s  string
+		ok bool
+	}{
+		{"", true},
+		{"https://ci.example.com/job/1", true},
+		{"http://ci.example.com", true},
+		{"ftp://ci.example.com", false},
+		{"/job/1", false},
+		{"https://ci.example.com/a b", false},
+		{"https://ci.example.com/" + strings.Repeat("x", 30), false},
+	} {
+		got, err := CheckLink(tc.s, 40)
+		if (err == nil) != tc.ok || (tc.ok && got != tc.s) {
+			t.Errorf("%q: %q, %v; want ok %v", tc.s, got, err, tc.ok)
+		}
+	}
+}
