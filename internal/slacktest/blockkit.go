@@ -113,23 +113,30 @@ func checkMessage(text string, hasText bool, blocks json.RawMessage, requireCont
 	return nil
 }
 
-// checkView checks a views.open view. Slack answers a view it refuses with
-// invalid_arguments.
-func checkView(raw any) *Refusal {
+// checkView checks a views.open view (a modal). Slack answers a view it
+// refuses with invalid_arguments.
+func checkView(raw any) *Refusal { return checkViewOf("modal", raw) }
+
+// checkViewOf checks a view of a type: "modal" (views.open: title, submit
+// and close too) or "home" (views.publish). Both hold private metadata, a
+// callback id and at most 100 blocks within Block Kit's limits.
+func checkViewOf(kind string, raw any) *Refusal {
 	v, ok := raw.(map[string]any)
 	if !ok {
 		return refuse("invalid_arguments", "/view", "view must be an object")
 	}
 	r := func() *Refusal {
-		if v["type"] != "modal" {
-			return refuse("", "/view/type", "type must be modal")
+		if v["type"] != kind {
+			return refuse("", "/view/type", "type must be %s", kind)
 		}
-		if r := checkText("/view/title", v["title"], plainOnly, maxViewTitle, true); r != nil {
-			return r
-		}
-		for _, k := range []string{"submit", "close"} {
-			if r := checkText("/view/"+k, v[k], plainOnly, maxViewButton, false); r != nil {
+		if kind == "modal" {
+			if r := checkText("/view/title", v["title"], plainOnly, maxViewTitle, true); r != nil {
 				return r
+			}
+			for _, k := range []string{"submit", "close"} {
+				if r := checkText("/view/"+k, v[k], plainOnly, maxViewButton, false); r != nil {
+					return r
+				}
 			}
 		}
 		if r := checkString("/view/private_metadata", v["private_metadata"], maxPrivateMeta); r != nil {

@@ -49,32 +49,7 @@ func CheckHomeView(view []byte) error {
 // checkHomeView checks a views.publish view: type home, at most 100
 // blocks within Block Kit's limits (block ids unique). Slack answers a view
 // it refuses with invalid_arguments.
-func checkHomeView(raw any) *Refusal {
-	v, ok := raw.(map[string]any)
-	if !ok {
-		return refuse("invalid_arguments", "/view", "view must be an object")
-	}
-	r := func() *Refusal {
-		if v["type"] != "home" {
-			return refuse("", "/view/type", "type must be home")
-		}
-		if r := checkString("/view/private_metadata", v["private_metadata"], maxPrivateMeta); r != nil {
-			return r
-		}
-		if r := checkString("/view/callback_id", v["callback_id"], maxCallbackID); r != nil {
-			return r
-		}
-		blocks, ok := v["blocks"].([]any)
-		if !ok {
-			return refuse("", "/view/blocks", "blocks must be an array")
-		}
-		return checkBlocks("/view/blocks", blocks, maxViewBlocks)
-	}()
-	if r != nil {
-		r.Code = "invalid_arguments"
-	}
-	return r
-}
+func checkHomeView(raw any) *Refusal { return checkViewOf("home", raw) }
 
 // buttonsOf returns the buttons of the actions blocks.
 func buttonsOf(blocks []map[string]any) []Button {
