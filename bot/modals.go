@@ -71,11 +71,8 @@ func breakGlassView(token, why string) slack.ModalViewRequest {
 		"It is marked BREAK-GLASS on the message, in the audit trail and in the notes to the deployment tool, " +
 		"and announced in the thread to every approver."
 	intro := slack.NewSectionBlock(plainText(plainTrunc(text, maxModalTextChars)), nil, nil, slack.SectionBlockOptionBlockID("why"))
-	input := slack.NewPlainTextInputBlockElement(plainText("Why can this not wait?"), actionIDReason).
-		WithMultiline(true).
-		WithMaxLength(maxReasonChars)
-	reason := slack.NewInputBlock(blockIDReason, plainText("Reason"),
-		plainText("Required. The deployment tool receives it with the approval."), input)
+	reason := reasonBlock(plainText("Why can this not wait?"), "Reason",
+		plainText("Required. The deployment tool receives it with the approval."))
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		Title:           plainText("Break glass"),
@@ -90,17 +87,28 @@ func breakGlassView(token, why string) slack.ModalViewRequest {
 // minimalBreakGlassView is the break-glass modal with nothing but the
 // input: the fallback when Slack refuses the full one.
 func minimalBreakGlassView(token string) slack.ModalViewRequest {
-	input := slack.NewPlainTextInputBlockElement(nil, actionIDReason).
+	return minimalReasonView(callbackBreakGlass, "Break glass", "Approve", "Break-glass reason", token)
+}
+
+// reasonBlock is the multi-line input a reason modal asks in; placeholder
+// and hint may be nil.
+func reasonBlock(placeholder *slack.TextBlockObject, label string, hint *slack.TextBlockObject) *slack.InputBlock {
+	input := slack.NewPlainTextInputBlockElement(placeholder, actionIDReason).
 		WithMultiline(true).
 		WithMaxLength(maxReasonChars)
-	reason := slack.NewInputBlock(blockIDReason, plainText("Break-glass reason"), nil, input)
+	return slack.NewInputBlock(blockIDReason, plainText(label), hint, input)
+}
+
+// minimalReasonView is a reason modal with nothing but its input: the
+// fallback when Slack refuses the full one.
+func minimalReasonView(callbackID, title, submit, label, token string) slack.ModalViewRequest {
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
-		Title:           plainText("Break glass"),
-		Submit:          plainText("Approve"),
-		CallbackID:      callbackBreakGlass,
+		Title:           plainText(title),
+		Submit:          plainText(submit),
+		CallbackID:      callbackID,
 		PrivateMetadata: token,
-		Blocks:          slack.Blocks{BlockSet: []slack.Block{reason}},
+		Blocks:          slack.Blocks{BlockSet: []slack.Block{reasonBlock(nil, label, nil)}},
 	}
 }
 

@@ -395,11 +395,8 @@ func (n *Notifier) OpenRejectReason(ctx context.Context, triggerID, token string
 // are all the bot's own and within Slack's limits (title and buttons ≤ 24,
 // placeholder ≤ 150); the token is within private_metadata's 3000.
 func rejectReasonView(token string) slack.ModalViewRequest {
-	input := slack.NewPlainTextInputBlockElement(plainText("Why is this deployment rejected?"), actionIDReason).
-		WithMultiline(true).
-		WithMaxLength(maxReasonChars)
-	reason := slack.NewInputBlock(blockIDReason, plainText("Reason"),
-		plainText("The deployment tool receives it with the rejection."), input)
+	reason := reasonBlock(plainText("Why is this deployment rejected?"), "Reason",
+		plainText("The deployment tool receives it with the rejection."))
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		Title:           plainText("Reject deployment"),
@@ -414,18 +411,7 @@ func rejectReasonView(token string) slack.ModalViewRequest {
 // minimalRejectReasonView is the reject reason modal with nothing but the
 // input: the fallback when Slack refuses the full one.
 func minimalRejectReasonView(token string) slack.ModalViewRequest {
-	input := slack.NewPlainTextInputBlockElement(nil, actionIDReason).
-		WithMultiline(true).
-		WithMaxLength(maxReasonChars)
-	reason := slack.NewInputBlock(blockIDReason, plainText("Reason"), nil, input)
-	return slack.ModalViewRequest{
-		Type:            slack.VTModal,
-		Title:           plainText("Reject"),
-		Submit:          plainText("Reject"),
-		CallbackID:      callbackRejectReason,
-		PrivateMetadata: token,
-		Blocks:          slack.Blocks{BlockSet: []slack.Block{reason}},
-	}
+	return minimalReasonView(callbackRejectReason, "Reject", "Reject", "Reason", token)
 }
 
 // permanentCode reports whether a Slack error code means that no retry can
