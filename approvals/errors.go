@@ -102,7 +102,7 @@ type Kind struct {
 	// answered, audited and counted, never logged as a failure.
 	Refusal bool
 	// Reply is what a person is told; "{tool}" stands for the task's
-	// deployment tool (Kind.Text fills it in).
+	// deployment tool, "{chat}" for the chat (Kind.Text fills them in).
 	Reply string
 	// Answer is what the API answers a program with (an invalid request's
 	// own error, which says what to mend, is quoted instead).
@@ -112,19 +112,22 @@ type Kind struct {
 	Prompt bool
 }
 
-// Text is the reply with the tool's display name filled in.
-func (k Kind) Text(tool string) string {
+// Text is the reply with the tool's and the chat's display names filled in.
+func (k Kind) Text(tool, chat string) string {
 	if tool == "" {
 		tool = "the deployment tool"
 	}
-	return strings.ReplaceAll(k.Reply, "{tool}", tool)
+	if chat == "" {
+		chat = "chat"
+	}
+	return strings.NewReplacer("{tool}", tool, "{chat}", chat).Replace(k.Reply)
 }
 
-// Reply is what a person is told about err: its kind's reply with the
-// tool's name and, where the refusal carries one, its detail ("frozen
-// until …") filled in.
-func Reply(err error, tool string) string {
-	text := KindOf(err).Text(tool)
+// Reply is what a person is told about err in chat: its kind's reply with
+// the tool's and the chat's names and, where the refusal carries one, its
+// detail ("frozen until …") filled in.
+func Reply(err error, tool, chat string) string {
+	text := KindOf(err).Text(tool, chat)
 	detail := ""
 	var r *Refusal
 	if errors.As(err, &r) {
@@ -160,14 +163,14 @@ var kinds = []struct {
 	{ErrBadToken, Kind{"bad_token", http.StatusForbidden, true, "This button is no longer valid.", "invalid token", true}},
 	{ErrAlreadyVoted, Kind{"already_voted", http.StatusConflict, true, "Your approval is already counted.", "already voted", false}},
 	{ErrReasonRequired, Kind{"reason_required", http.StatusBadRequest, true, "A reason is required to reject this deployment.", "a reason is required to reject", true}},
-	{ErrNoPolicy, Kind{"no_policy", http.StatusForbidden, true, "No policy names approvers for this deployment, so nobody can decide it from Slack. Decide it in {tool}.", "no policy names approvers for this task", false}},
+	{ErrNoPolicy, Kind{"no_policy", http.StatusForbidden, true, "No policy names approvers for this deployment, so nobody can decide it from {chat}. Decide it in {tool}.", "no policy names approvers for this task", false}},
 	{ErrIdentityUnknown, Kind{"identity_unknown", http.StatusServiceUnavailable, true, "Could not check who requested this; try again in a minute.", "could not check who requested this, retry later", false}},
 	{ErrApprovingClosed, Kind{"approving_closed", http.StatusForbidden, true, "Approving is closed now: {detail}. Rejecting still works.", "approving is closed now", false}},
 	{ErrBreakGlassReason, Kind{"break_glass_reason", http.StatusBadRequest, true, "A reason is required to break glass.", "a reason is required to break glass", true}},
 	{ErrConfirmRequired, Kind{"confirm_required", http.StatusBadRequest, true, "Type the environment's name to confirm the approval.", "type the environment to confirm", true}},
 	{ErrConfirmMismatch, Kind{"confirm_mismatch", http.StatusBadRequest, true, "The environment you typed does not match; nothing was decided.", "the typed environment does not match", false}},
 	{ErrSSORequired, Kind{"sso_required", http.StatusForbidden, true, "This deployment is decided on the web after signing in: use the Review button.", "this task is decided after signing in on the web", false}},
-	{ErrRequesterUnmapped, Kind{"requester_unmapped", http.StatusForbidden, true, "Who requested this in {tool} is not mapped to a Slack user, so nobody can approve it here until an admin maps them in approvalbot's configuration. Rejecting works.", "the requester is not mapped to a chat user", false}},
+	{ErrRequesterUnmapped, Kind{"requester_unmapped", http.StatusForbidden, true, "Who requested this in {tool} is not mapped to a {chat} user, so nobody can approve it here until an admin maps them in approvalbot's configuration. Rejecting works.", "the requester is not mapped to a chat user", false}},
 	{ErrUnauthenticated, Kind{"unauthenticated", http.StatusUnauthorized, false, "The request's signature is missing or invalid.", "request signature missing or invalid", false}},
 	{ErrNoTask, Kind{"no_task", http.StatusOK, false, "Nothing to decide.", "ignored", false}},
 	{ErrNoReceipt, Kind{"no_receipt", http.StatusNotFound, false, "This task has no receipt yet.", "the task has no receipt (not decided yet, or decided before receipts were configured)", false}},

@@ -60,10 +60,10 @@ func TestKindOf(t *testing.T) {
 			t.Errorf("KindOf(%v) = %+v, want code %s status %d refusal %v", tc.err, k, tc.code, tc.status, tc.refusal)
 		}
 	}
-	if got := approvals.KindOf(approvals.ErrExpired).Text("Acme Deploy"); got != "This approval request has expired. Decide it in Acme Deploy." {
+	if got := approvals.KindOf(approvals.ErrExpired).Text("Acme Deploy", "Slack"); got != "This approval request has expired. Decide it in Acme Deploy." {
 		t.Errorf("Text = %q", got)
 	}
-	if got := approvals.KindOf(approvals.ErrNoPolicy).Text(""); !strings.Contains(got, "the deployment tool") {
+	if got := approvals.KindOf(approvals.ErrNoPolicy).Text("", "Slack"); !strings.Contains(got, "the deployment tool") {
 		t.Errorf("Text without a tool = %q", got)
 	}
 }

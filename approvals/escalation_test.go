@@ -27,7 +27,7 @@ func TestEscalationAndDirectMessages(t *testing.T) {
 		var out []string
 		for _, u := range p.Users {
 			has := false
-			for _, c := range t.Copies {
+			for _, c := range copiesOf(t) {
 				has = has || c.User == u
 			}
 			if !has {
@@ -41,7 +41,11 @@ func TestEscalationAndDirectMessages(t *testing.T) {
 	svc, err := approvals.NewService(approvals.Config{
 		Store: store, Tokens: issuer, Clock: clock.Now,
 		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }}),
-		Notifier: funcNotifier{
+
+		Rules: func() approvals.Rules {
+			return approvals.Rules{DefaultTTL: 4 * time.Hour, Policies: []approvals.Policy{policy}}
+		},
+		Chats: testChats(funcNotifier{
 			post: func(_ *approvals.Task, tok string) (approvals.MessageRef, error) {
 				token = tok
 				return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
@@ -62,10 +66,7 @@ func TestEscalationAndDirectMessages(t *testing.T) {
 				return out, nil
 			},
 			notice: func(_ *approvals.Task, kind approvals.NoticeKind) error { notices = append(notices, kind); return nil },
-		},
-		Rules: func() approvals.Rules {
-			return approvals.Rules{DefaultTTL: 4 * time.Hour, Policies: []approvals.Policy{policy}}
-		},
+		}, nil),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -83,8 +84,8 @@ func TestEscalationAndDirectMessages(t *testing.T) {
 	}
 	work() // post, then the copies
 	work()
-	if got := store.task(t, task.ID); len(got.Copies) != 1 || got.Copies[0].User != "UALICE" {
-		t.Fatalf("copies after the post: %+v", got.Copies)
+	if got := store.task(t, task.ID); len(copiesOf(got)) != 1 || copiesOf(got)[0].User != "UALICE" {
+		t.Fatalf("copies after the post: %+v", copiesOf(got))
 	}
 	click := func(user string) error {
 		_, err := svc.Decide(ctx, approvals.DecideRequest{Token: token, Action: approvals.ActionApprove, User: approvals.Person{ID: user}})
@@ -100,8 +101,8 @@ func TestEscalationAndDirectMessages(t *testing.T) {
 	if !got.Escalated || len(notices) != 1 || notices[0] != approvals.NoticeEscalation {
 		t.Fatalf("escalated %v, notices %v", got.Escalated, notices)
 	}
-	if len(got.Copies) != 2 || got.Copies[1].User != "UBOSS" || len(directed) != 2 || len(directed[1]) != 1 {
-		t.Fatalf("after the escalation: copies %+v, direct calls %v (want one new copy, to UBOSS)", got.Copies, directed)
+	if len(copiesOf(got)) != 2 || copiesOf(got)[1].User != "UBOSS" || len(directed) != 2 || len(directed[1]) != 1 {
+		t.Fatalf("after the escalation: copies %+v, direct calls %v (want one new copy, to UBOSS)", copiesOf(got), directed)
 	}
 	if !strings.Contains(auditText(got), "escalated") {
 		t.Errorf("audit: %s", auditText(got))
@@ -125,7 +126,11 @@ func TestCopiesSentWhileDecidedAreUpdated(t *testing.T) {
 	svc, err = approvals.NewService(approvals.Config{
 		Store: store, Tokens: issuer,
 		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }}),
-		Notifier: funcNotifier{
+
+		Rules: func() approvals.Rules {
+			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{policy}}
+		},
+		Chats: testChats(funcNotifier{
 			post: func(*approvals.Task, string) (approvals.MessageRef, error) {
 				return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
 			},
@@ -138,14 +143,11 @@ func TestCopiesSentWhileDecidedAreUpdated(t *testing.T) {
 			},
 			update: func(task *approvals.Task, _ string) error {
 				if task.Status.Final() {
-					updated = append(updated, task.Copies)
+					updated = append(updated, copiesOf(task))
 				}
 				return nil
 			},
-		},
-		Rules: func() approvals.Rules {
-			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{policy}}
-		},
+		}, nil),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -161,8 +163,8 @@ func TestCopiesSentWhileDecidedAreUpdated(t *testing.T) {
 		}
 	}
 	got := store.task(t, task.ID)
-	if got.Status != approvals.StatusApproved || len(got.Copies) != 2 {
-		t.Fatalf("status %s, copies %+v; want approved with both copies recorded", got.Status, got.Copies)
+	if got.Status != approvals.StatusApproved || len(copiesOf(got)) != 2 {
+		t.Fatalf("status %s, copies %+v; want approved with both copies recorded", got.Status, copiesOf(got))
 	}
 	if len(updated) == 0 || len(updated[len(updated)-1]) != 2 {
 		t.Errorf("final updates saw copies %v; want the last to reach both", updated)

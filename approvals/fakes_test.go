@@ -166,32 +166,44 @@ type funcNotifier struct {
 	direct func(t *approvals.Task, token string) ([]approvals.MessageRef, error)
 }
 
-func (n funcNotifier) Direct(_ context.Context, t *approvals.Task, token string) ([]approvals.MessageRef, error) {
+func (n funcNotifier) Direct(_ context.Context, t *approvals.Task, _ []approvals.MessageRef, token string) ([]approvals.MessageRef, error) {
 	if n.direct == nil {
 		return nil, nil
 	}
 	return n.direct(t, token)
 }
 
-func (n funcNotifier) Post(_ context.Context, t *approvals.Task, token string) (approvals.MessageRef, error) {
+func (n funcNotifier) Post(_ context.Context, t *approvals.Task, _, token string) (approvals.MessageRef, error) {
 	if n.post == nil {
 		return approvals.MessageRef{Channel: "C1", TS: "1.000001"}, nil
 	}
 	return n.post(t, token)
 }
 
-func (n funcNotifier) Update(_ context.Context, t *approvals.Task, token string) error {
+func (n funcNotifier) Update(_ context.Context, t *approvals.Task, _ []approvals.MessageRef, token string) error {
 	if n.update == nil {
 		return nil
 	}
 	return n.update(t, token)
 }
 
-func (n funcNotifier) Notice(_ context.Context, t *approvals.Task, kind approvals.NoticeKind) error {
+func (n funcNotifier) Notice(_ context.Context, t *approvals.Task, _ approvals.MessageRef, kind approvals.NoticeKind) error {
 	if n.notice == nil {
 		return nil
 	}
 	return n.notice(t, kind)
+}
+
+// testChats registers one chat, primary and posting by default, as Slack
+// is: its notifier n and directory d may be nil.
+func testChats(n approvals.Notifier, d approvals.Directory) *approvals.Chats {
+	chats, err := approvals.NewChats(approvals.Chat{
+		Name: "slack", DisplayName: "Slack", Notifier: n, Directory: d, PostsByDefault: true, Primary: true,
+	})
+	if err != nil {
+		panic(err)
+	}
+	return chats
 }
 
 // funcDirectory is a Directory of func fields; nil fields find nobody.
@@ -219,3 +231,24 @@ type manualClock struct{ now time.Time }
 
 func (c *manualClock) Now() time.Time          { return c.now }
 func (c *manualClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
+
+// postedTS is the id of the task's posted channel message, "" when none.
+func postedTS(t *approvals.Task) string {
+	for _, m := range t.Messages {
+		if m.User == "" && m.Posted() {
+			return m.TS
+		}
+	}
+	return ""
+}
+
+// copiesOf are the task's direct-message copies.
+func copiesOf(t *approvals.Task) []approvals.MessageRef {
+	var out []approvals.MessageRef
+	for _, m := range t.Messages {
+		if m.User != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -58,10 +58,10 @@ func dropInvisible(r rune) rune {
 	return r
 }
 
-// isRequester reports whether the user asked for the deployment. When it
-// cannot tell (the chat tool's look-up failed, timed out or was rate
-// limited, or there is no chat connection to ask), it says so with an
-// error matching ErrIdentityUnknown: the caller refuses rather than guess.
+// isRequester reports whether the person asked for the deployment. When it
+// cannot tell (a chat's look-up failed, timed out or was rate limited, or
+// there is no chat connection to ask), it says so with an error matching
+// ErrIdentityUnknown: the caller refuses rather than guess.
 func (s *Service) isRequester(ctx context.Context, t *Task, u Person) (bool, error) {
 	requestedBy := t.RequestedBy
 	if requestedBy == "" && t.RequestedByUnmapped != "" {
@@ -70,14 +70,36 @@ func (s *Service) isRequester(ctx context.Context, t *Task, u Person) (bool, err
 		}
 	}
 	by := ParseRequester(requestedBy, s.cfg.Fold)
+	who := s.asker(u)
 	switch {
 	case by.UserID != "":
-		return by.UserID == u.ID, nil
+		// A user id is the primary chat's.
+		if who.primary {
+			return by.UserID == u.ID, nil
+		}
+		if u.Email == "" {
+			return false, fmt.Errorf("%w: %s gives no email to compare with the requester's", ErrIdentityUnknown, s.cfg.Chats.DisplayName(u.Chat))
+		}
+		dir, ok := s.cfg.Chats.directory("").(EmailDirectory)
+		if !ok {
+			return false, fmt.Errorf("%w: no %s connection to look the requester up", ErrIdentityUnknown, s.cfg.Chats.DisplayName(""))
+		}
+		email, err := dir.EmailOf(ctx, by.UserID)
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrIdentityUnknown, err)
+		}
+		if email == "" {
+			return false, fmt.Errorf("%w: the requester's %s profile shows no email", ErrIdentityUnknown, s.cfg.Chats.DisplayName(""))
+		}
+		return s.fold(email) == u.Email, nil
 	case by.Email != "":
-		if s.cfg.Directory == nil {
+		if u.Email != "" {
+			return by.Email == u.Email, nil
+		}
+		if who.dir == nil {
 			return false, fmt.Errorf("%w: no chat connection to look %s up", ErrIdentityUnknown, "the requester's email")
 		}
-		id, err := s.cfg.Directory.UserIDByEmail(ctx, by.Email)
+		id, err := who.dir.UserIDByEmail(ctx, by.Email)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return false, nil // no chat user has that email

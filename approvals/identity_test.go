@@ -47,14 +47,14 @@ func selfApprovalService(t *testing.T, byEmail func(string) (string, error)) (*a
 	var posted []string
 	svc, err := approvals.NewService(approvals.Config{
 		Store: store, Tokens: issuer, Tools: mustTools(t, approvals.Tool{Name: "acme"}),
-		Notifier: funcNotifier{post: func(_ *approvals.Task, token string) (approvals.MessageRef, error) {
-			posted = append(posted, token)
-			return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
-		}},
-		Directory: funcDirectory{byEmail: byEmail},
+
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{{Name: "p", Approvers: approvals.Approvers{Users: []string{"UDEV", "UALICE"}}}}}
 		},
+		Chats: testChats(funcNotifier{post: func(_ *approvals.Task, token string) (approvals.MessageRef, error) {
+			posted = append(posted, token)
+			return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
+		}}, funcDirectory{byEmail: byEmail}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestSelfApprovalFailsClosedWhenTheLookupFails(t *testing.T) {
 	if got := store.task(t, task.ID); got.Status != approvals.StatusPending || len(got.Approvals) != 0 {
 		t.Fatalf("the refused click changed the task: %s, %d approvals", got.Status, len(got.Approvals))
 	}
-	if got := approvals.KindOf(click("UDEV")).Text(""); !strings.Contains(got, "could not check who requested this") && !strings.Contains(got, "Could not check who requested this") {
+	if got := approvals.KindOf(click("UDEV")).Text("", "Slack"); !strings.Contains(got, "could not check who requested this") && !strings.Contains(got, "Could not check who requested this") {
 		t.Errorf("reply %q", got)
 	}
 	slackUp = true

@@ -53,7 +53,23 @@ func newLifecycle(t *testing.T, tool func(c *toolCalls) approvals.Tool) *lifecyc
 		Store:  l.store,
 		Tokens: issuer,
 		Tools:  mustTools(t, tt),
-		Notifier: funcNotifier{
+
+		Rules: func() approvals.Rules {
+			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{
+				{Name: "quorum", Match: map[string]string{"environment": "quorum"}, RequiredApprovals: 2, Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB"}}},
+				{Name: "three", Match: map[string]string{"environment": "three"}, RequiredApprovals: 3, Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB", "UCAROL"}}},
+				{Name: "all", Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB"}}, OnExpiry: approvals.ExpiryReject},
+			}}
+		},
+		Clock: l.clock.Now,
+		Observer: approvals.ObserverFunc(func(_ context.Context, e approvals.Event) {
+			if e.Job != "" {
+				l.jobs = append(l.jobs, e.Type)
+			}
+		}),
+		RetryMin: time.Second,
+		RetryMax: 4 * time.Second,
+		Chats: testChats(funcNotifier{
 			post: func(task *approvals.Task, token string) (approvals.MessageRef, error) {
 				if len(l.postErrs) > 0 {
 					err := l.postErrs[0]
@@ -75,23 +91,7 @@ func newLifecycle(t *testing.T, tool func(c *toolCalls) approvals.Tool) *lifecyc
 				}
 				return nil
 			},
-		},
-		Directory: funcDirectory{},
-		Rules: func() approvals.Rules {
-			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{
-				{Name: "quorum", Match: map[string]string{"environment": "quorum"}, RequiredApprovals: 2, Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB"}}},
-				{Name: "three", Match: map[string]string{"environment": "three"}, RequiredApprovals: 3, Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB", "UCAROL"}}},
-				{Name: "all", Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB"}}, OnExpiry: approvals.ExpiryReject},
-			}}
-		},
-		Clock: l.clock.Now,
-		Observer: approvals.ObserverFunc(func(_ context.Context, e approvals.Event) {
-			if e.Job != "" {
-				l.jobs = append(l.jobs, e.Type)
-			}
-		}),
-		RetryMin: time.Second,
-		RetryMax: 4 * time.Second,
+		}, funcDirectory{}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -425,15 +425,15 @@ func TestCompleteIntakeIsPostedInTheFirstRound(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.work(t, complete.ID)
-	if got := l.store.task(t, complete.ID); enriched != 0 || got.Message.TS == "" || len(got.Outbox) != 0 {
-		t.Errorf("complete intake after one round: enriched %d times, message %q, outbox %+v; want posted, never enriched", enriched, got.Message.TS, got.Outbox)
+	if got := l.store.task(t, complete.ID); enriched != 0 || postedTS(got) == "" || len(got.Outbox) != 0 {
+		t.Errorf("complete intake after one round: enriched %d times, message %q, outbox %+v; want posted, never enriched", enriched, postedTS(got), got.Outbox)
 	}
 	sparse, _, err := l.svc.Submit(context.Background(), approvals.Submission{Source: "acme", TaskID: "c2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if done := l.untilIdle(t, sparse.ID); enriched != 1 || done.Environment != "quorum" || done.Message.TS == "" {
-		t.Errorf("sparse intake: enriched %d times, environment %q, message %q; want enriched, then posted", enriched, done.Environment, done.Message.TS)
+	if done := l.untilIdle(t, sparse.ID); enriched != 1 || done.Environment != "quorum" || postedTS(done) == "" {
+		t.Errorf("sparse intake: enriched %d times, environment %q, message %q; want enriched, then posted", enriched, done.Environment, postedTS(done))
 	}
 }
 
@@ -451,8 +451,8 @@ func TestFailingEnrichmentStillPosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := l.untilIdle(t, task.ID)
-	if tries != 3 || done.Message.TS == "" || len(l.tokens) != 1 {
-		t.Errorf("after %d tries: message %q, %d posts; want 3 tries and the message posted", tries, done.Message.TS, len(l.tokens))
+	if tries != 3 || postedTS(done) == "" || len(l.tokens) != 1 {
+		t.Errorf("after %d tries: message %q, %d posts; want 3 tries and the message posted", tries, postedTS(done), len(l.tokens))
 	}
 }
 
@@ -545,7 +545,7 @@ func TestTurnWaitIsNoFailureAndKeepsTheLease(t *testing.T) {
 	if post.Attempts != 1 || post.Waiting || post.NotBefore.After(l.clock.Now().Add(time.Second)) {
 		t.Errorf("after the 503: post job %+v; want attempt 1, retried within the first backoff (1 s)", post)
 	}
-	if done := l.untilIdle(t, task.ID); done.Message.TS == "" {
+	if done := l.untilIdle(t, task.ID); postedTS(done) == "" {
 		t.Errorf("never posted: %+v", done.Outbox)
 	}
 	want := []approvals.EventType{approvals.EventJobWait, approvals.EventJobWait, approvals.EventJobRetry, approvals.EventJobDone}

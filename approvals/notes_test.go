@@ -91,7 +91,7 @@ func TestNotes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := approvals.Notes(&tc.task, tc.action, now); got != tc.want {
+			if got := approvals.Notes(&tc.task, tc.action, now, testChats(nil, nil)); got != tc.want {
 				t.Errorf("Notes =\n  %q\nwant\n  %q", got, tc.want)
 			}
 		})
@@ -101,11 +101,11 @@ func TestNotes(t *testing.T) {
 func TestNotesIsBounded(t *testing.T) {
 	t.Parallel()
 	task := &approvals.Task{Status: approvals.StatusRejected, Reason: strings.Repeat("why ", 2000)}
-	got := approvals.Notes(task, approvals.ActionReject, time.Now())
+	got := approvals.Notes(task, approvals.ActionReject, time.Now(), testChats(nil, nil))
 	if n := utf8.RuneCountInString(got); n != approvals.MaxNotesRunes || !strings.HasSuffix(got, "…") {
 		t.Errorf("notes of %d runes ending %q, want %d ending with …", n, got[len(got)-10:], approvals.MaxNotesRunes)
 	}
-	if approvals.Notes(nil, approvals.ActionApprove, time.Now()) != "" {
-		t.Error("approvals.Notes(nil) is not empty")
+	if approvals.Notes(nil, approvals.ActionApprove, time.Now(), testChats(nil, nil)) != "" {
+		t.Error("approvals.Notes(nil, testChats(nil, nil)) is not empty")
 	}
 }

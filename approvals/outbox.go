@@ -264,57 +264,17 @@ func (s *Service) observeJob(ctx context.Context, t *Task, j Job, err error, d t
 	s.observe(ctx, e)
 }
 
-// errNoNotifier keeps posts waiting until chat credentials are configured.
-var errNoNotifier = errors.New("slack is not configured (no bot token): the message waits in the outbox")
-
 // do runs one job. The effect it returns is applied to the record when the
 // round is written (and at once to t, for the jobs after it).
 func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*Task, time.Time), error) {
 	switch j.Kind {
 	case JobPost:
-		n := s.getNotifier()
-		if n == nil {
-			return nil, errNoNotifier
-		}
-		token, err := s.mint(t)
-		if err != nil {
-			return nil, err
-		}
-		ref, err := n.Post(ctx, t, token)
-		if err != nil {
-			return nil, err
-		}
-		tool, _ := s.cfg.Tools.Get(t.Source)
-		announces := tool != nil && tool.Announce != nil
-		return func(t *Task, now time.Time) {
-			t.Message = ref
-			if announces && !t.HasJob(JobAnnounce) {
-				t.Enqueue(JobAnnounce, now)
-			}
-			if p := FindPolicy(s.cfg.Rules().Policies, t.Policy); p != nil && p.NotifyDM && !t.HasJob(JobDirect) {
-				t.Enqueue(JobDirect, now)
-			}
-			s.redrawAtGateChange(t, now)
-		}, nil
+		return s.post(ctx, t)
 	case JobDirect:
-		n := s.getNotifier()
-		if t.Status != StatusPending || t.Message.TS == "" {
-			return nil, nil // decided before the copies went out: the channel message says so
+		if t.Status != StatusPending || !t.PostedAnywhere() {
+			return nil, nil // decided before the copies went out: the channel messages say so
 		}
-		if n == nil {
-			return nil, errNoNotifier
-		}
-		token, err := s.mint(t)
-		if err != nil {
-			return nil, err
-		}
-		copies, err := n.Direct(ctx, t, token)
-		if len(copies) == 0 {
-			return nil, err
-		}
-		// The copies that went out are kept even when some failed: the
-		// retry sends only the missing ones.
-		return func(t *Task, _ time.Time) { t.Copies = append(t.Copies, copies...) }, err
+		return s.direct(ctx, t)
 	case JobEscalate:
 		if t.Status != StatusPending || t.Escalated {
 			return nil, nil
@@ -340,7 +300,7 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 		}
 		// What the tool returns is kept even with an error: the progress of
 		// a partly done announcement, so that the retry goes on from there.
-		extra, err := tool.Announce(ctx, t)
+		extra, err := tool.Announce(ctx, t, WaitingLine(t, s.cfg.Chats))
 		if len(extra) == 0 {
 			return nil, err
 		}
@@ -353,25 +313,7 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 			}
 		}, err
 	case JobUpdate:
-		n := s.getNotifier()
-		if t.Message.TS == "" {
-			return nil, nil // not posted yet: the post shows the current state
-		}
-		if n == nil {
-			return nil, errNoNotifier
-		}
-		token := ""
-		if t.Status == StatusPending {
-			// A pending task's message keeps working buttons.
-			var err error
-			if token, err = s.mint(t); err != nil {
-				return nil, err
-			}
-		}
-		if err := n.Update(ctx, t, token); err != nil {
-			return nil, err
-		}
-		return func(t *Task, now time.Time) { s.redrawAtGateChange(t, now) }, nil
+		return s.update(ctx, t)
 	case JobRemind, JobNotice:
 		kind := j.Notice
 		if j.Kind == JobRemind {
@@ -380,14 +322,7 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 				return nil, nil // decided meanwhile: nothing to remind of
 			}
 		}
-		if t.Message.TS == "" {
-			return nil, nil
-		}
-		n := s.getNotifier()
-		if n == nil {
-			return nil, errNoNotifier
-		}
-		return nil, n.Notice(ctx, t, kind)
+		return s.notice(ctx, t, j, kind)
 	case JobDeliver:
 		return s.deliver(ctx, t, j, resumed)
 	}
@@ -427,7 +362,7 @@ const maxEnrichAttempts = 3
 // tries: the intake's fields still make a usable message.
 func (s *Service) enrich(ctx context.Context, t *Task, j Job) (func(*Task, time.Time), error) {
 	post := func(t *Task, now time.Time) {
-		if !t.HasJob(JobPost) && t.Message.TS == "" {
+		if !t.HasJob(JobPost) && !t.PostedAnywhere() {
 			t.Enqueue(JobPost, now)
 		}
 	}
@@ -444,7 +379,7 @@ func (s *Service) enrich(ctx context.Context, t *Task, j Job) (func(*Task, time.
 		return post, Permanent(fmt.Errorf("enrich: posting with the intake's fields: %w", err))
 	}
 	return func(t *Task, now time.Time) {
-		if t.Status == StatusPending && t.Message.TS == "" {
+		if t.Status == StatusPending && !t.PostedAnywhere() {
 			t.Context = sub.Context
 			if err := s.applyPolicy(t, now); err == nil {
 				t.Record(AuditRecord{At: now, Event: "enriched", Detail: policyDetail(t.Policy)})
@@ -504,7 +439,7 @@ func (s *Service) deliver(ctx context.Context, t *Task, j Job, resumed bool) (fu
 			return deliveryEffect(err), err
 		}
 	}
-	err := tool.Decide(ctx, t, action, Notes(t, action, s.now()))
+	err := tool.Decide(ctx, t, action, Notes(t, action, s.now(), s.cfg.Chats))
 	if errors.Is(err, ErrToolDecided) {
 		if later && tool.Status == nil {
 			return deliveryEffect(nil), nil // the answer to an earlier attempt that went through

@@ -51,7 +51,7 @@ func newPagingEnv(t *testing.T, pageSize int, decide func(context.Context, *appr
 		},
 	}
 	svc, err := approvals.NewService(approvals.Config{
-		Store: e.store, Tokens: issuer, Tools: mustTools(t, tool), Notifier: funcNotifier{},
+		Store: e.store, Tokens: issuer, Tools: mustTools(t, tool),
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{{Name: "all", Approvers: approvals.Approvers{Users: []string{"UALICE"}}}}}
 		},
@@ -61,6 +61,7 @@ func newPagingEnv(t *testing.T, pageSize int, decide func(context.Context, *appr
 				e.corrupt.Add(1)
 			}
 		}),
+		Chats: testChats(funcNotifier{}, nil),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,8 +16,11 @@ type Policy struct {
 	// Match holds glob patterns (case-insensitive) on the task's context:
 	// keys environment, project, release, pipeline, stage, source. All must
 	// match; an empty Match matches every task.
-	Match               map[string]string
-	Channel             string
+	Match map[string]string
+	// Channels names the channel a task goes to in each chat, by the
+	// chat's name; a chat not named gets the task in its default channel
+	// when it posts by default (Chat.PostsByDefault).
+	Channels            map[string]string
 	Approvers           Approvers
 	RequiredApprovals   int
 	AllowSelfApproval   bool
@@ -133,37 +136,76 @@ func FindPolicy(policies []Policy, name string) *Policy {
 	return nil
 }
 
-// IsApprover reports whether the user is named by the approvers, directly,
-// through a user group or through an email.
-func (a Approvers) IsApprover(ctx context.Context, dir Directory, userID string) (bool, error) {
-	for _, u := range a.Users {
-		if u == userID {
-			return true, nil
-		}
+// asker is the person a decision is checked for, with what their chat
+// can tell about them.
+type asker struct {
+	Person
+	// primary: their chat is the primary chat, whose ids approvers.users,
+	// approvers.groups and require_from name.
+	primary bool
+	// dir is their chat's directory; nil when it has none.
+	dir  Directory
+	fold func(string) string
+}
+
+// asker is the person of a request as the decision checks see them.
+func (s *Service) asker(p Person) asker {
+	c, _ := s.cfg.Chats.Get(p.Chat)
+	a := asker{Person: p, fold: s.fold}
+	if c != nil {
+		a.primary, a.dir = c.Primary, c.Directory
+	} else if p.Chat == "" || s.cfg.Chats.primary() == nil {
+		// No chat registered (tests of the core, a bot without chats): the
+		// ids are the approvers' own.
+		a.primary = true
 	}
-	if dir == nil {
-		return false, nil
-	}
-	for _, g := range a.Groups {
-		members, err := dir.GroupMembers(ctx, g)
-		if err != nil {
-			return false, fmt.Errorf("user group %s: %w", g, err)
-		}
-		for _, m := range members {
-			if m == userID {
+	return a
+}
+
+// IsApprover reports whether the person is named by the approvers: by their
+// id or a user group of the primary chat, or by their email in any chat.
+func (a Approvers) IsApprover(ctx context.Context, who asker) (bool, error) {
+	if who.primary {
+		for _, u := range a.Users {
+			if u == who.ID {
 				return true, nil
 			}
 		}
+		if who.dir != nil {
+			for _, g := range a.Groups {
+				members, err := who.dir.GroupMembers(ctx, g)
+				if err != nil {
+					return false, fmt.Errorf("user group %s: %w", g, err)
+				}
+				for _, m := range members {
+					if m == who.ID {
+						return true, nil
+					}
+				}
+			}
+		}
+	}
+	if who.Email != "" {
+		// The chat told the person's verified email: compare it.
+		for _, e := range a.Emails {
+			if who.fold(strings.TrimSpace(e)) == who.Email {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if who.dir == nil {
+		return false, nil
 	}
 	for _, e := range a.Emails {
-		id, err := dir.UserIDByEmail(ctx, e)
+		id, err := who.dir.UserIDByEmail(ctx, e)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
 			return false, fmt.Errorf("look up approver email: %w", err)
 		}
-		if id == userID {
+		if id == who.ID {
 			return true, nil
 		}
 	}

@@ -74,33 +74,43 @@ type TokenIssuer interface {
 	Verify(token string, now time.Time) (taskID string, err error)
 }
 
-// Notifier shows tasks in a chat tool. The outbox mints the tokens and
-// hands them over; a notifier never mints one.
+// Notifier shows tasks in one chat. The outbox mints the tokens and
+// hands them over; a notifier never mints one. The refs it returns name
+// its chat (MessageRef.Chat).
 type Notifier interface {
-	// Post posts the task's message with its decision buttons carrying token.
-	Post(ctx context.Context, t *Task, token string) (MessageRef, error)
-	// Update renders the task's current state into its message; token is
+	// Post posts the task's message with its decision buttons carrying
+	// token to channel ("" for the chat's default channel).
+	Post(ctx context.Context, t *Task, channel, token string) (MessageRef, error)
+	// Update renders the task's current state into the chat's messages
+	// refs (its channel message and its direct-message copies); token is
 	// the task's token while it is pending (its buttons keep working) and
 	// "" once it is final.
-	Update(ctx context.Context, t *Task, token string) error
-	// Notice posts a notice in the message's thread: a reminder that the
-	// task expires soon, a break-glass approval (mentioning every named
-	// approver).
-	Notice(ctx context.Context, t *Task, kind NoticeKind) error
+	Update(ctx context.Context, t *Task, refs []MessageRef, token string) error
+	// Notice posts a notice in the thread of the channel message ref: a
+	// reminder that the task expires soon, a break-glass approval
+	// (mentioning every named approver), an escalation.
+	Notice(ctx context.Context, t *Task, ref MessageRef, kind NoticeKind) error
 	// Direct sends the task's message, with its buttons carrying token, to
 	// every approver the policy names (and its escalation's, once
-	// escalated) who has no copy among t.Copies yet, and returns the new
-	// copies.
-	Direct(ctx context.Context, t *Task, token string) ([]MessageRef, error)
+	// escalated) who has no copy among have yet, and returns the new
+	// copies; when some could not be sent, those that were and the error.
+	Direct(ctx context.Context, t *Task, have []MessageRef, token string) ([]MessageRef, error)
 }
 
-// Directory answers who is who in the chat tool.
+// Directory answers who is who in one chat.
 type Directory interface {
 	// GroupMembers returns the user ids of a user group.
 	GroupMembers(ctx context.Context, groupID string) ([]string, error)
 	// UserIDByEmail returns the user id of the user with that email, or
 	// ErrNotFound.
 	UserIDByEmail(ctx context.Context, email string) (string, error)
+}
+
+// EmailDirectory is a Directory that can also tell a user's verified
+// email (for comparing a person across chats); "" when the chat has none.
+type EmailDirectory interface {
+	Directory
+	EmailOf(ctx context.Context, userID string) (string, error)
 }
 
 // Clock is injectable time.

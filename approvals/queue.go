@@ -14,22 +14,22 @@ const maxQueue = 50
 // policy as now in force: a named approver, a member of a require_from
 // entry, or (once escalated) of the escalation. Self-approval, windows and
 // freezes are the click's to check; they do not hide a task.
-func (s *Service) MayDecide(ctx context.Context, t *Task, userID string) (bool, error) {
+func (s *Service) MayDecide(ctx context.Context, t *Task, person Person) (bool, error) {
 	p := FindPolicy(s.cfg.Rules().Policies, t.Policy)
 	if p == nil || t.Status != StatusPending {
 		return false, nil
 	}
-	dir := s.cfg.Directory
-	if ok, err := p.Approvers.IsApprover(ctx, dir, userID); ok || err != nil {
+	who := s.asker(s.person(person))
+	if ok, err := p.Approvers.IsApprover(ctx, who); ok || err != nil {
 		return ok, err
 	}
 	for _, r := range p.RequireFrom {
-		if ok, err := r.Includes(ctx, dir, userID); ok || err != nil {
+		if ok, err := r.Includes(ctx, who); ok || err != nil {
 			return ok, err
 		}
 	}
 	if t.Escalated && p.Escalate != nil {
-		return p.Escalate.To.IsApprover(ctx, dir, userID)
+		return p.Escalate.To.IsApprover(ctx, who)
 	}
 	return false, nil
 }
@@ -37,7 +37,7 @@ func (s *Service) MayDecide(ctx context.Context, t *Task, userID string) (bool, 
 // Waiting returns the pending tasks the user may decide, across tools and
 // channels, newest first, at most 50. It walks the store's due index page
 // by page (every pending task is in it, due at its expiry at the latest).
-func (s *Service) Waiting(ctx context.Context, userID string) ([]*Task, error) {
+func (s *Service) Waiting(ctx context.Context, person Person) ([]*Task, error) {
 	var out []*Task
 	var cursor Cursor
 	for {
@@ -49,7 +49,7 @@ func (s *Service) Waiting(ctx context.Context, userID string) ([]*Task, error) {
 			if t.Status != StatusPending || t.Expired(s.now()) {
 				continue
 			}
-			ok, err := s.MayDecide(ctx, t, userID)
+			ok, err := s.MayDecide(ctx, t, person)
 			if err != nil {
 				return nil, err
 			}
@@ -95,7 +95,7 @@ func (r *recentlyDecided) add(t *Task) {
 
 // RecentlyDecided returns up to n tasks this process saw become final in
 // the last day whose policy names the user, newest first.
-func (s *Service) RecentlyDecided(ctx context.Context, userID string, n int) ([]*Task, error) {
+func (s *Service) RecentlyDecided(ctx context.Context, person Person, n int) ([]*Task, error) {
 	s.recent.mu.Lock()
 	tasks := slices.Clone(s.recent.tasks)
 	s.recent.mu.Unlock()
@@ -108,7 +108,7 @@ func (s *Service) RecentlyDecided(ctx context.Context, userID string, n int) ([]
 		}
 		pending := *t
 		pending.Status = StatusPending // who could have decided it
-		ok, err := s.MayDecide(ctx, &pending, userID)
+		ok, err := s.MayDecide(ctx, &pending, person)
 		if err != nil {
 			return nil, err
 		}

@@ -22,16 +22,7 @@ func TestWaitingAndRecentlyDecided(t *testing.T) {
 	svc, err := approvals.NewService(approvals.Config{
 		Store: store, Tokens: issuer, Clock: clock.Now,
 		Tools: mustTools(t, approvals.Tool{Name: "acme"}, approvals.Tool{Name: "other"}),
-		Notifier: funcNotifier{post: func(task *approvals.Task, token string) (approvals.MessageRef, error) {
-			tokensByTask[task.ID] = token
-			return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
-		}},
-		Directory: funcDirectory{members: func(g string) ([]string, error) {
-			if g == "SQA" {
-				return []string{"UQA"}, nil
-			}
-			return nil, nil
-		}},
+
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{
 				{Name: "prod", Match: map[string]string{"environment": "prod"}, Approvers: approvals.Approvers{Users: []string{"UALICE"}},
@@ -39,6 +30,15 @@ func TestWaitingAndRecentlyDecided(t *testing.T) {
 				{Name: "rest", Approvers: approvals.Approvers{Users: []string{"UBOB"}}},
 			}}
 		},
+		Chats: testChats(funcNotifier{post: func(task *approvals.Task, token string) (approvals.MessageRef, error) {
+			tokensByTask[task.ID] = token
+			return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
+		}}, funcDirectory{members: func(g string) ([]string, error) {
+			if g == "SQA" {
+				return []string{"UQA"}, nil
+			}
+			return nil, nil
+		}}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestWaitingAndRecentlyDecided(t *testing.T) {
 	p2 := submit("other", "2", "prod")
 	r1 := submit("acme", "3", "dev")
 	ids := func(user string) []string {
-		tasks, err := svc.Waiting(ctx, user)
+		tasks, err := svc.Waiting(ctx, approvals.Person{ID: user})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,11 +80,11 @@ func TestWaitingAndRecentlyDecided(t *testing.T) {
 	if got := ids("UBOB"); len(got) != 0 {
 		t.Errorf("a decided task still waits: %v", got)
 	}
-	recent, err := svc.RecentlyDecided(ctx, "UBOB", 10)
+	recent, err := svc.RecentlyDecided(ctx, approvals.Person{ID: "UBOB"}, 10)
 	if err != nil || len(recent) != 1 || recent[0].ID != r1 {
 		t.Errorf("recently decided for UBOB: %v %v", recent, err)
 	}
-	if recent, _ := svc.RecentlyDecided(ctx, "UALICE", 10); len(recent) != 0 {
+	if recent, _ := svc.RecentlyDecided(ctx, approvals.Person{ID: "UALICE"}, 10); len(recent) != 0 {
 		t.Errorf("Alice sees a task she could not decide: %v", recent)
 	}
 }

@@ -31,13 +31,14 @@ func decidedWithReceipt(t *testing.T) (*approvals.Task, ed25519.PublicKey, []str
 			notes = append(notes, n)
 			return nil
 		}}),
-		Notifier: funcNotifier{post: func(_ *approvals.Task, token string) (approvals.MessageRef, error) {
-			posted = append(posted, token)
-			return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
-		}},
+
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{{Name: "p", Approvers: approvals.Approvers{Users: []string{"UALICE", "UBOB"}}}}}
 		},
+		Chats: testChats(funcNotifier{post: func(_ *approvals.Task, token string) (approvals.MessageRef, error) {
+			posted = append(posted, token)
+			return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
+		}}, nil),
 	})
 	if err != nil {
 		t.Fatal(err)

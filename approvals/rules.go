@@ -29,19 +29,23 @@ func (r Requirement) Name() string {
 	return "named users"
 }
 
-// Includes reports whether the user is a member of the entry.
-func (r Requirement) Includes(ctx context.Context, dir Directory, userID string) (bool, error) {
-	if slices.Contains(r.Users, userID) {
-		return true, nil
-	}
-	if r.Group == "" || dir == nil {
+// Includes reports whether the person is a member of the entry (whose ids
+// are the primary chat's).
+func (r Requirement) Includes(ctx context.Context, who asker) (bool, error) {
+	if !who.primary {
 		return false, nil
 	}
-	members, err := dir.GroupMembers(ctx, r.Group)
+	if slices.Contains(r.Users, who.ID) {
+		return true, nil
+	}
+	if r.Group == "" || who.dir == nil {
+		return false, nil
+	}
+	members, err := who.dir.GroupMembers(ctx, r.Group)
 	if err != nil {
 		return false, fmt.Errorf("user group %s: %w", r.Group, err)
 	}
-	return slices.Contains(members, userID), nil
+	return slices.Contains(members, who.ID), nil
 }
 
 // Window is a time when approving is open: on Days, from From to To (a

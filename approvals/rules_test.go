@@ -105,7 +105,11 @@ func newRulesEnv(t *testing.T, p approvals.Policy, now time.Time, requestedBy st
 			e.notes = append(e.notes, notes)
 			return nil
 		}}),
-		Notifier: funcNotifier{
+
+		Rules: func() approvals.Rules {
+			return approvals.Rules{DefaultTTL: 30 * 24 * time.Hour, Policies: []approvals.Policy{p}}
+		},
+		Chats: testChats(funcNotifier{
 			post: func(_ *approvals.Task, token string) (approvals.MessageRef, error) {
 				e.token = token
 				return approvals.MessageRef{Channel: "C1", TS: "1.1"}, nil
@@ -114,16 +118,12 @@ func newRulesEnv(t *testing.T, p approvals.Policy, now time.Time, requestedBy st
 				e.notice = append(e.notice, kind)
 				return nil
 			},
-		},
-		Directory: funcDirectory{members: func(g string) ([]string, error) { return groups[g], nil }, byEmail: func(email string) (string, error) {
+		}, funcDirectory{members: func(g string) ([]string, error) { return groups[g], nil }, byEmail: func(email string) (string, error) {
 			if email == "dev@example.com" {
 				return "UDEV", nil
 			}
 			return "", approvals.ErrNotFound
-		}},
-		Rules: func() approvals.Rules {
-			return approvals.Rules{DefaultTTL: 30 * 24 * time.Hour, Policies: []approvals.Policy{p}}
-		},
+		}}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -206,8 +206,8 @@ func TestWindowGateOnDecisions(t *testing.T) {
 	e, id := newRulesEnv(t, p, saturday, "")
 	_, err := e.approve("UALICE")
 	var r *approvals.Refusal
-	if !errors.Is(err, approvals.ErrApprovingClosed) || !errors.As(err, &r) || !strings.Contains(approvals.Reply(err, ""), "opens Mon 09:00 Europe/Amsterdam") {
-		t.Fatalf("approve on Saturday: %v (%q)", err, approvals.Reply(err, ""))
+	if !errors.Is(err, approvals.ErrApprovingClosed) || !errors.As(err, &r) || !strings.Contains(approvals.Reply(err, "", "Slack"), "opens Mon 09:00 Europe/Amsterdam") {
+		t.Fatalf("approve on Saturday: %v (%q)", err, approvals.Reply(err, "", "Slack"))
 	}
 	// Rejects always work.
 	if task, err := e.svc.Decide(context.Background(), approvals.DecideRequest{Token: e.token, Action: approvals.ActionReject, User: approvals.Person{ID: "UALICE"}}); err != nil || task.Status != approvals.StatusRejected || task.ID != id {
@@ -244,7 +244,7 @@ func TestBreakGlass(t *testing.T) {
 	t.Run("an ordinary approver is refused in the freeze", func(t *testing.T) {
 		t.Parallel()
 		e, _ := newRulesEnv(t, p, inFreeze, "dev@example.com")
-		if _, err := e.approve("UALICE"); !errors.Is(err, approvals.ErrApprovingClosed) || !strings.Contains(approvals.Reply(err, ""), "Year-end freeze") {
+		if _, err := e.approve("UALICE"); !errors.Is(err, approvals.ErrApprovingClosed) || !strings.Contains(approvals.Reply(err, "", "Slack"), "Year-end freeze") {
 			t.Fatalf("%v", err)
 		}
 	})

@@ -26,7 +26,7 @@ type fakeNotifier struct {
 	update  func(t *approvals.Task) error
 }
 
-func (n *fakeNotifier) Post(_ context.Context, t *approvals.Task, token string) (approvals.MessageRef, error) {
+func (n *fakeNotifier) Post(_ context.Context, t *approvals.Task, _, token string) (approvals.MessageRef, error) {
 	if n.post != nil {
 		if err := n.post(t); err != nil {
 			return approvals.MessageRef{}, err
@@ -38,7 +38,7 @@ func (n *fakeNotifier) Post(_ context.Context, t *approvals.Task, token string) 
 	return approvals.MessageRef{Channel: "C1", TS: fmt.Sprintf("1700000000.%06d", len(n.posts))}, nil
 }
 
-func (n *fakeNotifier) Update(_ context.Context, t *approvals.Task, token string) error {
+func (n *fakeNotifier) Update(_ context.Context, t *approvals.Task, _ []approvals.MessageRef, token string) error {
 	if t.Status == approvals.StatusPending && token == "" {
 		return errors.New("a pending task updated without its token")
 	}
@@ -57,11 +57,11 @@ func (n *fakeNotifier) Update(_ context.Context, t *approvals.Task, token string
 	return nil
 }
 
-func (n *fakeNotifier) Direct(context.Context, *approvals.Task, string) ([]approvals.MessageRef, error) {
+func (n *fakeNotifier) Direct(context.Context, *approvals.Task, []approvals.MessageRef, string) ([]approvals.MessageRef, error) {
 	return nil, nil
 }
 
-func (n *fakeNotifier) Notice(context.Context, *approvals.Task, approvals.NoticeKind) error {
+func (n *fakeNotifier) Notice(context.Context, *approvals.Task, approvals.MessageRef, approvals.NoticeKind) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.reminds++
@@ -202,16 +202,16 @@ func newHarness(t *testing.T, mutate func(*approvals.Config)) *harness {
 		t.Fatal(err)
 	}
 	h.cfg = approvals.Config{
-		Tokens:    issuer,
-		Notifier:  h.notifier,
-		Directory: &fakeDirectory{groups: map[string][]string{"SREL": {"UGROUPIE"}}, emails: map[string]string{"lead@example.com": "ULEAD", "dev@example.com": "UDEV"}},
-		Tools:     mustTools(t, h.deployer.tool()),
+		Tokens: issuer,
+
+		Tools: mustTools(t, h.deployer.tool()),
 		Rules: func() approvals.Rules {
 			return approvals.Rules{Policies: testPolicies, DefaultTTL: 24 * time.Hour}
 		},
 		Clock:    h.clock.Now,
 		RetryMin: 10 * time.Millisecond,
 		RetryMax: 50 * time.Millisecond,
+		Chats:    testChats(h.notifier, &fakeDirectory{groups: map[string][]string{"SREL": {"UGROUPIE"}}, emails: map[string]string{"lead@example.com": "ULEAD", "dev@example.com": "UDEV"}}),
 	}
 	h.schedCfg = approvals.SchedulerConfig{
 		SweepInterval:     time.Hour, // tests sweep by hand
@@ -278,7 +278,7 @@ func (h *harness) posted(t *testing.T, taskID, env string) (*approvals.Task, str
 	task := h.submit(t, taskID, env)
 	waitFor(t, "message posted", func() bool {
 		got, err := h.store.Get(context.Background(), task.ID)
-		return err == nil && got.Message.TS != ""
+		return err == nil && postedTS(got) != ""
 	})
 	return task, h.notifier.token(t)
 }
@@ -728,14 +728,14 @@ func TestReconcileClosesTasksDecidedElsewhere(t *testing.T) {
 
 func TestPostsWaitForSlackCredentials(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *approvals.Config) { c.Notifier = nil })
+	h := newHarness(t, func(c *approvals.Config) { c.Chats = testChats(nil, nil) })
 	task := h.submit(t, "wait", "dev")
 	waitFor(t, "a failed post attempt", func() bool {
 		got := h.get(t, task.ID)
 		return len(got.Outbox) > 0 && got.Outbox[0].Attempts > 0
 	})
-	h.svc.SetNotifier(h.notifier)
-	waitFor(t, "message posted", func() bool { return h.get(t, task.ID).Message.TS != "" })
+	h.svc.SetNotifier("slack", h.notifier)
+	waitFor(t, "message posted", func() bool { return postedTS(h.get(t, task.ID)) != "" })
 }
 
 func TestReminder(t *testing.T) {
@@ -766,7 +766,7 @@ func TestTokenDecidesOnlyItsTask(t *testing.T) {
 	h := newHarness(t, nil)
 	a, tokenA := h.posted(t, "bind-a", "dev")
 	b := h.submit(t, "bind-b", "dev")
-	waitFor(t, "b posted", func() bool { return h.get(t, b.ID).Message.TS != "" })
+	waitFor(t, "b posted", func() bool { return postedTS(h.get(t, b.ID)) != "" })
 
 	forged := *h.get(t, b.ID)
 	forged.Nonce = a.Nonce // a signing-key holder's token for b's id, not b's own
@@ -808,7 +808,7 @@ func TestFinishingLateKeepsATakenOverLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(release)
-	waitFor(t, "the post recorded", func() bool { return h.get(t, task.ID).Message.TS != "" })
+	waitFor(t, "the post recorded", func() bool { return postedTS(h.get(t, task.ID)) != "" })
 	if got := h.get(t, task.ID).Lease; got.Owner != other.Owner {
 		t.Fatalf("lease after the late finish: %+v, want the other process's", got)
 	}
@@ -869,6 +869,6 @@ func TestBusyRequestsNeverStopTheOutbox(t *testing.T) {
 		ids = append(ids, h.submit(t, fmt.Sprintf("busy-%d", i), "dev").ID)
 	}
 	for _, id := range ids {
-		waitFor(t, "message posted while busy", func() bool { return h.get(t, id).Message.TS != "" })
+		waitFor(t, "message posted while busy", func() bool { return postedTS(h.get(t, id)) != "" })
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -95,10 +94,10 @@ func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 type Config struct {
 	Store  Store
 	Tokens TokenIssuer
-	// Notifier may be nil (no chat credentials yet): post jobs then wait in
-	// the outbox, retried, until a notifier is set with SetNotifier.
-	Notifier  Notifier
-	Directory Directory
+	// Chats are the chats tasks are posted to and decided from. A chat's
+	// notifier may be nil (no credentials yet): its posts then wait in the
+	// outbox, retried, until one is set with SetNotifier.
+	Chats *Chats
 	// Tools are the deployment tools; a task of a source not registered
 	// is refused at intake.
 	Tools *Tools
@@ -123,12 +122,8 @@ type Config struct {
 // round of a task, reconciling one task with its tool. Its methods do their
 // work and return; the Scheduler is what calls Work and Reconcile over time.
 type Service struct {
-	cfg      Config
-	now      Clock
-	notifier struct {
-		sync.RWMutex
-		n Notifier
-	}
+	cfg Config
+	now Clock
 	// kick tells the scheduler that a task has work now.
 	kick atomic.Pointer[func(id string)]
 	// recent are the tasks this process saw decided (RecentlyDecided).
@@ -139,6 +134,9 @@ type Service struct {
 func NewService(cfg Config) (*Service, error) {
 	if cfg.Store == nil || cfg.Tokens == nil || cfg.Rules == nil || cfg.Tools == nil {
 		return nil, errors.New("approvals: store, tokens, rules and tools are required")
+	}
+	if cfg.Chats == nil {
+		cfg.Chats, _ = NewChats()
 	}
 	if cfg.Owner == "" {
 		b := make([]byte, 8)
@@ -162,24 +160,52 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = ObserverFunc(func(context.Context, Event) {})
 	}
-	s := &Service{cfg: cfg, now: cfg.Clock}
-	s.notifier.n = cfg.Notifier
-	return s, nil
+	return &Service{cfg: cfg, now: cfg.Clock}, nil
 }
 
-// SetNotifier installs (or replaces) the chat notifier, for example when
-// chat credentials arrive by a configuration reload. Waiting posts are
-// retried at once.
-func (s *Service) SetNotifier(n Notifier) {
-	s.notifier.Lock()
-	s.notifier.n = n
-	s.notifier.Unlock()
+// SetNotifier installs (or, with nil, removes) a chat's notifier, for
+// example when its credentials arrive by a configuration reload.
+func (s *Service) SetNotifier(chat string, n Notifier) {
+	s.cfg.Chats.SetNotifier(chat, n)
 }
 
-func (s *Service) getNotifier() Notifier {
-	s.notifier.RLock()
-	defer s.notifier.RUnlock()
-	return s.notifier.n
+// Chats is the registry of chats.
+func (s *Service) Chats() *Chats { return s.cfg.Chats }
+
+// same reports whether p and q are one person: the same verified email,
+// or the same id in the same chat.
+func (s *Service) same(p, q Person) bool {
+	if p.Email != "" && p.Email == q.Email {
+		return true
+	}
+	return p.ID != "" && p.ID == q.ID && s.cfg.Chats.Canonical(p.Chat) == s.cfg.Chats.Canonical(q.Chat)
+}
+
+// hasVoted reports whether the person has approved the task already.
+func (s *Service) hasVoted(t *Task, p Person) bool {
+	for _, v := range t.Approvals {
+		if s.same(v.Person, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// person is who a request names, with the chat's name made canonical and
+// the email folded for comparison.
+func (s *Service) person(p Person) Person {
+	p.Chat = s.cfg.Chats.Canonical(p.Chat)
+	if p.Email = strings.TrimSpace(p.Email); p.Email != "" {
+		p.Email = s.fold(p.Email)
+	}
+	return p
+}
+
+func (s *Service) fold(v string) string {
+	if s.cfg.Fold != nil {
+		return s.cfg.Fold(v)
+	}
+	return strings.ToLower(v)
 }
 
 // Kick tells the scheduler, if there is one, that the task has work now.
@@ -274,12 +300,13 @@ func (s *Service) newTask(id string, sub Submission, tool *Tool) (*Task, error) 
 // out before that.
 func (s *Service) applyPolicy(t *Task, now time.Time) error {
 	rules := s.cfg.Rules()
-	t.Policy, t.Message.Channel, t.RequiredApprovals, t.OnExpiry = "", "", 1, ExpiryIgnore
+	t.Policy, t.RequiredApprovals, t.OnExpiry = "", 1, ExpiryIgnore
 	ttl := rules.DefaultTTL
 	var remind time.Duration
-	if p := MatchPolicy(rules.Policies, t); p != nil {
+	p := MatchPolicy(rules.Policies, t)
+	s.target(t, p)
+	if p != nil {
 		t.Policy = p.Name
-		t.Message.Channel = p.Channel
 		if p.TTL > 0 {
 			ttl = p.TTL
 		}
@@ -312,6 +339,34 @@ func (s *Service) applyPolicy(t *Task, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// target names where the task's message goes in each chat: the policy's
+// channel for the chat, else the chat's default channel when the chat
+// posts by default. Messages posted already stay as they are; only those
+// waiting to be posted are named again (the policy matched again after
+// enrichment).
+func (s *Service) target(t *Task, p *Policy) {
+	kept := make([]MessageRef, 0, len(t.Messages)+len(s.cfg.Chats.All()))
+	for _, m := range t.Messages {
+		if m.Posted() || m.User != "" {
+			kept = append(kept, m)
+		}
+	}
+	t.Messages = kept
+	for _, c := range s.cfg.Chats.All() {
+		channel := ""
+		if p != nil {
+			channel = p.Channels[c.Name]
+		}
+		if channel == "" && !c.PostsByDefault {
+			continue
+		}
+		if _, i := t.Channel(c.Name, s.cfg.Chats.Canonical); i >= 0 {
+			continue // posted there already
+		}
+		t.Messages = append(t.Messages, MessageRef{Chat: c.Name, Channel: channel})
+	}
 }
 
 func policyDetail(name string) string {
@@ -434,6 +489,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 	if req.User.ID == "" {
 		return nil, Invalidf("user is required")
 	}
+	req.User = s.person(req.User)
 	now := s.now().UTC()
 	id, err := s.cfg.Tokens.Verify(req.Token, now)
 	if err != nil {
@@ -463,7 +519,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 		}
 		switch req.Action {
 		case ActionApprove:
-			if t.HasVoted(req.User.ID) {
+			if s.hasVoted(t, req.User) {
 				return ErrAlreadyVoted
 			}
 			t.Approvals = append(t.Approvals, Vote{Person: req.User, At: now, Fills: fills, BreakGlass: req.BreakGlass})
@@ -542,19 +598,19 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 	if p.RequireSSO && !req.SignedIn {
 		return nil, ErrSSORequired
 	}
-	dir := s.cfg.Directory
-	approver, err := p.Approvers.IsApprover(ctx, dir, req.User.ID)
+	who := s.asker(req.User)
+	approver, err := p.Approvers.IsApprover(ctx, who)
 	if err != nil {
 		return nil, fmt.Errorf("check approver: %w", err)
 	}
 	if !approver && t.Escalated && p.Escalate != nil {
-		if approver, err = p.Escalate.To.IsApprover(ctx, dir, req.User.ID); err != nil {
+		if approver, err = p.Escalate.To.IsApprover(ctx, who); err != nil {
 			return nil, fmt.Errorf("check approver: %w", err)
 		}
 	}
 	var fills []string
 	for _, r := range p.RequireFrom {
-		in, err := r.Includes(ctx, dir, req.User.ID)
+		in, err := r.Includes(ctx, who)
 		if err != nil {
 			return nil, fmt.Errorf("check approver: %w", err)
 		}
@@ -565,7 +621,7 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 	}
 	breakGlass := false
 	if !p.BreakGlass.Empty() && req.Action == ActionApprove {
-		if breakGlass, err = p.BreakGlass.IsApprover(ctx, dir, req.User.ID); err != nil {
+		if breakGlass, err = p.BreakGlass.IsApprover(ctx, who); err != nil {
 			return nil, fmt.Errorf("check break-glass: %w", err)
 		}
 	}
@@ -578,7 +634,7 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 		}
 		return nil, nil
 	}
-	if t.HasVoted(req.User.ID) {
+	if s.hasVoted(t, req.User) {
 		return nil, ErrAlreadyVoted
 	}
 	if req.BreakGlass {

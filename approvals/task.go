@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"regexp"
 	"time"
 )
@@ -58,10 +59,21 @@ const (
 	DeliveryNotNeeded DeliveryState = "not_needed"
 )
 
-// Person is a chat user: the Slack user id and display name.
+// Person is someone who acts on a task in a chat (or on the web page).
+//
+// Across chats a person is their verified email where the chat gives one,
+// else their id qualified by the chat ("slack:U123"): see Service.same.
 type Person struct {
+	// ID is the person's id in their chat (a Slack user id, a Teams user's
+	// Entra object id).
 	ID   string `json:"user"`
 	Name string `json:"userName,omitempty"`
+	// Email is the person's verified email, folded for comparison; ""
+	// when the chat gives none.
+	Email string `json:"email,omitempty"`
+	// Chat is the name of the chat ID belongs to; "" (as in every record
+	// written before chats were registered) is the primary chat.
+	Chat string `json:"chat,omitempty"`
 }
 
 // Vote is one person's approval.
@@ -119,13 +131,23 @@ type Context struct {
 	URL                 string `json:"url,omitempty"`
 }
 
-// MessageRef names a posted chat message.
+// MessageRef names a chat message of a task: its channel message (User
+// empty) or a direct-message copy sent to User. A channel message not
+// posted yet has a Channel (the target, "" for the chat's default) and no
+// TS.
 type MessageRef struct {
+	// Chat is the name of the chat; "" (records written before chats were
+	// registered) is the primary chat.
+	Chat    string `json:"chat,omitempty"`
 	Channel string `json:"channel,omitempty"`
-	TS      string `json:"ts,omitempty"`
+	// TS is the chat's id of the message (Slack's ts).
+	TS string `json:"ts,omitempty"`
 	// User is whom a direct message copy was sent to.
 	User string `json:"user,omitempty"`
 }
+
+// Posted reports whether the message was posted.
+func (m MessageRef) Posted() bool { return m.TS != "" }
 
 // Task is one pending human task of a deployment tool and everything the bot
 // knows about it. It is the unit the Store keeps: the whole record, token
@@ -153,12 +175,13 @@ type Task struct {
 
 	// Policy is the name of the policy that matched at intake ("" when none
 	// did: then nobody may decide from chat). OnExpiry is its on_expiry.
-	Policy   string     `json:"policy,omitempty"`
-	OnExpiry OnExpiry   `json:"onExpiry,omitempty"`
-	Message  MessageRef `json:"message"`
-	// Copies are the direct messages of the task sent to approvers; every
-	// update reaches them too.
-	Copies []MessageRef `json:"copies,omitempty"`
+	Policy   string   `json:"policy,omitempty"`
+	OnExpiry OnExpiry `json:"onExpiry,omitempty"`
+	// Messages are the task's messages in every chat: one channel message
+	// per chat it is posted to (or to be posted to, not posted yet) and the
+	// direct-message copies sent to approvers. Every update reaches them
+	// all.
+	Messages []MessageRef `json:"messages,omitempty"`
 	// Escalated is set once the policy's escalation added its approvers.
 	Escalated bool `json:"escalated,omitempty"`
 
@@ -220,14 +243,68 @@ func (t *Task) BrokeGlass() bool {
 	return false
 }
 
-// HasVoted reports whether the person has approved already.
-func (t *Task) HasVoted(userID string) bool {
+// HasVoted reports, for what a surface shows, whether someone with the id
+// or the (folded) email approved the task already; the decision itself
+// compares people as Service.Decide does.
+func (t *Task) HasVoted(id, email string) bool {
 	for _, v := range t.Approvals {
-		if v.ID == userID {
+		if (id != "" && v.ID == id) || (email != "" && v.Email == email) {
 			return true
 		}
 	}
 	return false
+}
+
+// Channel returns the task's channel message in the chat (canonical
+// names: see Chats.Canonical, applied by canon).
+func (t *Task) Channel(chat string, canon func(string) string) (MessageRef, int) {
+	for i, m := range t.Messages {
+		if m.User == "" && canon(m.Chat) == chat {
+			return m, i
+		}
+	}
+	return MessageRef{}, -1
+}
+
+// Copies returns the task's direct-message copies in the chat.
+func (t *Task) Copies(chat string, canon func(string) string) []MessageRef {
+	var out []MessageRef
+	for _, m := range t.Messages {
+		if m.User != "" && canon(m.Chat) == chat {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// PostedAnywhere reports whether the task's message was posted in some chat.
+func (t *Task) PostedAnywhere() bool {
+	for _, m := range t.Messages {
+		if m.User == "" && m.Posted() {
+			return true
+		}
+	}
+	return false
+}
+
+// UnmarshalJSON reads a task, including records written before chats were
+// registered: their one message ("message") and its copies ("copies")
+// become the primary chat's messages.
+func (t *Task) UnmarshalJSON(data []byte) error {
+	type plain Task
+	var legacy struct {
+		*plain
+		Message *MessageRef  `json:"message"`
+		Copies  []MessageRef `json:"copies"`
+	}
+	legacy.plain = (*plain)(t)
+	if err := json.Unmarshal(data, &legacy); err != nil {
+		return err
+	}
+	if len(t.Messages) == 0 && legacy.Message != nil {
+		t.Messages = append([]MessageRef{*legacy.Message}, legacy.Copies...)
+	}
+	return nil
 }
 
 // JobKind names a side effect.
@@ -289,6 +366,9 @@ type Job struct {
 	// TurnWait), not a retry after a failure or a time it was scheduled for.
 	Waiting   bool   `json:"waiting,omitempty"`
 	LastError string `json:"lastError,omitempty"`
+	// Done names the chats a notice was posted in already, when it failed
+	// in others: its retry posts only in the rest.
+	Done []string `json:"done,omitempty"`
 }
 
 // Lease says which process may work the task's outbox, until when.

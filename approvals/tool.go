@@ -53,7 +53,9 @@ type Tool struct {
 	// Announce tells the tool's users where the task waits, once its chat
 	// message is posted; the values it returns are kept in the task's Extra
 	// (for example the id of a log it created).
-	Announce func(ctx context.Context, t *Task) (extra map[string]string, err error)
+	// waiting is the line to show (WaitingLine: in which chats, under
+	// which policy, until when).
+	Announce func(ctx context.Context, t *Task, waiting string) (extra map[string]string, err error)
 }
 
 // Intake is one intake endpoint of a tool.

@@ -11,22 +11,36 @@ type View struct {
 	Source string `json:"source"`
 	TaskID string `json:"taskId"`
 	Context
-	Status            Status        `json:"status"`
-	Approvals         []Vote        `json:"approvals"`
-	RequiredApprovals int           `json:"requiredApprovals"`
-	DecidedBy         *Person       `json:"decidedBy"`
-	DecidedAt         *time.Time    `json:"decidedAt"`
-	Reason            string        `json:"reason,omitempty"`
-	Delivery          Delivery      `json:"delivery"`
-	CreatedAt         time.Time     `json:"createdAt"`
-	ExpiresAt         time.Time     `json:"expiresAt"`
-	Policy            string        `json:"policy,omitempty"`
-	Message           *MessageRef   `json:"message,omitempty"`
-	Audit             []AuditRecord `json:"audit"`
+	Status            Status     `json:"status"`
+	Approvals         []Vote     `json:"approvals"`
+	RequiredApprovals int        `json:"requiredApprovals"`
+	DecidedBy         *Person    `json:"decidedBy"`
+	DecidedAt         *time.Time `json:"decidedAt"`
+	Reason            string     `json:"reason,omitempty"`
+	Delivery          Delivery   `json:"delivery"`
+	CreatedAt         time.Time  `json:"createdAt"`
+	ExpiresAt         time.Time  `json:"expiresAt"`
+	Policy            string     `json:"policy,omitempty"`
+	// Messages are the task's messages in every chat.
+	Messages []ViewMessage `json:"messages"`
+	// Message is the channel message in the primary chat (the first chat
+	// the task was meant for), as before chats were registered; kept for
+	// one release (use Messages).
+	Message *MessageRef   `json:"message,omitempty"`
+	Audit   []AuditRecord `json:"audit"`
 }
 
-// ViewOf is the view of a task.
-func ViewOf(t *Task) View {
+// ViewMessage is one of a task's chat messages as the API shows it.
+type ViewMessage struct {
+	Chat    string `json:"chat"`
+	Channel string `json:"channel"`
+	ID      string `json:"id"`
+	User    string `json:"user,omitempty"`
+}
+
+// ViewOf is the view of a task; chats (which may be nil) names the chat of
+// messages recorded before chats were registered.
+func ViewOf(t *Task, chats *Chats) View {
 	v := View{
 		ID: t.ID, Source: t.Source, TaskID: t.TaskID, Context: t.Context,
 		Status: t.Status, Approvals: t.Approvals, RequiredApprovals: t.RequiredApprovals,
@@ -39,9 +53,19 @@ func ViewOf(t *Task) View {
 	if v.Audit == nil {
 		v.Audit = []AuditRecord{}
 	}
-	if t.Message.TS != "" {
-		m := t.Message
-		v.Message = &m
+	v.Messages = []ViewMessage{}
+	first := "" // the chat the task was first meant for: the primary chat, registered first
+	for i, m := range t.Messages {
+		if i == 0 {
+			first = m.Chat
+		}
+		if !m.Posted() {
+			continue
+		}
+		v.Messages = append(v.Messages, ViewMessage{Chat: chats.Canonical(m.Chat), Channel: m.Channel, ID: m.TS, User: m.User})
+		if v.Message == nil && m.User == "" && m.Chat == first {
+			v.Message = &MessageRef{Channel: m.Channel, TS: m.TS}
+		}
 	}
 	return v
 }

@@ -266,7 +266,7 @@ const (
 // error too, once the log exists, so that the outbox's next try goes on
 // from where this one stopped rather than create a second log. Without a
 // timeline id, a job token or a pending task there is nothing to announce.
-func (c *Client) Announce(ctx context.Context, t *approvals.Task) (map[string]string, error) {
+func (c *Client) Announce(ctx context.Context, t *approvals.Task, waiting string) (map[string]string, error) {
 	if t == nil || t.Status != approvals.StatusPending || len(t.Secret) == 0 || t.Extra[ExtraTimelineID] == "" {
 		return nil, nil
 	}
@@ -299,7 +299,7 @@ func (c *Client) Announce(ctx context.Context, t *approvals.Task) (map[string]st
 	}
 	if pending != logPendingAttach {
 		if _, err := c.write(ctx, k, "write status log", http.MethodPost, k.url("logs/"+logID),
-			"application/octet-stream", logLine(waitingLine(t)), 0); err != nil {
+			"application/octet-stream", logLine(waiting), 0); err != nil {
 			return progress(logPendingWrite), err
 		}
 	}
@@ -373,34 +373,6 @@ func enumName(raw json.RawMessage) string {
 		return ""
 	}
 	return name
-}
-
-// waitingLine is the status line Announce writes, e.g.
-//
-//	Waiting for approval in Slack channel C0PROD (policy production, expires 2026-11-22T18:00:00Z)
-func waitingLine(t *approvals.Task) string {
-	var b strings.Builder
-	b.WriteString("Waiting for approval in Slack")
-	if ch := strings.TrimSpace(t.Message.Channel); ch != "" {
-		b.WriteString(" channel ")
-		b.WriteString(ch)
-	}
-	b.WriteString(" (")
-	if t.Policy != "" {
-		b.WriteString("policy ")
-		b.WriteString(t.Policy)
-		if t.RequiredApprovals > 1 {
-			b.WriteString(", " + strconv.Itoa(t.RequiredApprovals) + " approvals needed")
-		}
-	} else {
-		b.WriteString("no policy names approvers, so nobody can approve it from Slack")
-	}
-	if !t.ExpiresAt.IsZero() {
-		b.WriteString(", expires ")
-		b.WriteString(t.ExpiresAt.UTC().Format(time.RFC3339))
-	}
-	b.WriteString(")")
-	return b.String()
 }
 
 // logLine is text as one line of the check's log: control characters

@@ -108,7 +108,7 @@ func newTask(t *testing.T, planURL string, modify ...func(http.Header)) *approva
 		Status:            approvals.StatusPending,
 		RequiredApprovals: 1,
 		Policy:            "production",
-		Message:           approvals.MessageRef{Channel: "C0PROD", TS: "1763820000.000100"},
+		Messages:          []approvals.MessageRef{{Chat: "slack", Channel: "C0PROD", TS: "1763820000.000100"}},
 		ExpiresAt:         time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC),
 		Secret:            sub.Secret,
 		Extra:             sub.Extra,
@@ -590,7 +590,7 @@ func TestDecideNarrowedHostList(t *testing.T) {
 func announced(t *testing.T, ado *azuredevopstest.Server, c *Client) *approvals.Task {
 	t.Helper()
 	task := newTask(t, ado.PlanURL())
-	extra, err := c.Announce(context.Background(), task)
+	extra, err := c.Announce(context.Background(), task, waiting(task))
 	if err != nil {
 		t.Fatalf("Announce: %v", err)
 	}
@@ -713,12 +713,12 @@ func TestAnnounceWritesTheStatusLog(t *testing.T) {
 		},
 		{
 			name:     "quorum, no channel",
-			modify:   func(k *approvals.Task) { k.Message.Channel = ""; k.RequiredApprovals = 2 },
+			modify:   func(k *approvals.Task) { k.Messages[0].Channel = ""; k.RequiredApprovals = 2 },
 			wantLine: "Waiting for approval in Slack (policy production, 2 approvals needed, expires 2026-11-22T18:00:00Z)\n",
 		},
 		{
 			name:     "no policy",
-			modify:   func(k *approvals.Task) { k.Policy = ""; k.Message.Channel = "C0GENERAL" },
+			modify:   func(k *approvals.Task) { k.Policy = ""; k.Messages[0].Channel = "C0GENERAL" },
 			wantLine: "Waiting for approval in Slack channel C0GENERAL (no policy names approvers, so nobody can approve it from Slack, expires 2026-11-22T18:00:00Z)\n",
 		},
 	}
@@ -732,7 +732,7 @@ func TestAnnounceWritesTheStatusLog(t *testing.T) {
 				tc.modify(task)
 			}
 
-			extra, err := c.Announce(context.Background(), task)
+			extra, err := c.Announce(context.Background(), task, waiting(task))
 			if err != nil {
 				t.Fatalf("Announce: %v", err)
 			}
@@ -774,7 +774,7 @@ func TestAnnounceThenDecide(t *testing.T) {
 	ado := newFake(t)
 	c, _ := newTestClient(t)
 	task := announced(t, ado, c)
-	if extra, err := c.Announce(context.Background(), task); err != nil || extra != nil {
+	if extra, err := c.Announce(context.Background(), task, waiting(task)); err != nil || extra != nil {
 		t.Errorf("a second Announce = %v, %v; want nothing to do", extra, err)
 	}
 	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z"); err != nil {
@@ -812,7 +812,7 @@ func TestAnnounceHasNothingToDo(t *testing.T) {
 		}},
 	}
 	for _, tc := range tests {
-		extra, err := c.Announce(context.Background(), tc.task())
+		extra, err := c.Announce(context.Background(), tc.task(), waiting(tc.task()))
 		if err != nil || extra != nil {
 			t.Errorf("%s: Announce = %v, %v; want nothing", tc.name, extra, err)
 		}
@@ -872,7 +872,7 @@ func TestAnnounceFailures(t *testing.T) {
 			ado := newFake(t)
 			scriptOnly(ado, tc.match, &tc.answer)
 			c, rec := newTestClient(t)
-			extra, err := c.Announce(context.Background(), newTask(t, ado.PlanURL()))
+			extra, err := c.Announce(context.Background(), newTask(t, ado.PlanURL()), waiting(newTask(t, ado.PlanURL())))
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("Announce = %v, %v; want an error saying %q", extra, err, tc.wantErr)
 			}
@@ -911,7 +911,7 @@ func TestAnnounceGoesOnWhereItStopped(t *testing.T) {
 			c, _ := newTestClient(t)
 			task := newTask(t, ado.PlanURL())
 			scriptOnly(ado, stop.match, &azuredevopstest.Answer{Status: 503})
-			extra, err := c.Announce(context.Background(), task)
+			extra, err := c.Announce(context.Background(), task, waiting(task))
 			if err == nil {
 				t.Fatal("Announce succeeded")
 			}
@@ -919,7 +919,7 @@ func TestAnnounceGoesOnWhereItStopped(t *testing.T) {
 			ado.SetAnswer(nil)
 			mark := len(ado.Calls())
 
-			extra, err = c.Announce(context.Background(), task)
+			extra, err = c.Announce(context.Background(), task, waiting(task))
 			if err != nil {
 				t.Fatalf("second Announce: %v", err)
 			}
@@ -943,7 +943,7 @@ func TestAnnounceGoesOnWhereItStopped(t *testing.T) {
 			if task.Extra[ExtraLogID] != "1" || task.Extra[ExtraLogPending] != "" {
 				t.Errorf("Extra = %v", task.Extra)
 			}
-			if extra, err := c.Announce(context.Background(), task); extra != nil || err != nil {
+			if extra, err := c.Announce(context.Background(), task, waiting(task)); extra != nil || err != nil {
 				t.Errorf("a third Announce = %v, %v; want nothing to do", extra, err)
 			}
 		})
@@ -1160,7 +1160,7 @@ func TestErrorsNeverHoldTheToken(t *testing.T) {
 		c, _ := newTestClient(t, func(cfg *Config) { cfg.Retries = 1 })
 		task := newTask(t, ado.PlanURL())
 
-		_, announceErr := c.Announce(context.Background(), task)
+		_, announceErr := c.Announce(context.Background(), task, waiting(task))
 		_, statusErr := c.Status(context.Background(), task)
 		task.Extra["logId"] = "7"
 		for _, err := range []error{c.Decide(context.Background(), task, approvals.ActionApprove, ""), announceErr, statusErr} {
@@ -1289,4 +1289,16 @@ func TestLogLine(t *testing.T) {
 			t.Errorf("logLine(%.20q) = %.40q, want %.40q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// waiting is the line the core hands Announce, with Slack registered.
+func waiting(t *approvals.Task) string {
+	if t == nil {
+		return ""
+	}
+	chats, err := approvals.NewChats(approvals.Chat{Name: "slack", DisplayName: "Slack", Primary: true, PostsByDefault: true})
+	if err != nil {
+		panic(err)
+	}
+	return approvals.WaitingLine(t, chats)
 }

@@ -232,7 +232,7 @@ func TestLargestTaskPosts(t *testing.T) {
 				c.Now = func() time.Time { return renderNow }
 			})
 			task := largestTask(source)
-			ref, err := n.Post(context.Background(), task, largestToken)
+			ref, err := n.Post(context.Background(), task, slackChannel(task), largestToken)
 			if err != nil {
 				t.Fatalf("Post: %v", err)
 			}
@@ -321,7 +321,7 @@ func TestEveryStateFits(t *testing.T) {
 					c.Tools = testTools
 					c.Now = func() time.Time { return now }
 				})
-				if err := n.Update(context.Background(), task, largestToken); err != nil {
+				if err := n.Update(context.Background(), task, slackRefs(task), largestToken); err != nil {
 					t.Fatalf("Update: %v", err)
 				}
 				calls := fake.CallsTo("chat.update")
@@ -539,12 +539,12 @@ func TestRefusedBlocksFallBack(t *testing.T) {
 					var err error
 					if tc.method == "chat.postMessage" {
 						var ref approvals.MessageRef
-						ref, err = n.Post(context.Background(), tc.task(), token)
+						ref, err = n.Post(context.Background(), tc.task(), slackChannel(tc.task()), token)
 						if err == nil && (ref.Channel != "C0PROD" || ref.TS != firstTS) {
 							t.Errorf("refusals %d: ref = %+v, want the fallback's", refusals, ref)
 						}
 					} else {
-						err = n.Update(context.Background(), tc.task(), token)
+						err = n.Update(context.Background(), tc.task(), slackRefs(tc.task()), token)
 					}
 					calls := fake.CallsTo(tc.method)
 					if strings.Contains(logs.String(), token) || (err != nil && strings.Contains(err.Error(), token)) {

@@ -140,7 +140,7 @@ func (c *Commands) reply(ctx context.Context, cmd slack.SlashCommand) *CommandRe
 		return textReply("Slack did not say who asked.")
 	}
 	if c.svc == nil || c.view == nil {
-		return textReply(approvals.Reply(approvals.ErrUnavailable, ""))
+		return textReply(approvals.Reply(approvals.ErrUnavailable, "", DisplayName))
 	}
 	args := strings.Fields(cmd.Text)
 	switch {
@@ -222,7 +222,7 @@ func (c *Commands) visibility(ctx context.Context, t *approvals.Task, user strin
 		return false, false, err
 	}
 	may = named && t.Status == approvals.StatusPending && !t.Expired(c.now())
-	visible = named || t.HasVoted(user) || (t.DecidedBy != nil && t.DecidedBy.ID == user)
+	visible = named || t.HasVoted(user, "") || (t.DecidedBy != nil && t.DecidedBy.ID == user)
 	return visible, may, nil
 }
 
@@ -234,7 +234,7 @@ func commandErrorText(ctx context.Context, err error) string {
 	} else {
 		zerolog.Ctx(ctx).Warn().Err(err).Str("code", string(kind.Code)).Msg("slack: slash command")
 	}
-	return escape(approvals.Reply(err, ""))
+	return escape(approvals.Reply(err, "", DisplayName))
 }
 
 // RenderTaskList renders the answer to /approvals: the tasks with their

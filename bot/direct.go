@@ -16,7 +16,7 @@ import (
 // named users, the members of named groups, and emails resolved to users.
 // It returns the copies it sent; when some could not be sent, it returns
 // those that were and the error, so the retry sends only the rest.
-func (n *Notifier) Direct(ctx context.Context, t *approvals.Task, token string) ([]approvals.MessageRef, error) {
+func (n *Notifier) Direct(ctx context.Context, t *approvals.Task, have []approvals.MessageRef, token string) ([]approvals.MessageRef, error) {
 	op := "send task " + t.ID + " to its approvers"
 	p := n.policyFor(t)
 	if p == nil || t.Status.Final() {
@@ -39,7 +39,7 @@ func (n *Notifier) Direct(ctx context.Context, t *approvals.Task, token string) 
 		errs = append(errs, lookupErr)
 	}
 	for _, user := range people {
-		if hasCopy(t, user) {
+		if hasCopy(have, user) {
 			continue
 		}
 		var channel, ts string
@@ -56,7 +56,7 @@ func (n *Notifier) Direct(ctx context.Context, t *approvals.Task, token string) 
 			errs = append(errs, err)
 			continue
 		}
-		sent = append(sent, approvals.MessageRef{Channel: channel, TS: ts, User: user})
+		sent = append(sent, approvals.MessageRef{Chat: ChatName, Channel: channel, TS: ts, User: user})
 	}
 	return sent, errors.Join(errs...)
 }
@@ -69,8 +69,8 @@ func groupOf(r approvals.Requirement) []string {
 }
 
 // hasCopy reports whether the user was sent a copy already.
-func hasCopy(t *approvals.Task, user string) bool {
-	for _, c := range t.Copies {
+func hasCopy(have []approvals.MessageRef, user string) bool {
+	for _, c := range have {
 		if c.User == user {
 			return true
 		}

@@ -25,9 +25,9 @@ func TestDirectAndEscalationNotices(t *testing.T) {
 	task := fixtureTask()
 	task.Policy = "prod"
 	task.ExpiresAt = time.Now().Add(time.Hour) // pending, not timed out: its copies carry buttons
-	task.Message = approvals.MessageRef{Channel: "CPROD", TS: "1.1"}
+	task.Messages = []approvals.MessageRef{approvals.MessageRef{Channel: "CPROD", TS: "1.1"}}
 	ctx := context.Background()
-	copies, err := n.Direct(ctx, task, "tok-123")
+	copies, err := n.Direct(ctx, task, slackCopies(task), "tok-123")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,21 +43,21 @@ func TestDirectAndEscalationNotices(t *testing.T) {
 			t.Errorf("a copy to %s has buttons %+v", call.Form.Get("channel"), b)
 		}
 	}
-	task.Copies = copies
+	task.Messages = append(task.Messages, copies...)
 	task.Escalated = true
-	more, err := n.Direct(ctx, task, "tok-123")
+	more, err := n.Direct(ctx, task, slackCopies(task), "tok-123")
 	if err != nil || len(more) != 1 || more[0].User != "UBOSS" {
 		t.Fatalf("after the escalation: %+v %v; want one copy, to UBOSS", more, err)
 	}
-	task.Copies = append(task.Copies, more...)
+	task.Messages = append(task.Messages, more...)
 	before := len(fake.CallsTo("chat.update"))
-	if err := n.Update(ctx, task, "tok-123"); err != nil {
+	if err := n.Update(ctx, task, slackRefs(task), "tok-123"); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(fake.CallsTo("chat.update")) - before; got != 5 {
 		t.Errorf("an update made %d chat.update calls, want 5 (the channel message and 4 copies)", got)
 	}
-	if err := n.Notice(ctx, task, approvals.NoticeEscalation); err != nil {
+	if err := n.Notice(ctx, task, slackMessage(task), approvals.NoticeEscalation); err != nil {
 		t.Fatal(err)
 	}
 	posts := fake.CallsTo("chat.postMessage")

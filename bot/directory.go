@@ -28,6 +28,8 @@ type Directory struct {
 	mu     sync.Mutex
 	groups map[string]cached[[]string]
 	emails map[string]cached[string]
+	// profiles are users' emails by user id ("" for none).
+	profiles map[string]cached[string]
 }
 
 type cached[T any] struct {
@@ -50,10 +52,11 @@ func newDirectory(n *Notifier, ttl time.Duration) *Directory {
 		ttl = defaultDirectoryTTL
 	}
 	return &Directory{
-		n:      n,
-		ttl:    ttl,
-		groups: make(map[string]cached[[]string]),
-		emails: make(map[string]cached[string]),
+		n:        n,
+		ttl:      ttl,
+		groups:   make(map[string]cached[[]string]),
+		emails:   make(map[string]cached[string]),
+		profiles: make(map[string]cached[string]),
 	}
 }
 
@@ -96,6 +99,25 @@ func (d *Directory) UserIDByEmail(ctx context.Context, email string) (string, er
 	}
 	store(d, d.emails, key, user.ID)
 	return user.ID, nil
+}
+
+// EmailOf returns the verified email of the user ("" when their profile
+// shows none: the app lacks users:read.email, or the user is a bot).
+func (d *Directory) EmailOf(ctx context.Context, userID string) (string, error) {
+	if email, ok := lookup(d, d.profiles, userID); ok {
+		return email, nil
+	}
+	op := "look up a user's email"
+	if err := d.n.ready(op); err != nil {
+		return "", err
+	}
+	user, err := d.n.api.GetUserInfoContext(ctx, userID)
+	if err != nil {
+		return "", d.n.mapError(ctx, op, err)
+	}
+	email := strings.TrimSpace(user.Profile.Email)
+	store(d, d.profiles, userID, email)
+	return email, nil
 }
 
 func lookup[T any](d *Directory, m map[string]cached[T], key string) (T, bool) {

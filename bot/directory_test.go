@@ -160,14 +160,18 @@ func TestDirectoryConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-func TestDirectoryIsApprover(t *testing.T) {
+func TestDirectoryAnswersTheApproverChecks(t *testing.T) {
 	t.Parallel()
 	dir, _, _ := newTestDirectory(t)
-	a := approvals.Approvers{Groups: []string{"S2"}, Emails: []string{"nobody@example.com", "lead@example.com"}}
-	for user, want := range map[string]bool{"U2": true, "U9": true, "U7": false} {
-		got, err := a.IsApprover(context.Background(), dir, user)
-		if err != nil || got != want {
-			t.Errorf("IsApprover(%s) = %v, %v; want %v", user, got, err, want)
-		}
+	ctx := context.Background()
+	members, err := dir.GroupMembers(ctx, "S2")
+	if err != nil || !slices.Contains(members, "U2") || slices.Contains(members, "U7") {
+		t.Errorf("GroupMembers(S2) = %v, %v; want U2 and not U7", members, err)
+	}
+	if id, err := dir.UserIDByEmail(ctx, "lead@example.com"); err != nil || id != "U9" {
+		t.Errorf("UserIDByEmail(lead) = %q, %v; want U9", id, err)
+	}
+	if _, err := dir.UserIDByEmail(ctx, "nobody@example.com"); !errors.Is(err, approvals.ErrNotFound) {
+		t.Errorf("UserIDByEmail(nobody) = %v; want ErrNotFound", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
@@ -47,4 +48,40 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// slackChannel is where the outbox would post the task in Slack: the
+// channel its Slack message names ("" for the default).
+func slackChannel(t *approvals.Task) string {
+	for _, m := range t.Messages {
+		if m.User == "" && (m.Chat == "" || m.Chat == ChatName) {
+			return m.Channel
+		}
+	}
+	return ""
+}
+
+// slackRefs are the task's Slack messages as the outbox hands them to
+// Update: the channel message first, then the copies.
+func slackRefs(t *approvals.Task) []approvals.MessageRef {
+	var refs []approvals.MessageRef
+	for _, m := range t.Messages {
+		if m.User == "" && (m.Chat == "" || m.Chat == ChatName) {
+			refs = append([]approvals.MessageRef{m}, refs...)
+		} else if m.Chat == "" || m.Chat == ChatName {
+			refs = append(refs, m)
+		}
+	}
+	return refs
+}
+
+// slackCopies are the task's direct-message copies in Slack.
+func slackCopies(t *approvals.Task) []approvals.MessageRef {
+	var out []approvals.MessageRef
+	for _, m := range t.Messages {
+		if m.User != "" && (m.Chat == "" || m.Chat == ChatName) {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -620,7 +620,7 @@ func (r *rendering) summary(workspace string) string {
 		subject = "A deployment"
 	}
 	title := "*" + escapeTrunc(subject, maxHeaderChars) + "*"
-	if link := messageLink(workspace, t.Message); link != "" {
+	if link := messageLink(workspace, slackMessage(t)); link != "" {
 		title = "*<" + link + "|" + escapeTrunc(subject, maxHeaderChars) + ">*"
 	}
 	lines := []string{title}
@@ -700,7 +700,7 @@ func (r *rendering) recentLine(workspace string) string {
 		subject = "a deployment"
 	}
 	what := escapeTrunc(subject, maxHeaderChars)
-	if link := messageLink(workspace, t.Message); link != "" {
+	if link := messageLink(workspace, slackMessage(t)); link != "" {
 		what = "<" + link + "|" + what + ">"
 	}
 	line := verb + " · *" + what + "*"

@@ -89,7 +89,7 @@ func homeTask(n int) *approvals.Task {
 	t.ID = fmt.Sprintf("flexdeploy-%d", 8900+n)
 	t.TaskID = fmt.Sprintf("%d", 8900+n)
 	t.Release = fmt.Sprintf("v2.%d", n)
-	t.Message = approvals.MessageRef{Channel: "C0PROD", TS: fmt.Sprintf("1700000000.%06d", n)}
+	t.Messages = []approvals.MessageRef{approvals.MessageRef{Channel: "C0PROD", TS: fmt.Sprintf("1700000000.%06d", n)}}
 	return t
 }
 
@@ -646,11 +646,11 @@ func TestNotifierTellsOfChanges(t *testing.T) {
 	var told []string
 	n.surfaces.changed = func(t *approvals.Task) { told = append(told, string(t.Status)) }
 	task := fixtureTask()
-	if _, err := n.Post(context.Background(), task, "tok"); err != nil {
+	if _, err := n.Post(context.Background(), task, slackChannel(task), "tok"); err != nil {
 		t.Fatal(err)
 	}
 	task.Status = approvals.StatusApproved
-	if err := n.Update(context.Background(), task, ""); err != nil {
+	if err := n.Update(context.Background(), task, slackRefs(task), ""); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(told, []string{"pending", "approved"}) {

@@ -189,7 +189,7 @@ func clicker(cb slack.InteractionCallback) approvals.Person {
 	if name == "" {
 		name = cb.User.Username
 	}
-	return approvals.Person{ID: cb.User.ID, Name: name}
+	return approvals.Person{ID: cb.User.ID, Name: name, Chat: ChatName}
 }
 
 func (h *Interactions) handleBlockActions(ctx context.Context, cb slack.InteractionCallback) {
@@ -286,7 +286,7 @@ func (h *Interactions) replyText(ctx context.Context, err error, task *approvals
 		tool = oneLine(h.tools.DisplayName(task.Source))
 	}
 	// With the refusal's detail: when a closed approving opens, or why.
-	return approvals.Reply(err, tool)
+	return approvals.Reply(err, tool, DisplayName)
 }
 
 // replyLater sends an ephemeral reply after the acknowledgement, bounded by

@@ -199,7 +199,7 @@ func TestInteractionsApprove(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("Decide called %d times, want 1", len(reqs))
 	}
-	want := approvals.DecideRequest{Token: clickToken, Action: approvals.ActionApprove, User: approvals.Person{ID: "U1", Name: "alice"}}
+	want := approvals.DecideRequest{Token: clickToken, Action: approvals.ActionApprove, User: approvals.Person{ID: "U1", Name: "alice", Chat: ChatName}}
 	if reqs[0] != want {
 		t.Errorf("Decide(%+v), want %+v", reqs[0], want)
 	}
@@ -441,7 +441,7 @@ func TestInteractionsRejectReasonSubmission(t *testing.T) {
 			reqs := rig.decider.Requests()
 			if tc.wantDecide {
 				want := approvals.DecideRequest{Token: clickToken, Action: approvals.ActionReject,
-					User: approvals.Person{ID: "U3", Name: "carol"}, Reason: strings.TrimSpace(tc.reason)}
+					User: approvals.Person{ID: "U3", Name: "carol", Chat: ChatName}, Reason: strings.TrimSpace(tc.reason)}
 				if len(reqs) != 1 || reqs[0] != want {
 					t.Errorf("requests = %+v, want %+v", reqs, want)
 				}

@@ -158,7 +158,7 @@ func submissionPayload(callbackID, block, action, value string) string {
 
 func TestInteractionsPromptSubmissions(t *testing.T) {
 	t.Parallel()
-	carol := approvals.Person{ID: "U3", Name: "carol"}
+	carol := approvals.Person{ID: "U3", Name: "carol", Chat: ChatName}
 	tests := []struct {
 		name      string
 		payload   string

@@ -191,10 +191,9 @@ func (n *Notifier) ready(op string) error {
 
 // Post posts the task's message with its buttons to the task's channel, or
 // the default channel, and returns where it landed.
-func (n *Notifier) Post(ctx context.Context, t *approvals.Task, token string) (approvals.MessageRef, error) {
+func (n *Notifier) Post(ctx context.Context, t *approvals.Task, channel, token string) (approvals.MessageRef, error) {
 	op := "post task " + t.ID
 	ctx = withPaceOrder(ctx, t) // the channel's posts keep intake order
-	channel := t.Message.Channel
 	if channel == "" {
 		channel = n.defaultChannel
 	}
@@ -222,17 +221,17 @@ func (n *Notifier) Post(ctx context.Context, t *approvals.Task, token string) (a
 		gotChannel = channel
 	}
 	n.surfaces.taskChanged(t)
-	return approvals.MessageRef{Channel: gotChannel, TS: ts}, nil
+	return approvals.MessageRef{Chat: ChatName, Channel: gotChannel, TS: ts}, nil
 }
 
 // Update renders the task's current state into its message, blocks
 // included: an update without blocks would keep the old buttons. A final
 // task is rendered without buttons (token is ignored); a pending one keeps
 // working buttons carrying token, which must then be given.
-func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) error {
+func (n *Notifier) Update(ctx context.Context, t *approvals.Task, refs []approvals.MessageRef, token string) error {
 	op := "update task " + t.ID
 	ctx = withPaceOrder(ctx, t)
-	if t.Message.Channel == "" || t.Message.TS == "" {
+	if len(refs) == 0 || refs[0].Channel == "" || refs[0].TS == "" {
 		return approvals.Permanent(fmt.Errorf("slack: %s: the task has no posted message", op))
 	}
 	if !t.Status.Final() && token == "" {
@@ -248,7 +247,7 @@ func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) 
 	}
 	// The channel message and every direct-message copy show the same.
 	var errs []error
-	for _, ref := range append([]approvals.MessageRef{t.Message}, t.Copies...) {
+	for _, ref := range refs {
 		err := n.sendTask(ctx, op, t, token, func(text string, blocks []slack.Block) error {
 			_, _, _, err := n.api.UpdateMessageContext(ctx, ref.Channel, ref.TS,
 				slack.MsgOptionText(text, false),
@@ -267,7 +266,7 @@ func (n *Notifier) Update(ctx context.Context, t *approvals.Task, token string) 
 // Notice posts a notice in the message's thread: a reminder mentioning
 // the approvers who have not approved yet, or a break-glass approval
 // announced to every approver the policy names.
-func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, kind approvals.NoticeKind) error {
+func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, ref approvals.MessageRef, kind approvals.NoticeKind) error {
 	op := fmt.Sprintf("post %s notice of task %s", kind, t.ID)
 	ctx = withPaceOrder(ctx, t)
 	var text string
@@ -287,14 +286,14 @@ func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, kind approvals
 	default:
 		return approvals.Permanent(fmt.Errorf("slack: %s: unknown notice", op))
 	}
-	if t.Message.Channel == "" || t.Message.TS == "" {
+	if ref.Channel == "" || ref.TS == "" {
 		return approvals.Permanent(fmt.Errorf("slack: %s: the task has no posted message", op))
 	}
 	if err := n.ready(op); err != nil {
 		return err
 	}
-	_, _, err := n.api.PostMessageContext(ctx, t.Message.Channel,
-		slack.MsgOptionTS(t.Message.TS),
+	_, _, err := n.api.PostMessageContext(ctx, ref.Channel,
+		slack.MsgOptionTS(ref.TS),
 		slack.MsgOptionText(text, false),
 		slack.MsgOptionDisableLinkUnfurl(),
 	)
@@ -347,7 +346,7 @@ func reminderText(t *approvals.Task, p *approvals.Policy, tool string) string {
 	if p == nil {
 		return text + ". No policy names approvers; decide it in " + escape(tool) + "."
 	}
-	who := approverMentions(p, t.HasVoted)
+	who := approverMentions(p, func(id string) bool { return t.HasVoted(id, "") })
 	if len(who) > 0 {
 		list := joinPeople(who, maxSectionChars/2)
 		if list == "" {

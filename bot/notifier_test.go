@@ -64,8 +64,8 @@ func TestNotifierPost(t *testing.T) {
 				c.Now = func() time.Time { return renderNow }
 			})
 			task := fixtureTask()
-			task.Message = approvals.MessageRef{Channel: tc.taskChannel}
-			ref, err := n.Post(context.Background(), task, "tok-post")
+			task.Messages = []approvals.MessageRef{approvals.MessageRef{Channel: tc.taskChannel}}
+			ref, err := n.Post(context.Background(), task, slackChannel(task), "tok-post")
 			if tc.wantErr {
 				if err == nil {
 					t.Fatal("Post without a channel succeeded")
@@ -130,7 +130,7 @@ func TestNotifierUpdate(t *testing.T) {
 		{name: "pending without a token", task: fixtureTask, wantErr: true, permanent: true},
 		{name: "not posted", wantErr: true, permanent: true, task: func() *approvals.Task {
 			task := approved()
-			task.Message = approvals.MessageRef{}
+			task.Messages = []approvals.MessageRef{approvals.MessageRef{}}
 			return task
 		}},
 	}
@@ -140,7 +140,7 @@ func TestNotifierUpdate(t *testing.T) {
 			fake := newFakeSlack(t)
 			n := notifierFor(fake, func(c *Config) { c.Policies = policies; c.Now = func() time.Time { return renderNow } })
 			task := tc.task()
-			err := n.Update(context.Background(), task, tc.token)
+			err := n.Update(context.Background(), task, slackRefs(task), tc.token)
 			if tc.wantErr {
 				if err == nil {
 					t.Fatal("Update succeeded")
@@ -200,10 +200,10 @@ func TestNotifierNamesTool(t *testing.T) {
 			t.Parallel()
 			fake := newFakeSlack(t)
 			n := notifierFor(fake, func(c *Config) { c.Tools = tc.tools }) // no policies: nobody can decide it from Slack
-			if _, err := n.Post(context.Background(), fixtureTask(), "tok"); err != nil {
+			if _, err := n.Post(context.Background(), fixtureTask(), slackChannel(fixtureTask()), "tok"); err != nil {
 				t.Fatalf("Post: %v", err)
 			}
-			if err := n.Notice(context.Background(), fixtureTask(), approvals.NoticeReminder); err != nil {
+			if err := n.Notice(context.Background(), fixtureTask(), slackMessage(fixtureTask()), approvals.NoticeReminder); err != nil {
 				t.Fatalf("Remind: %v", err)
 			}
 			posts := fake.CallsTo("chat.postMessage")
@@ -223,7 +223,7 @@ func TestNotifierRemind(t *testing.T) {
 	t.Parallel()
 	fake := newFakeSlack(t)
 	n := notifierFor(fake, func(c *Config) { c.Policies = policies })
-	if err := n.Notice(context.Background(), fixtureTask(), approvals.NoticeReminder); err != nil {
+	if err := n.Notice(context.Background(), fixtureTask(), slackMessage(fixtureTask()), approvals.NoticeReminder); err != nil {
 		t.Fatalf("Remind: %v", err)
 	}
 	calls := fake.CallsTo("chat.postMessage")
@@ -247,7 +247,7 @@ func TestNotifierRemind(t *testing.T) {
 		fake := newFakeSlack(t)
 		task := fixtureTask()
 		task.Status = approvals.StatusRejected
-		if err := notifierFor(fake, nil).Notice(context.Background(), task, approvals.NoticeReminder); err != nil {
+		if err := notifierFor(fake, nil).Notice(context.Background(), task, slackMessage(task), approvals.NoticeReminder); err != nil {
 			t.Fatalf("Remind: %v", err)
 		}
 		if n := len(fake.Calls()); n != 0 {
@@ -258,8 +258,8 @@ func TestNotifierRemind(t *testing.T) {
 		t.Parallel()
 		fake := newFakeSlack(t)
 		task := fixtureTask()
-		task.Message = approvals.MessageRef{}
-		if err := notifierFor(fake, nil).Notice(context.Background(), task, approvals.NoticeReminder); !approvals.IsPermanent(err) {
+		task.Messages = []approvals.MessageRef{approvals.MessageRef{}}
+		if err := notifierFor(fake, nil).Notice(context.Background(), task, slackMessage(task), approvals.NoticeReminder); !approvals.IsPermanent(err) {
 			t.Errorf("Remind of an unposted task = %v, want a permanent error", err)
 		}
 	})
@@ -368,9 +368,9 @@ func TestNotifierErrors(t *testing.T) {
 			n := notifierFor(fake, nil)
 			var err error
 			if tc.update {
-				err = n.Update(context.Background(), fixtureTask(), "tok")
+				err = n.Update(context.Background(), fixtureTask(), slackRefs(fixtureTask()), "tok")
 			} else {
-				_, err = n.Post(context.Background(), fixtureTask(), "tok")
+				_, err = n.Post(context.Background(), fixtureTask(), slackChannel(fixtureTask()), "tok")
 			}
 			if err == nil {
 				t.Fatal("call succeeded")
@@ -406,7 +406,7 @@ func TestNotifierTransportErrors(t *testing.T) {
 		fake := slacktest.New()
 		fake.Close() // nobody listens there any more
 		n := New(Config{BotToken: testBotToken, APIURL: fake.APIURL(), DefaultChannel: "C1"})
-		_, err := n.Post(context.Background(), fixtureTask(), "tok")
+		_, err := n.Post(context.Background(), fixtureTask(), slackChannel(fixtureTask()), "tok")
 		checkRetryable(t, err)
 	})
 	t.Run("timeout", func(t *testing.T) {
@@ -421,7 +421,7 @@ func TestNotifierTransportErrors(t *testing.T) {
 		t.Parallel()
 		fake := newFakeSlack(t)
 		n := notifierFor(fake, func(c *Config) { c.BotToken = "" })
-		_, err := n.Post(context.Background(), fixtureTask(), "tok")
+		_, err := n.Post(context.Background(), fixtureTask(), slackChannel(fixtureTask()), "tok")
 		checkRetryable(t, err)
 		if n := len(fake.Calls()); n != 0 {
 			t.Errorf("made %d calls without a token", n)

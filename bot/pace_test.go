@@ -38,7 +38,7 @@ func pendingTask(id, channel string, at time.Time) *approvals.Task {
 	return &approvals.Task{
 		ID: id, Source: "flexdeploy", TaskID: id, Status: approvals.StatusPending,
 		Context:   approvals.Context{Description: "deploy " + id, Environment: "PROD"},
-		Message:   approvals.MessageRef{Channel: channel},
+		Messages:  []approvals.MessageRef{approvals.MessageRef{Channel: channel}},
 		CreatedAt: at, ExpiresAt: at.Add(time.Hour),
 	}
 }
@@ -68,7 +68,7 @@ func postAll(t *testing.T, n *Notifier, tasks []*approvals.Task, workers int) (d
 					return
 				case task := <-queue:
 					jobCtx, cancelJob := context.WithTimeout(ctx, 10*time.Second)
-					_, err := n.Post(jobCtx, task, "token-"+task.ID)
+					_, err := n.Post(jobCtx, task, slackChannel(task), "token-"+task.ID)
 					cancelJob()
 					if after, ok := approvals.RetryAfter(err); ok {
 						count.Add(1)
@@ -348,10 +348,10 @@ func TestPacerAnswersLikeSlackWhenTheTurnIsFarOff(t *testing.T) {
 	pacer := NewPacer(PaceConfig{Channel: Limit{Every: 2 * time.Minute, Burst: 1}, Methods: map[string]Limit{}, MaxWait: 100 * time.Millisecond})
 	n := notifierFor(f, func(c *Config) { c.Pacer = pacer })
 	now := time.Now()
-	if _, err := n.Post(t.Context(), pendingTask("task-f1", "CFAR", now), "tok"); err != nil {
+	if _, err := n.Post(t.Context(), pendingTask("task-f1", "CFAR", now), slackChannel(pendingTask("task-f1", "CFAR", now)), "tok"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := n.Post(t.Context(), pendingTask("task-f2", "CFAR", now.Add(time.Millisecond)), "tok")
+	_, err := n.Post(t.Context(), pendingTask("task-f2", "CFAR", now.Add(time.Millisecond)), slackChannel(pendingTask("task-f2", "CFAR", now.Add(time.Millisecond))), "tok")
 	// Its turn, however far (within the horizon), and told as a turn: the
 	// outbox counts no failure and keeps the task's lease through it.
 	after, ok := approvals.TurnWait(err)
@@ -465,11 +465,11 @@ func TestSlacks429BeyondTheWaitIsATurnForATask(t *testing.T) {
 	pacer := NewPacer(PaceConfig{Methods: map[string]Limit{}, MaxWait: 100 * time.Millisecond})
 	n := notifierFor(f, func(c *Config) { c.Pacer = pacer })
 	now := time.Now()
-	if _, err := n.Post(t.Context(), pendingTask("task-s1", "CSLACK", now), "tok"); err != nil {
+	if _, err := n.Post(t.Context(), pendingTask("task-s1", "CSLACK", now), slackChannel(pendingTask("task-s1", "CSLACK", now)), "tok"); err != nil {
 		t.Fatal(err)
 	}
 	// The Pacer's own limit (a burst of 3) lets the next go; Slack's does not.
-	_, err := n.Post(t.Context(), pendingTask("task-s2", "CSLACK", now.Add(time.Millisecond)), "tok")
+	_, err := n.Post(t.Context(), pendingTask("task-s2", "CSLACK", now.Add(time.Millisecond)), slackChannel(pendingTask("task-s2", "CSLACK", now.Add(time.Millisecond))), "tok")
 	if after, ok := approvals.TurnWait(err); !ok || after <= 0 {
 		t.Fatalf("post refused by Slack: %v (turn %s, %v); want a turn wait", err, after, ok)
 	}
@@ -508,9 +508,9 @@ func TestPacerPacesMethods(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			task := pendingTask(fmt.Sprintf("task-u%02d", i), "CUP", time.Now())
-			task.Message.TS = "1700000000.000001"
+			task.Messages[0].TS = "1700000000.000001"
 			for {
-				err := n.Update(t.Context(), task, "tok")
+				err := n.Update(t.Context(), task, slackRefs(task), "tok")
 				if after, ok := approvals.RetryAfter(err); ok {
 					time.Sleep(after)
 					continue

@@ -63,7 +63,7 @@ func fixtureTask() *approvals.Task {
 		ExpiresAt:         created.Add(4 * time.Hour),
 		Policy:            "production",
 		OnExpiry:          approvals.ExpiryIgnore,
-		Message:           approvals.MessageRef{Channel: "C0PROD", TS: "1700000000.000100"},
+		Messages:          []approvals.MessageRef{approvals.MessageRef{Channel: "C0PROD", TS: "1700000000.000100"}},
 		Delivery:          approvals.Delivery{State: approvals.DeliveryNotNeeded},
 	}
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -66,14 +67,18 @@ type Settings struct {
 func (s Settings) socketWanted() bool { return s.BotToken != "" && s.Mode == ModeSocket }
 
 // Service is what the Runtime needs of the approvals service: deciding
-// clicks, the lists of the App Home and /approvals, and installing the
-// notifier.
+// clicks, the lists of the App Home and /approvals (which ask about people
+// as the core knows them: see runtimeService), and installing the notifier.
 type Service interface {
 	Decider
-	SurfaceService
-	// SetNotifier installs the chat notifier; nil removes it (posts then
+	Waiting(ctx context.Context, p approvals.Person) ([]*approvals.Task, error)
+	RecentlyDecided(ctx context.Context, p approvals.Person, n int) ([]*approvals.Task, error)
+	Token(t *approvals.Task) (string, error)
+	Lookup(ctx context.Context, id string) (*approvals.Task, error)
+	MayDecide(ctx context.Context, t *approvals.Task, p approvals.Person) (bool, error)
+	// SetNotifier installs the chat's notifier; nil removes it (posts then
 	// wait in the outbox).
-	SetNotifier(n approvals.Notifier)
+	SetNotifier(chat string, n approvals.Notifier)
 }
 
 // RuntimeConfig configures a Runtime.
@@ -100,6 +105,11 @@ type RuntimeConfig struct {
 	// Pacer keeps the Slack calls under Slack's rate limits; it outlives a
 	// change of settings. nil: each notifier makes its own.
 	Pacer *Pacer
+	// ClickerEmails looks up every clicker's verified email in Slack
+	// (users.info, cached), so that a person who acts in another chat too
+	// is one person; a failed look-up refuses the click. The wiring sets it
+	// when another chat is registered.
+	ClickerEmails bool
 }
 
 // Runtime is the Slack side of the bot as the settings in force make it: the
@@ -123,6 +133,8 @@ type Runtime struct {
 	// clock is what messages are rendered at (RuntimeConfig.Clock).
 	clock func() time.Time
 	pacer *Pacer
+	// clickerEmails: RuntimeConfig.ClickerEmails.
+	clickerEmails bool
 	// after is the clock RunSocket waits on; tests replace it.
 	after func(time.Duration) <-chan time.Time
 
@@ -181,6 +193,7 @@ func NewRuntime(cfg RuntimeConfig) *Runtime {
 		maxBody:       cfg.MaxBodyBytes,
 		log:           cfg.Logger,
 		pacer:         cfg.Pacer,
+		clickerEmails: cfg.ClickerEmails,
 		now:           time.Now,
 		after:         time.After,
 		socketChanged: make(chan struct{}),
@@ -212,7 +225,7 @@ func (r *Runtime) SetService(svc Service) {
 	defer r.mu.Unlock()
 	r.svc.Store(&serviceRef{svc})
 	if c := r.conn.Load(); c != nil && svc != nil {
-		svc.SetNotifier(c.notifier)
+		svc.SetNotifier(ChatName, c.notifier)
 	}
 }
 
@@ -252,9 +265,9 @@ func (r *Runtime) Apply(s Settings) {
 	}
 	if svc := r.service(); svc != nil && (old != nil || next != nil) {
 		if next != nil {
-			svc.SetNotifier(next.notifier)
+			svc.SetNotifier(ChatName, next.notifier)
 		} else {
-			svc.SetNotifier(nil) // an untyped nil: no notifier at all
+			svc.SetNotifier(ChatName, nil) // an untyped nil: no notifier at all
 		}
 	}
 	if socketKey(before) != socketKey(s) {
@@ -484,6 +497,16 @@ func (r *Runtime) UserIDByEmail(ctx context.Context, email string) (string, erro
 	return c.directory.UserIDByEmail(ctx, email)
 }
 
+// EmailOf returns the verified email of the Slack user ("" when Slack shows
+// none).
+func (r *Runtime) EmailOf(ctx context.Context, userID string) (string, error) {
+	c := r.conn.Load()
+	if c == nil {
+		return "", errNotConfigured
+	}
+	return c.directory.EmailOf(ctx, userID)
+}
+
 // Close waits for the replies to clickers still being sent, also by
 // interactions a change of settings replaced. Call it once, when no more
 // interactions arrive (the HTTP server and RunSocket have stopped).
@@ -508,7 +531,22 @@ func (d runtimeDecider) Decide(ctx context.Context, req approvals.DecideRequest)
 	if svc == nil {
 		return nil, errNoService
 	}
+	if d.r.clickerEmails && req.User.Email == "" {
+		email, err := d.r.EmailOf(ctx, req.User.ID)
+		if err != nil {
+			// Who the clicker is across chats is unknown: refuse rather
+			// than count them twice.
+			return nil, fmt.Errorf("%w: look up the clicker's email: %w", approvals.ErrIdentityUnknown, err)
+		}
+		req.User.Email = email
+	}
 	return svc.Decide(ctx, req)
+}
+
+// person is a Slack user as the core knows them, for what the App Home
+// and /approvals list: their id in Slack.
+func person(userID string) approvals.Person {
+	return approvals.Person{ID: userID, Chat: ChatName}
 }
 
 // runtimeService reads tasks with the Runtime's service, whichever is set
@@ -520,7 +558,7 @@ func (s runtimeService) Waiting(ctx context.Context, userID string) ([]*approval
 	if svc == nil {
 		return nil, errNoService
 	}
-	return svc.Waiting(ctx, userID)
+	return svc.Waiting(ctx, person(userID))
 }
 
 func (s runtimeService) RecentlyDecided(ctx context.Context, userID string, n int) ([]*approvals.Task, error) {
@@ -528,7 +566,7 @@ func (s runtimeService) RecentlyDecided(ctx context.Context, userID string, n in
 	if svc == nil {
 		return nil, errNoService
 	}
-	return svc.RecentlyDecided(ctx, userID, n)
+	return svc.RecentlyDecided(ctx, person(userID), n)
 }
 
 func (s runtimeService) Token(t *approvals.Task) (string, error) {
@@ -552,5 +590,5 @@ func (s runtimeService) MayDecide(ctx context.Context, t *approvals.Task, userID
 	if svc == nil {
 		return false, errNoService
 	}
-	return svc.MayDecide(ctx, t, userID)
+	return svc.MayDecide(ctx, t, person(userID))
 }

@@ -25,22 +25,24 @@ type fakeService struct {
 	notifiers []approvals.Notifier
 }
 
-func (s *fakeService) SetNotifier(n approvals.Notifier) {
+func (s *fakeService) SetNotifier(_ string, n approvals.Notifier) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.notifiers = append(s.notifiers, n)
 }
 
 // The lists of the App Home and /approvals: the Runtime's tests list nothing.
-func (s *fakeService) Waiting(context.Context, string) ([]*approvals.Task, error) { return nil, nil }
-func (s *fakeService) RecentlyDecided(context.Context, string, int) ([]*approvals.Task, error) {
+func (s *fakeService) Waiting(context.Context, approvals.Person) ([]*approvals.Task, error) {
+	return nil, nil
+}
+func (s *fakeService) RecentlyDecided(context.Context, approvals.Person, int) ([]*approvals.Task, error) {
 	return nil, nil
 }
 func (s *fakeService) Token(*approvals.Task) (string, error) { return "", approvals.ErrAlreadyDecided }
 func (s *fakeService) Lookup(context.Context, string) (*approvals.Task, error) {
 	return nil, approvals.ErrNotFound
 }
-func (s *fakeService) MayDecide(context.Context, *approvals.Task, string) (bool, error) {
+func (s *fakeService) MayDecide(context.Context, *approvals.Task, approvals.Person) (bool, error) {
 	return false, nil
 }
 
@@ -218,8 +220,8 @@ func TestRuntimeHTTP(t *testing.T) {
 		t.Fatalf("the service was given %d notifiers, want 1", n)
 	}
 	task := fixtureTask()
-	task.Message = approvals.MessageRef{}
-	if _, err := svc.lastNotifier(t).Post(context.Background(), task, "tok-post"); err != nil {
+	task.Messages = []approvals.MessageRef{approvals.MessageRef{}}
+	if _, err := svc.lastNotifier(t).Post(context.Background(), task, slackChannel(task), "tok-post"); err != nil {
 		t.Fatalf("Post: %v", err)
 	}
 	posts := fake.CallsTo("chat.postMessage")
@@ -297,7 +299,7 @@ func TestRuntimeSwapsCredentials(t *testing.T) {
 	if n := len(svc.Notifiers()); n != 2 {
 		t.Fatalf("the service was given %d notifiers, want 2", n)
 	}
-	if _, err := svc.lastNotifier(t).Post(context.Background(), fixtureTask(), "tok"); err != nil {
+	if _, err := svc.lastNotifier(t).Post(context.Background(), fixtureTask(), slackChannel(fixtureTask()), "tok"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.GroupMembers(context.Background(), "S2"); err != nil {

@@ -18,9 +18,9 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 			onExpiry = approvals.ExpiryIgnore
 		}
 		out[i] = approvals.Policy{
-			Name:    p.Name,
-			Match:   maps.Clone(p.Match),
-			Channel: p.Channel,
+			Name:     p.Name,
+			Match:    maps.Clone(p.Match),
+			Channels: policyChannels(p),
 			Approvers: approvals.Approvers{
 				Users:  slices.Clone(p.Approvers.Users),
 				Groups: slices.Clone(p.Approvers.Groups),
@@ -37,4 +37,13 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 		policySurfaces(&out[i], p)
 	}
 	return out
+}
+
+// policyChannels names the policy's channel in each chat by the chat's
+// name (as the chats register themselves): channel is Slack's.
+func policyChannels(p PolicyConfig) map[string]string {
+	if p.Channel == "" {
+		return nil
+	}
+	return map[string]string{"slack": p.Channel}
 }

@@ -520,7 +520,7 @@ func TestApprovalPolicies(t *testing.T) {
 		{
 			Name:              "production",
 			Match:             map[string]string{"environment": "PROD*"},
-			Channel:           "C0PROD",
+			Channels:          map[string]string{"slack": "C0PROD"},
 			Approvers:         approvals.Approvers{Users: []string{"U1", "U2"}},
 			RequiredApprovals: 2,
 			TTL:               4 * time.Hour,

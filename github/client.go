@@ -264,7 +264,7 @@ func (c *Client) review(ctx context.Context, t *approvals.Task, action approvals
 // comment, which decides nothing. A report is made once per call; the
 // outbox retries a failed one (a second report is harmless). Nothing is
 // announced for a task that is no longer pending.
-func (c *Client) Announce(ctx context.Context, t *approvals.Task) (map[string]string, error) {
+func (c *Client) Announce(ctx context.Context, t *approvals.Task, waiting string) (map[string]string, error) {
 	if t == nil || t.Status != approvals.StatusPending {
 		return nil, nil
 	}
@@ -276,7 +276,7 @@ func (c *Client) Announce(ctx context.Context, t *approvals.Task) (map[string]st
 	body, err := json.Marshal(struct {
 		Environment string `json:"environment_name"`
 		Comment     string `json:"comment"`
-	}{r.environment, comment(waitingLine(t))})
+	}{r.environment, comment(waiting)})
 	if err != nil {
 		return nil, approvals.Permanent(fmt.Errorf("github: %s: encode: %w", op, err))
 	}
@@ -337,34 +337,6 @@ func (c *Client) Status(ctx context.Context, t *approvals.Task) (approvals.Statu
 		return approvals.StatusExpired, nil
 	}
 	return approvals.StatusPending, nil
-}
-
-// waitingLine is the status report, e.g.
-//
-//	Waiting for approval in Slack channel C0PROD (policy production, expires 2026-11-22T18:00:00Z)
-func waitingLine(t *approvals.Task) string {
-	var b strings.Builder
-	b.WriteString("Waiting for approval in Slack")
-	if ch := strings.TrimSpace(t.Message.Channel); ch != "" {
-		b.WriteString(" channel ")
-		b.WriteString(ch)
-	}
-	b.WriteString(" (")
-	if t.Policy != "" {
-		b.WriteString("policy ")
-		b.WriteString(t.Policy)
-		if t.RequiredApprovals > 1 {
-			b.WriteString(", " + strconv.Itoa(t.RequiredApprovals) + " approvals needed")
-		}
-	} else {
-		b.WriteString("no policy names approvers, so nobody can approve it from Slack")
-	}
-	if !t.ExpiresAt.IsZero() {
-		b.WriteString(", expires ")
-		b.WriteString(t.ExpiresAt.UTC().Format(time.RFC3339))
-	}
-	b.WriteString(")")
-	return b.String()
 }
 
 // comment is text as a review's comment: on one line, bounded.

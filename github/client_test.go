@@ -58,7 +58,7 @@ func (f *fixture) task(t *testing.T, env string) *approvals.Task {
 	return &approvals.Task{
 		ID: approvals.TaskRecordID(sub.Source, sub.TaskID), Source: sub.Source, TaskID: sub.TaskID, Context: sub.Context,
 		Status: approvals.StatusPending, Extra: sub.Extra, Policy: "production", RequiredApprovals: 1,
-		Message: approvals.MessageRef{Channel: "C0PROD", TS: "1.2"}, ExpiresAt: time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC),
+		Messages: []approvals.MessageRef{{Chat: "slack", Channel: "C0PROD", TS: "1.2"}}, ExpiresAt: time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC),
 	}
 }
 
@@ -443,7 +443,7 @@ func TestAnnounce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil, Config{})
 	task := f.task(t, "production")
-	if extra, err := f.c.Announce(context.Background(), task); err != nil || extra != nil {
+	if extra, err := f.c.Announce(context.Background(), task, waiting(task)); err != nil || extra != nil {
 		t.Fatalf("Announce = %v, %v", extra, err)
 	}
 	reports := f.gh.StatusReports()
@@ -455,7 +455,7 @@ func TestAnnounce(t *testing.T) {
 	if g := f.gh.Gate(f.run.ID, "production"); g.State != githubtest.GateWaiting || len(g.Reports) != 1 {
 		t.Errorf("a status report decided something: %+v", g)
 	}
-	if _, err := f.c.Announce(context.Background(), decided(task, approvals.StatusApproved)); err != nil || len(f.gh.StatusReports()) != 1 {
+	if _, err := f.c.Announce(context.Background(), decided(task, approvals.StatusApproved), waiting(decided(task, approvals.StatusApproved))); err != nil || len(f.gh.StatusReports()) != 1 {
 		t.Errorf("announced a decided task: %v", err)
 	}
 }
@@ -502,4 +502,16 @@ func TestStringHidesSecrets(t *testing.T) {
 			t.Errorf("String() = %q", s)
 		}
 	}
+}
+
+// waiting is the line the core hands Announce, with Slack registered.
+func waiting(t *approvals.Task) string {
+	if t == nil {
+		return ""
+	}
+	chats, err := approvals.NewChats(approvals.Chat{Name: "slack", DisplayName: "Slack", Primary: true, PostsByDefault: true})
+	if err != nil {
+		panic(err)
+	}
+	return approvals.WaitingLine(t, chats)
 }

@@ -40,7 +40,7 @@ func newIntakeHandler(b *testing.B, level zerolog.Level) http.Handler {
 		b.Fatal(err)
 	}
 	rules := approvals.Rules{DefaultTTL: 24 * time.Hour, Policies: []approvals.Policy{{
-		Name: "production", Match: map[string]string{"environment": "PROD*"}, Channel: "CPROD",
+		Name: "production", Match: map[string]string{"environment": "PROD*"}, Channels: map[string]string{"slack": "CPROD"},
 		Approvers: approvals.Approvers{Users: []string{"UALICE"}}, RequiredApprovals: 1,
 	}}}
 	tool := flexdeploy.Tool(nil, false)

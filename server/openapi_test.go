@@ -427,12 +427,12 @@ func fullTask(id string, status approvals.Status) *approvals.Task {
 		},
 		Status:            status,
 		RequiredApprovals: 2,
-		Approvals:         []approvals.Vote{{Person: approvals.Person{ID: "U1", Name: "alice"}, At: fixedTime(2)}},
+		Approvals:         []approvals.Vote{{Person: approvals.Person{ID: "U1", Name: "alice", Email: "alice@example.com", Chat: "slack"}, At: fixedTime(2)}},
 		Delivery:          approvals.Delivery{State: approvals.DeliveryPending},
 		CreatedAt:         fixedTime(0),
 		ExpiresAt:         fixedTime(0).Add(4 * time.Hour),
 		Policy:            "production",
-		Message:           approvals.MessageRef{Channel: "C0PROD", TS: "1700000000.000100"},
+		Messages:          []approvals.MessageRef{{Chat: "slack", Channel: "C0PROD", TS: "1700000000.000100"}},
 		Audit: []approvals.AuditRecord{
 			{At: fixedTime(0), Event: "created"},
 			{At: fixedTime(2), User: "U1", Name: "alice", Event: "approved", Detail: "1 of 2"},
@@ -442,7 +442,7 @@ func fullTask(id string, status approvals.Status) *approvals.Task {
 	if status.Final() {
 		decided := fixedTime(3)
 		delivered := fixedTime(4)
-		t.DecidedBy = &approvals.Person{ID: "U2", Name: "carol"}
+		t.DecidedBy = &approvals.Person{ID: "U2", Name: "carol", Email: "carol@example.com", Chat: "slack"}
 		t.DecidedAt = &decided
 		t.Reason = "not during the freeze"
 		t.Delivery = approvals.Delivery{State: approvals.DeliveryDelivered, Attempts: 2, LastError: "flexdeploy: 503", DeliveredAt: &delivered}

@@ -51,6 +51,9 @@ type Config struct {
 	ShutdownTimeout        time.Duration
 
 	Tasks Tasks
+	// Chats names the chats of the tasks' messages in the API's answers;
+	// may be nil.
+	Chats *approvals.Chats
 	// Ready reports whether the server can do its work (the store takes
 	// writes).
 	Ready func(ctx context.Context) error

@@ -54,7 +54,7 @@ func (s *Server) intake(in approvals.Intake) http.Handler {
 		case !isNew:
 			status = s.statusOf(w, t)
 		}
-		writeJSON(w, status, approvals.ViewOf(t))
+		writeJSON(w, status, approvals.ViewOf(t, s.cfg.Chats))
 	})
 }
 
@@ -66,7 +66,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", taskLocation(t))
-	writeJSON(w, s.statusOf(w, t), approvals.ViewOf(t))
+	writeJSON(w, s.statusOf(w, t), approvals.ViewOf(t, s.cfg.Chats))
 }
 
 // getReceipt answers a task's signed receipt: 404 while it has none (not

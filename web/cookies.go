@@ -161,3 +161,6 @@ func (h *Handler) readFlow(r *http.Request) (*flow, bool) {
 	}
 	return &f, true
 }
+
+// email is the session's email as the core compares it.
+func (s *session) email() string { return strings.ToLower(strings.TrimSpace(s.Email)) }

@@ -105,7 +105,7 @@ func (h *Handler) view(t *approvals.Task, sess *session, token string) pageView 
 	}
 	if token != "" && t.Status == approvals.StatusPending && sess != nil {
 		v.Form = &formView{Action: pagePath(t.ID), Token: token, CSRF: h.sign.csrfToken(sess, t.ID),
-			Approve: !t.HasVoted(sess.User)}
+			Approve: !t.HasVoted(sess.User, sess.email())}
 		if p != nil {
 			v.Form.Confirm = p.Confirm == approvals.ConfirmTypeEnvironment
 			v.Form.BreakGlass = !p.BreakGlass.Empty() && v.Policy.Closed != ""

@@ -70,6 +70,9 @@ type Config struct {
 
 	Service   Service
 	Directory Directory
+	// Chat is the display name of the chat whose user ids Directory gives
+	// (people signed in act with those ids); texts name it.
+	Chat string
 	// Policies returns the policies in force (for the page; the domain
 	// decides with its own).
 	Policies func() []approvals.Policy
@@ -182,8 +185,8 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := h.view(t, sess, token)
-	if t.HasVoted(sess.User) {
-		v.Notice = approvals.Reply(approvals.ErrAlreadyVoted, v.Tool)
+	if t.HasVoted(sess.User, sess.email()) {
+		v.Notice = approvals.Reply(approvals.ErrAlreadyVoted, v.Tool, h.cfg.Chat)
 	}
 	h.render(w, http.StatusOK, v)
 }
@@ -249,7 +252,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	req := approvals.DecideRequest{
 		Token:      token,
 		Action:     approvals.Action(r.PostForm.Get("action")),
-		User:       approvals.Person{ID: sess.User, Name: sess.Name},
+		User:       approvals.Person{ID: sess.User, Name: sess.Name, Email: sess.Email},
 		Reason:     r.PostForm.Get("reason"),
 		BreakGlass: r.PostForm.Get("break_glass") != "",
 		Confirm:    r.PostForm.Get("confirm"),
@@ -263,7 +266,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 			updated = t
 		}
 		v := h.view(updated, sess, token)
-		v.Notice, v.Refused = approvals.Reply(err, v.Tool), true
+		v.Notice, v.Refused = approvals.Reply(err, v.Tool, h.cfg.Chat), true
 		v.Reason = req.Reason
 		if k := approvals.KindOf(err); !k.Prompt && !errors.Is(err, approvals.ErrApprovingClosed) {
 			v.Form = nil // asking again would change nothing
@@ -295,7 +298,7 @@ func (h *Handler) refuse(w http.ResponseWriter, t *approvals.Task, err error) {
 	if t != nil {
 		tool = h.cfg.Tools.DisplayName(t.Source)
 	}
-	v := pageView{Title: "This link cannot be used", Notice: approvals.Reply(err, tool), Refused: true}
+	v := pageView{Title: "This link cannot be used", Notice: approvals.Reply(err, tool, h.cfg.Chat), Refused: true}
 	if t != nil {
 		v.Task, v.Tool = t, tool
 		v.Title = title(t, tool)
@@ -315,5 +318,5 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, sess *session, er
 		ev = hlog.FromRequest(r).Warn()
 	}
 	ev.Err(err).Str("code", string(kind.Code)).Msg("web: task page failed")
-	h.render(w, kind.HTTPStatus, pageView{Title: "Nothing was decided", Notice: approvals.Reply(err, ""), Refused: true, Who: sess})
+	h.render(w, kind.HTTPStatus, pageView{Title: "Nothing was decided", Notice: approvals.Reply(err, "", h.cfg.Chat), Refused: true, Who: sess})
 }

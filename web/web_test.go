@@ -222,7 +222,7 @@ func TestWebSignInAndApprove(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("%d decisions, want 1", len(got))
 	}
-	want := approvals.DecideRequest{Token: e.token, Action: approvals.ActionApprove, User: approvals.Person{ID: "UALICE", Name: "Alice Approver"}, Reason: "looks good", SignedIn: true}
+	want := approvals.DecideRequest{Token: e.token, Action: approvals.ActionApprove, User: approvals.Person{ID: "UALICE", Name: "Alice Approver", Email: "alice@example.com"}, Reason: "looks good", SignedIn: true}
 	if got[0] != want {
 		t.Errorf("decided %+v, want %+v", got[0], want)
 	}
@@ -367,11 +367,11 @@ func TestWebDomainRefusal(t *testing.T) {
 	csrf := csrfField.FindStringSubmatch(page)[1]
 
 	res, page := e.post(t, c, url.Values{"t": {e.token}, "csrf": {csrf}, "action": {"reject"}})
-	if res.StatusCode != http.StatusBadRequest || !strings.Contains(page, approvals.Reply(approvals.ErrReasonRequired, "")) || !strings.Contains(page, `id="reject"`) {
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(page, approvals.Reply(approvals.ErrReasonRequired, "", "")) || !strings.Contains(page, `id="reject"`) {
 		t.Errorf("reject without a reason: %d\n%s", res.StatusCode, page)
 	}
 	res, page = e.post(t, c, url.Values{"t": {e.token}, "csrf": {csrf}, "action": {"approve"}})
-	if res.StatusCode != http.StatusForbidden || !strings.Contains(page, approvals.Reply(approvals.ErrNotApprover, "")) || strings.Contains(page, "<form") {
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(page, approvals.Reply(approvals.ErrNotApprover, "", "")) || strings.Contains(page, "<form") {
 		t.Errorf("not an approver: %d\n%s", res.StatusCode, page)
 	}
 }

@@ -38,6 +38,8 @@ type serveOptions struct {
 	clock   approvals.Clock
 	// pace replaces Slack's rate limits (tests run them faster).
 	pace *bot.PaceConfig
+	// chats are registered after Slack's (tests add a chat of their own).
+	chats []approvals.Chat
 }
 
 // slackPacing "off" builds a bot that calls Slack without pacing, for the
@@ -95,12 +97,18 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		Policies:     func() []approvals.Policy { return state.rules.Load().Policies },
 		Tools:        tools,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		// A person acting in several chats is one person by their email.
+		ClickerEmails: len(opts.chats) > 0,
 	})
 	defer slack.Close()
+	chats, err := newChats(slack, opts.chats...)
+	if err != nil {
+		return err
+	}
 	svc, err := approvals.NewService(approvals.Config{
 		Store:      telemetry.Store{Store: store.Store, Metrics: metrics},
 		Tokens:     issuer,
-		Directory:  slack,
+		Chats:      chats,
 		Tools:      tools,
 		Fold:       identity.Fold,
 		ReceiptKey: receiptKey,
@@ -134,6 +142,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		IdleTimeout:            cfg.Server.IdleTimeout,
 		ShutdownTimeout:        cfg.Server.ShutdownTimeout,
 		Tasks:                  svc,
+		Chats:                  chats,
 		Ready:                  store.Ping,
 		APIKeys:                func() []server.APIKey { return *state.apiKeys.Load() },
 		Intakes:                intakes(tools),
@@ -189,6 +198,13 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	return nil
 }
 
+// newChats registers the chats: Slack first, the primary chat whose ids
+// the policies name, posting every task (its posts wait in the outbox
+// until it has a bot token); then the others.
+func newChats(slack *bot.Runtime, others ...approvals.Chat) (*approvals.Chats, error) {
+	return approvals.NewChats(append([]approvals.Chat{slack.Chat(true)}, others...)...)
+}
+
 // mountWeb adds the web page's routes when web.oidc is configured. They
 // join the routes of the surfaces people wait on (the Slack clicks): a
 // person waits on the page as on a click, it checks its callers itself
@@ -204,6 +220,7 @@ func mountWeb(cfg *config.Config, svc *approvals.Service, dir web.Directory, sta
 		SessionKey:   []byte(cfg.Web.SessionKey),
 		Service:      svc,
 		Directory:    dir,
+		Chat:         svc.Chats().DisplayName(""),
 		Policies:     func() []approvals.Policy { return state.rules.Load().Policies },
 		Tools:        svc.Tools(),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,

@@ -21,22 +21,24 @@ type recorder struct {
 	calls   int
 }
 
-func (r *recorder) Post(_ context.Context, _ *approvals.Task, token string) (approvals.MessageRef, error) {
+func (r *recorder) Post(_ context.Context, _ *approvals.Task, _, token string) (approvals.MessageRef, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.token = token
 	return approvals.MessageRef{Channel: "C1", TS: "1.000001"}, nil
 }
 
-func (r *recorder) Update(context.Context, *approvals.Task, string) error {
+func (r *recorder) Update(context.Context, *approvals.Task, []approvals.MessageRef, string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.updates++
 	return nil
 }
 
-func (r *recorder) Notice(context.Context, *approvals.Task, approvals.NoticeKind) error { return nil }
-func (r *recorder) Direct(context.Context, *approvals.Task, string) ([]approvals.MessageRef, error) {
+func (r *recorder) Notice(context.Context, *approvals.Task, approvals.MessageRef, approvals.NoticeKind) error {
+	return nil
+}
+func (r *recorder) Direct(context.Context, *approvals.Task, []approvals.MessageRef, string) ([]approvals.MessageRef, error) {
 	return nil, nil
 }
 
@@ -70,8 +72,12 @@ func TestWritesPerTaskLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	chats, err := approvals.NewChats(approvals.Chat{Name: "slack", Notifier: rec, PostsByDefault: true, Primary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc, err := approvals.NewService(approvals.Config{
-		Store: store, Tokens: issuer, Notifier: rec, Tools: tools,
+		Store: store, Tokens: issuer, Chats: chats, Tools: tools,
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{{Name: "all", Approvers: approvals.Approvers{Users: []string{"U1"}}}}}
 		},
@@ -103,7 +109,7 @@ func TestWritesPerTaskLifecycle(t *testing.T) {
 	}
 	waitUntil("posted", func() bool {
 		got, err := store.Get(ctx, task.ID)
-		return err == nil && got.Message.TS != "" && len(got.Outbox) == 0
+		return err == nil && len(got.Messages) > 0 && got.Messages[0].Posted() && len(got.Outbox) == 0
 	})
 	token, _, _ := rec.state()
 	if _, err := svc.Decide(ctx, approvals.DecideRequest{Token: token, Action: approvals.ActionApprove, User: approvals.Person{ID: "U1", Name: "Alice"}}); err != nil {

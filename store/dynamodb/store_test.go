@@ -48,7 +48,7 @@ var lifecycle = []struct {
 }{
 	{"post recorded", func(now time.Time) func(*approvals.Task) error {
 		return func(t *approvals.Task) error {
-			t.Message = approvals.MessageRef{Channel: "C1", TS: "1.2"}
+			t.Messages = []approvals.MessageRef{{Chat: "slack", Channel: "C1", TS: "1.2"}}
 			t.Outbox = nil
 			return nil
 		}
