@@ -65,6 +65,7 @@ type env struct {
 	clock     approvals.Clock // the domain's clock; the wall clock when nil
 	pace      *bot.PaceConfig // Slack's rate limits as the bot paces them; Slack's own when nil
 	fdUser    string          // flexdeploy.username; approvalbot when empty
+	chats     []chatAdapter   // chats registered after Slack
 	logs      *syncBuffer
 	url       string
 	stop      func()
@@ -138,7 +139,7 @@ func (e *env) start() {
 	done := make(chan error, 1)
 	var stderr syncBuffer
 	go func() {
-		done <- serve(ctx, e.config, e.logs, &stderr, serveOptions{onReady: func(a net.Addr) { ready <- a }, clock: e.clock, pace: e.pace})
+		done <- serve(ctx, e.config, e.logs, &stderr, serveOptions{onReady: func(a net.Addr) { ready <- a }, clock: e.clock, pace: e.pace, chats: e.chats})
 	}()
 	select {
 	case a := <-ready:

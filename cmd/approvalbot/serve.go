@@ -39,7 +39,15 @@ type serveOptions struct {
 	// pace replaces Slack's rate limits (tests run them faster).
 	pace *bot.PaceConfig
 	// chats are registered after Slack's (tests add a chat of their own).
-	chats []approvals.Chat
+	chats []chatAdapter
+}
+
+// chatAdapter is a chat the wiring registers after Slack's, and the
+// routes its clicks come in by (mounted among the webhooks people wait
+// on), built once the service exists.
+type chatAdapter struct {
+	chat   approvals.Chat
+	routes func(svc *approvals.Service) map[string]http.Handler
 }
 
 // slackPacing "off" builds a bot that calls Slack without pacing, for the
@@ -101,7 +109,12 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		ClickerEmails: len(opts.chats) > 0,
 	})
 	defer slack.Close()
-	chats, err := newChats(slack, opts.chats...)
+	others := opts.chats
+	var extra []approvals.Chat
+	for _, a := range others {
+		extra = append(extra, a.chat)
+	}
+	chats, err := newChats(slack, extra...)
 	if err != nil {
 		return err
 	}
@@ -126,6 +139,11 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		"POST /slack/interactions": slack,
 		"POST /slack/events":       slack.EventsHandler(),
 		"POST /slack/commands":     slack.CommandsHandler(),
+	}
+	for _, a := range others {
+		if a.routes != nil {
+			maps.Copy(webhooks, a.routes(svc))
+		}
 	}
 	if err := mountWeb(cfg, svc, slack, &state, opts.clock, webhooks); err != nil {
 		return err

@@ -41,6 +41,7 @@ func SlackRateLimits() RateLimits {
 		Methods: map[string]Limit{
 			"chat.update":           tier(50),
 			"users.lookupByEmail":   tier(50),
+			"users.info":            tier(100),
 			"usergroups.users.list": tier(20),
 			"chat.postEphemeral":    tier(100),
 			"views.open":            tier(100),

@@ -266,6 +266,15 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		reply = surfaceReply(call)
 	case "usergroups.users.list":
 		reply = map[string]any{"ok": true, "users": f.Groups[call.Form.Get("usergroup")]}
+	case "users.info":
+		// The profile's email is the one Emails maps to the user, if any.
+		user := map[string]any{"id": call.Form.Get("user"), "profile": map[string]any{}}
+		for email, id := range f.Emails {
+			if id == call.Form.Get("user") {
+				user["profile"] = map[string]any{"email": email}
+			}
+		}
+		reply = map[string]any{"ok": true, "user": user}
 	case "users.lookupByEmail":
 		if id, ok := f.Emails[call.Form.Get("email")]; ok {
 			reply = map[string]any{"ok": true, "user": map[string]any{"id": id}}
