@@ -514,7 +514,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 	decided := false
 	updated, err := s.cfg.Store.Update(ctx, id, func(t *Task) error {
 		decided = false
-		if err := checkOpen(t, req.Token, now); err != nil {
+		if err := CheckOpen(t, req.Token, now); err != nil {
 			return err
 		}
 		switch req.Action {
@@ -569,16 +569,20 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 	return updated, nil
 }
 
-// checkOpen is the part of a decision's checks that must hold at the
-// conditional write itself.
-func checkOpen(t *Task, token string, now time.Time) error {
-	if !t.TokenMatches(token) {
+// CheckOpen reports whether token can decide the task at now: it is the
+// task's token (else ErrBadToken), and the task is pending (ErrExpired
+// once its time ran out, ErrAlreadyDecided once decided). Decide checks it
+// again at the conditional write itself; a surface asks it before showing
+// a form.
+func CheckOpen(t *Task, token string, now time.Time) error {
+	switch {
+	case token == "" || !t.TokenMatches(token):
 		return ErrBadToken
-	}
-	if t.Status.Final() {
+	case t.Status == StatusExpired:
+		return ErrExpired
+	case t.Status.Final():
 		return ErrAlreadyDecided
-	}
-	if t.Expired(now) {
+	case t.Expired(now):
 		return ErrExpired
 	}
 	return nil
@@ -588,7 +592,7 @@ func checkOpen(t *Task, token string, now time.Time) error {
 // action on the task under its policy as now in force. It returns the
 // require_from entries the user fills, for the vote.
 func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, now time.Time) ([]string, error) {
-	if err := checkOpen(t, req.Token, now); err != nil {
+	if err := CheckOpen(t, req.Token, now); err != nil {
 		return nil, err
 	}
 	p := FindPolicy(s.cfg.Rules().Policies, t.Policy)

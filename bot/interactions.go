@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -92,30 +91,8 @@ func NewInteractions(cfg InteractionsConfig) *Interactions {
 // raw body before anything of it is parsed; a request that fails it changes
 // nothing.
 func (h *Interactions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSONError(w, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeJSONError(w, http.StatusRequestEntityTooLarge, "body too large")
-			return
-		}
-		writeJSONError(w, http.StatusBadRequest, "cannot read body")
-		return
-	}
-	if h.verifier == nil {
-		writeJSONError(w, http.StatusUnauthorized, "invalid signature")
-		return
-	}
-	if err := h.verifier.Verify(r.Header, body); err != nil {
-		// The reason helps an operator with a wrong secret or a skewed
-		// clock; it names neither secret nor signature.
-		zerolog.Ctx(r.Context()).Warn().Err(err).Msg("slack: refused interaction")
-		writeJSONError(w, http.StatusUnauthorized, "invalid signature")
+	body, ok := readSigned(w, r, h.verifier, h.maxBody, "interaction")
+	if !ok {
 		return
 	}
 	cb, err := parseInteraction(body)

@@ -202,14 +202,12 @@ func (h *Handler) task(w http.ResponseWriter, r *http.Request, id, token string)
 	case err != nil:
 		h.fail(w, r, nil, err)
 		return nil, false
-	case token == "" || !t.TokenMatches(token):
-		h.refuse(w, nil, approvals.ErrBadToken)
-		return nil, false
-	case t.Status == approvals.StatusExpired:
-		h.refuse(w, t, approvals.ErrExpired)
-		return nil, false
-	case t.Status.Final():
-		h.refuse(w, t, approvals.ErrAlreadyDecided)
+	}
+	if err := approvals.CheckOpen(t, token, h.cfg.Clock()); err != nil {
+		if errors.Is(err, approvals.ErrBadToken) {
+			t = nil // a wrong link learns nothing of the task
+		}
+		h.refuse(w, t, err)
 		return nil, false
 	}
 	return t, true
