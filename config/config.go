@@ -32,6 +32,8 @@ type Config struct {
 	// protection rule); Webhook any tool by signed callback.
 	GitHub  GitHubConfig  `mapstructure:"github"`
 	Webhook WebhookConfig `mapstructure:"webhook"`
+	// Teams is the Microsoft Teams chat.
+	Teams TeamsConfig `mapstructure:"teams"`
 }
 
 // ServerConfig is the HTTP server.
@@ -228,6 +230,7 @@ func defaults() Config {
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
 		GitHub:      defaultGitHub(),
 		Webhook:     defaultWebhook(),
+		Teams:       defaultTeams(),
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},
