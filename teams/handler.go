@@ -174,12 +174,12 @@ func (h *Handler) click(ctx context.Context, a *Activity) invokeResponse {
 		return message("This button is not one of approvalbot's.")
 	}
 	if token == "" || h.cfg.Decider == nil {
-		return message(approvals.Reply(approvals.ErrBadToken, ""))
+		return message(approvals.Reply(approvals.ErrBadToken, "", ChatDisplayName))
 	}
 	who, err := h.clicker(ctx, a)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("teams: member look-up failed; click refused")
-		return message(approvals.Reply(approvals.ErrIdentityUnknown, ""))
+		return message(approvals.Reply(approvals.ErrIdentityUnknown, "", ChatDisplayName))
 	}
 	req.User = who
 	task, err := h.cfg.Decider.Decide(ctx, req)
@@ -236,7 +236,7 @@ func (h *Handler) replyText(ctx context.Context, err error, task *approvals.Task
 	if task != nil {
 		tool = flat(h.cfg.Tools.DisplayName(task.Source))
 	}
-	return approvals.Reply(err, tool)
+	return approvals.Reply(err, tool, ChatDisplayName)
 }
 
 // clicker is the person who clicked: their Entra object id, their name,

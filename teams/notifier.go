@@ -55,25 +55,25 @@ func (n *Notifier) options(t *approvals.Task, token string) RenderOptions {
 }
 
 // Post posts the task's card into channel ("" = teams.channel).
-func (n *Notifier) Post(ctx context.Context, t *approvals.Task, channel, token string) (MessageRef, error) {
+func (n *Notifier) Post(ctx context.Context, t *approvals.Task, channel, token string) (approvals.MessageRef, error) {
 	if channel == "" {
 		channel = n.cfg.Channel
 	}
 	if channel == "" {
-		return MessageRef{}, approvals.Permanent(errors.New("teams: post: no channel (set teams.channel or the policy's teams.channel)"))
+		return approvals.MessageRef{}, approvals.Permanent(errors.New("teams: post: no channel (set teams.channel or the policy's teams.channel)"))
 	}
 	opts := n.options(t, token)
 	ctx = pace.WithOrder(ctx, t.CreatedAt, t.ID) // the conversation's posts keep intake order
 	id, err := n.cfg.Connector.Send(ctx, n.cfg.ServiceURL, channel, cardActivity(RenderCard(t, opts), summary(t, opts.Tool)))
 	if err != nil {
-		return MessageRef{}, err
+		return approvals.MessageRef{}, err
 	}
-	return MessageRef{Chat: ChatName, Channel: channel, TS: id}, nil
+	return approvals.MessageRef{Chat: ChatName, Channel: channel, TS: id}, nil
 }
 
 // Update replaces every Teams card of the task with its current state;
 // token is "" once the task is final.
-func (n *Notifier) Update(ctx context.Context, t *approvals.Task, refs []MessageRef, token string) error {
+func (n *Notifier) Update(ctx context.Context, t *approvals.Task, refs []approvals.MessageRef, token string) error {
 	opts := n.options(t, token)
 	activity := cardActivity(RenderCard(t, opts), summary(t, opts.Tool))
 	ctx = pace.WithOrder(ctx, t.CreatedAt, t.ID)
@@ -94,7 +94,7 @@ func (n *Notifier) Update(ctx context.Context, t *approvals.Task, refs []Message
 
 // Notice replies in the card's thread: a reminder, a break-glass approval,
 // an escalation.
-func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, ref MessageRef, kind approvals.NoticeKind) error {
+func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, ref approvals.MessageRef, kind approvals.NoticeKind) error {
 	if ref.Chat != ChatName || ref.Channel == "" || ref.TS == "" {
 		return nil
 	}
@@ -107,7 +107,7 @@ func (n *Notifier) Notice(ctx context.Context, t *approvals.Task, ref MessageRef
 // Direct sends no direct copies yet: a personal conversation with an
 // approver named by email needs the bot installed for them (proactive
 // install through Graph), which this version does not do.
-func (n *Notifier) Direct(context.Context, *approvals.Task, []MessageRef, string) ([]MessageRef, error) {
+func (n *Notifier) Direct(context.Context, *approvals.Task, []approvals.MessageRef, string) ([]approvals.MessageRef, error) {
 	return nil, nil
 }
 
@@ -152,4 +152,18 @@ func summary(t *approvals.Task, tool string) string {
 		s = "a deployment"
 	}
 	return flat(headline(t) + ": " + s)
+}
+
+var _ approvals.Notifier = (*Notifier)(nil)
+
+// Chat is Teams as the core's registry knows it. Teams is never the
+// primary chat: policies name Teams approvers by email.
+func (n *Notifier) Chat(postsByDefault bool) approvals.Chat {
+	return approvals.Chat{Name: ChatName, DisplayName: ChatDisplayName, Notifier: n, PostsByDefault: postsByDefault}
+}
+
+// person is a Teams clicker as the core knows people: their Entra object
+// id in the "teams" chat, and their email.
+func person(aadObjectID, name, email string) approvals.Person {
+	return approvals.Person{ID: aadObjectID, Name: name, Email: email, Chat: ChatName}
 }

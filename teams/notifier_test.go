@@ -40,7 +40,7 @@ func TestPostUpdateNotice(t *testing.T) {
 		t.Fatalf("ref %+v", ref)
 	}
 	task.Status = approvals.StatusApproved
-	if err := n.Update(ctx, task, []MessageRef{ref, {Chat: "slack", Channel: "C1", TS: "1.2"}}, ""); err != nil {
+	if err := n.Update(ctx, task, []approvals.MessageRef{ref, {Chat: "slack", Channel: "C1", TS: "1.2"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Notice(ctx, task, ref, approvals.NoticeReminder); err != nil {
