@@ -84,6 +84,12 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	metrics := telemetry.New()
 	metrics.WatchOutbox(store.Store)
 
+	policies := func() []approvals.Policy { return state.rules.Load().Policies }
+	teamsChat, teamsEndpoint := teamsChat(cfg, tools, policies, opts.clock, slackPacing == "off")
+	chatOpts := opts.chats
+	if teamsChat != nil {
+		chatOpts = append(append([]approvals.Chat(nil), chatOpts...), *teamsChat)
+	}
 	var pace bot.PaceConfig
 	if opts.pace != nil {
 		pace = *opts.pace
@@ -98,10 +104,10 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		Tools:        tools,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		// A person acting in several chats is one person by their email.
-		ClickerEmails: len(opts.chats) > 0,
+		ClickerEmails: len(chatOpts) > 0,
 	})
 	defer slack.Close()
-	chats, err := newChats(slack, opts.chats...)
+	chats, err := newChats(slack, chatOpts...)
 	if err != nil {
 		return err
 	}
@@ -126,6 +132,9 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		"POST /slack/interactions": slack,
 		"POST /slack/events":       slack.EventsHandler(),
 		"POST /slack/commands":     slack.CommandsHandler(),
+	}
+	if teamsEndpoint != nil {
+		webhooks["POST /teams/messages"] = teamsEndpoint(svc)
 	}
 	if err := mountWeb(cfg, svc, slack, &state, opts.clock, webhooks); err != nil {
 		return err
