@@ -33,8 +33,8 @@ web-deps:
 test: tools web-deps
 	$(GO) test -race -count=1 ./...
 
-## lint: formatting, vet and the OpenAPI description
-lint: lint-api
+## lint: formatting, vet, the OpenAPI description and the Teams cards and manifest
+lint: lint-api lint-teams
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
@@ -42,6 +42,15 @@ lint: lint-api
 ## tools/package.json); an error fails, warnings are printed. No telemetry.
 lint-api: $(REDOCLY)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --format=stylish api/openapi.yaml
+
+## lint-teams: every golden Teams card (teams/testdata/*.card.json) parsed by
+## the adaptivecards package with no error or warning, and
+## teams-app/manifest.json against the Teams manifest JSON schema bundled in
+## @microsoft/app-manifest (both pinned in tools/package.json); each with a
+## broken control that must fail
+.PHONY: lint-teams
+lint-teams: tools
+	node tools/teams-check.mjs
 
 ## bench: the Go benchmarks of the hot paths, then the load command against
 ## the built bot on each store (see BENCHMARKS.md); about 3.5 minutes here

@@ -21,8 +21,7 @@ func newTestDirectory(t *testing.T) (*Directory, *slacktest.Server, *fakeClock) 
 	clock := &fakeClock{now: renderNow}
 	// Unpaced methods on the test's clock: these tests are about the
 	// cache; a 429's Retry-After still holds, on that clock (pace_test.go).
-	pacer := NewPacer(PaceConfig{Methods: map[string]Limit{}})
-	pacer.now = clock.Now
+	pacer := NewPacer(PaceConfig{Methods: map[string]Limit{}, Now: clock.Now})
 	n := notifierFor(fake, func(c *Config) { c.Now, c.Pacer = clock.Now, pacer })
 	return NewDirectory(n, time.Minute), fake, clock
 }

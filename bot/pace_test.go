@@ -562,7 +562,7 @@ func TestPacerBoundsTheCallsWaitingForAChannel(t *testing.T) {
 	go post(0)
 	paceWaitUntil(t, func() bool { return len(stub.got()) == 1 }) // b0 is being sent
 	go post(1)
-	paceWaitUntil(t, func() bool { return p.waiting("channel C1") == 1 })
+	paceWaitUntil(t, func() bool { return p.Waiting("channel C1") == 1 })
 	go post(2)
 	go post(3)
 	away := 0
@@ -589,9 +589,8 @@ func TestPacerBoundsTheCallsWaitingForAChannel(t *testing.T) {
 func TestPacerOrdersPostsArrivingTogether(t *testing.T) {
 	t.Parallel()
 	stub := &stubSlack{}
-	p := NewPacer(PaceConfig{Methods: map[string]Limit{}})
 	clock := &fakeClock{now: time.Now()}
-	p.now = clock.Now
+	p := NewPacer(PaceConfig{Methods: map[string]Limit{}, Now: clock.Now})
 	rt := p.Transport(stub)
 	base := clock.Now()
 	var wg sync.WaitGroup
@@ -606,7 +605,7 @@ func TestPacerOrdersPostsArrivingTogether(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		paceWaitUntil(t, func() bool { return p.waiting("channel C1") == i+1 })
+		paceWaitUntil(t, func() bool { return p.Waiting("channel C1") == i+1 })
 	}
 	clock.Advance(time.Second)
 	wg.Wait()
@@ -623,21 +622,6 @@ func paceWaitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 	}
-}
-
-// waiting is how many calls wait in key's queue (tests only).
-func (p *Pacer) waiting(key string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	if s := p.keys[key]; s != nil {
-		for _, q := range s.queue {
-			if q.present {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // TestPacerFailsClickLookupsFast: a look-up made while a person waits for

@@ -32,6 +32,8 @@ type Config struct {
 	// protection rule); Webhook any tool by signed callback.
 	GitHub  GitHubConfig  `mapstructure:"github"`
 	Webhook WebhookConfig `mapstructure:"webhook"`
+	// Teams is the Microsoft Teams chat.
+	Teams TeamsConfig `mapstructure:"teams"`
 }
 
 // ServerConfig is the HTTP server.
@@ -152,12 +154,21 @@ type IntervalConfig struct {
 	Interval time.Duration `mapstructure:"interval"`
 }
 
+// PolicyTeamsConfig is a policy's target in Microsoft Teams.
+type PolicyTeamsConfig struct {
+	// Channel is a channel conversation id ("19:…@thread.tacv2"); empty:
+	// teams.channel.
+	Channel string `mapstructure:"channel"`
+}
+
 // PolicyConfig is one approval policy as written in the file. See
 // approvals.Policy for its meaning; ApprovalPolicies converts.
 type PolicyConfig struct {
-	Name                string            `mapstructure:"name"`
-	Match               map[string]string `mapstructure:"match"`
-	Channel             string            `mapstructure:"channel"`
+	Name    string            `mapstructure:"name"`
+	Match   map[string]string `mapstructure:"match"`
+	Channel string            `mapstructure:"channel"`
+	// Teams names the policy's channel in Microsoft Teams.
+	Teams               PolicyTeamsConfig `mapstructure:"teams"`
 	Approvers           ApproversConfig   `mapstructure:"approvers"`
 	RequiredApprovals   int               `mapstructure:"required_approvals"`
 	AllowSelfApproval   bool              `mapstructure:"allow_self_approval"`
@@ -228,6 +239,7 @@ func defaults() Config {
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
 		GitHub:      defaultGitHub(),
 		Webhook:     defaultWebhook(),
+		Teams:       defaultTeams(),
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

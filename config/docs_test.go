@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,6 +16,25 @@ const (
 	docsPath    = "../README.md"
 	examplePath = "../approvalbot.example.yaml"
 )
+
+// readDocs is the README and every page of docs/: the configuration
+// reference may be split into a page per chat or tool.
+func readDocs(t *testing.T) []byte {
+	t.Helper()
+	data, err := os.ReadFile(docsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, _ := filepath.Glob("../docs/*.md")
+	for _, page := range pages {
+		more, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(append(data, '\n'), more...)
+	}
+	return data
+}
 
 // keyPath is one key of Config as the docs write it.
 type keyPath struct {
@@ -56,11 +76,7 @@ func envName(path string) string {
 // every key, and the environment variable of every scalar key.
 func TestEveryKeyDocumented(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile(docsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(data)
+	doc := string(readDocs(t))
 	keys := allKeys()
 	if len(keys) < 50 {
 		t.Fatalf("found only %d keys; the walk is broken", len(keys))
@@ -82,10 +98,7 @@ func TestEveryKeyDocumented(t *testing.T) {
 
 func TestDocumentedDefaultsMatch(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile(docsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readDocs(t)
 	rows := map[string]string{} // key -> default column
 	for _, line := range strings.Split(string(data), "\n") {
 		cols := strings.Split(line, "|")

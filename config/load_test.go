@@ -42,6 +42,7 @@ func TestLoadDefaults(t *testing.T) {
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
 		GitHub:      GitHubConfig{APIURL: "https://api.github.com", Timeout: 10 * time.Second},
 		Webhook:     WebhookConfig{Timeout: 10 * time.Second},
+		Teams:       TeamsConfig{ServiceURL: "https://smba.trafficmanager.net/teams/", Timeout: 10 * time.Second},
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

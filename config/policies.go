@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/approvalbot/approvalbot/approvals"
 )
@@ -40,10 +41,17 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 }
 
 // policyChannels names the policy's channel in each chat by the chat's
-// name (as the chats register themselves): channel is Slack's.
+// name (as the chats register themselves): channel is Slack's, teams.channel
+// Microsoft Teams'.
 func policyChannels(p PolicyConfig) map[string]string {
-	if p.Channel == "" {
-		return nil
+	var channels map[string]string
+	for chat, channel := range map[string]string{"slack": p.Channel, "teams": p.Teams.Channel} {
+		if channel = strings.TrimSpace(channel); channel != "" {
+			if channels == nil {
+				channels = map[string]string{}
+			}
+			channels[chat] = channel
+		}
 	}
-	return map[string]string{"slack": p.Channel}
+	return channels
 }

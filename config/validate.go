@@ -72,6 +72,7 @@ func (c *Config) Validate() error {
 	c.validateAzureDevOps(&p)
 	c.validateGitHub(&p)
 	c.validateWebhook(&p)
+	c.validateTeams(&p)
 	c.validatePolicies(&p)
 	c.validateWeb(&p)
 	if len(p) == 0 {

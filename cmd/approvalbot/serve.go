@@ -92,6 +92,15 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	metrics := telemetry.New()
 	metrics.WatchOutbox(store.Store)
 
+	policies := func() []approvals.Policy { return state.rules.Load().Policies }
+	teamsChat, teamsEndpoint := teamsChat(cfg, tools, policies, opts.clock, slackPacing == "off")
+	others := opts.chats
+	if teamsChat != nil {
+		others = append(append([]chatAdapter(nil), others...), chatAdapter{chat: *teamsChat,
+			routes: func(svc *approvals.Service) map[string]http.Handler {
+				return map[string]http.Handler{"POST /teams/messages": teamsEndpoint(svc)}
+			}})
+	}
 	var pace bot.PaceConfig
 	if opts.pace != nil {
 		pace = *opts.pace
@@ -106,10 +115,9 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		Tools:        tools,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		// A person acting in several chats is one person by their email.
-		ClickerEmails: len(opts.chats) > 0,
+		ClickerEmails: len(others) > 0,
 	})
 	defer slack.Close()
-	others := opts.chats
 	var extra []approvals.Chat
 	for _, a := range others {
 		extra = append(extra, a.chat)
