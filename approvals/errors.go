@@ -280,3 +280,18 @@ func RetryAfter(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// BreakGlassWhy says, for a surface asking for a break-glass reason, what
+// stops an ordinary approval: the service's refusal wraps it.
+func BreakGlassWhy(err error) string {
+	var r *Refusal
+	switch {
+	case errors.As(err, &r) && r.Detail != "":
+		return "Approving is closed now: " + r.Detail + "."
+	case errors.Is(err, ErrSelfApproval):
+		return "You requested this deployment: approving it yourself needs break-glass."
+	case errors.Is(err, ErrNotApprover):
+		return "You are not one of its approvers: you may approve it only by breaking glass."
+	}
+	return "Approving this deployment needs break-glass."
+}

@@ -165,7 +165,7 @@ func (h *Interactions) prompt(ctx context.Context, cb slack.InteractionCallback,
 	var open error
 	switch {
 	case errors.Is(err, approvals.ErrBreakGlassNeeded):
-		open = h.replier.OpenBreakGlass(ctx, cb.TriggerID, token, breakGlassWhy(err))
+		open = h.replier.OpenBreakGlass(ctx, cb.TriggerID, token, approvals.BreakGlassWhy(err))
 	case errors.Is(err, approvals.ErrConfirmRequired):
 		environment := ""
 		if task != nil {
@@ -182,20 +182,6 @@ func (h *Interactions) prompt(ctx context.Context, cb slack.InteractionCallback,
 	return true
 }
 
-// breakGlassWhy says, for the break-glass modal, what stops an ordinary
-// approval: the service's refusal wraps it.
-func breakGlassWhy(err error) string {
-	var r *approvals.Refusal
-	switch {
-	case errors.As(err, &r) && r.Detail != "":
-		return "Approving is closed now: " + r.Detail + "."
-	case errors.Is(err, approvals.ErrSelfApproval):
-		return "You requested this deployment: approving it yourself needs break-glass."
-	case errors.Is(err, approvals.ErrNotApprover):
-		return "You are not one of its approvers: you may approve it only by breaking glass."
-	}
-	return "Approving this deployment needs break-glass."
-}
 
 // handleBreakGlass decides the submitted break-glass approval. The service
 // refuses one without a reason; its refusal stays in the modal, which

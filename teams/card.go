@@ -1,7 +1,6 @@
 package teams
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -192,7 +191,7 @@ func PromptCard(t *approvals.Task, err error, token string) (Card, bool) {
 	case isKind(err, approvals.ErrBreakGlassNeeded):
 		head("🚨 Break glass")
 		c.Body = append(c.Body,
-			Element{Type: "TextBlock", Wrap: true, Text: text(breakGlassWhy(err), 600) + " Breaking glass approves this deployment at once. It is marked BREAK-GLASS on the message, in the audit trail and in the notes to the deployment tool, and announced to every approver."},
+			Element{Type: "TextBlock", Wrap: true, Text: text(approvals.BreakGlassWhy(err), 600) + " Breaking glass approves this deployment at once. It is marked BREAK-GLASS on the message, in the audit trail and in the notes to the deployment tool, and announced to every approver."},
 			Element{Type: "Input.Text", ID: inputReason, Label: "Why can this not wait?", IsMultiline: true, MaxLength: maxReasonChars, IsRequired: true, ErrorMsg: "A reason is required to break glass."})
 		c.Actions = []Action{{Type: "Action.Execute", Title: "Break glass & approve", Verb: VerbBreakGlass, Style: "destructive", Data: data}}
 	case isKind(err, approvals.ErrConfirmRequired):
@@ -223,20 +222,6 @@ func isKind(err error, target error) bool {
 	return err != nil && approvals.KindOf(err).Code == approvals.KindOf(target).Code
 }
 
-// breakGlassWhy says what stops an ordinary approval: the service's
-// refusal wraps it.
-func breakGlassWhy(err error) string {
-	var r *approvals.Refusal
-	switch {
-	case errors.As(err, &r) && r.Detail != "":
-		return "Approving is closed now: " + r.Detail + "."
-	case errors.Is(err, approvals.ErrSelfApproval):
-		return "You requested this deployment: approving it yourself needs break-glass."
-	case errors.Is(err, approvals.ErrNotApprover):
-		return "You are not one of its approvers: you may approve it only by breaking glass."
-	}
-	return "Approving this deployment needs break-glass."
-}
 
 // ReviewURL is the web page of a task, carrying its token:
 // {public_url}/approve/{id}?t={token}, as the web surface serves it.
