@@ -272,6 +272,7 @@ var errNoNotifier = errors.New("slack is not configured (no bot token): the mess
 func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*Task, time.Time), error) {
 	switch j.Kind {
 	case JobPost:
+		s.showChange(ctx, t)
 		n := s.getNotifier()
 		if n == nil {
 			return nil, errNoNotifier
@@ -360,6 +361,7 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 		if n == nil {
 			return nil, errNoNotifier
 		}
+		s.showChange(ctx, t)
 		token := ""
 		if t.Status == StatusPending {
 			// A pending task's message keeps working buttons.
