@@ -141,6 +141,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		Webhooks:               webhooks,
 		Logger:                 log,
 		Observe:                metrics.ObserveRequest,
+		Attest:                 attester(receiptKey),
 	})
 	if err != nil {
 		return err
