@@ -5,6 +5,7 @@
 //	approvalbot dynamodb create-table [--config FILE]
 //	approvalbot receipt public-key [--config FILE]
 //	approvalbot receipt verify FILE --public-key KEY
+//	approvalbot attestation verify FILE --public-key KEY [--digest D]
 //	approvalbot version
 package main
 
@@ -34,6 +35,8 @@ Usage:
   approvalbot dynamodb create-table [--config FILE] create the DynamoDB table
   approvalbot receipt public-key [--config FILE]    print the receipts' public key
   approvalbot receipt verify FILE --public-key KEY  check a decision's receipt offline
+  approvalbot attestation verify FILE --public-key KEY [--digest D]
+                                                    check a decision's attestation offline
   approvalbot version                               print the version
 
 The configuration file is --config, else $APPROVALBOT_CONFIG, else
@@ -91,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return createTable(ctx, path, stdout, stderr)
 	case cmd == "receipt":
 		return receipt(rest, os.Stdin, stdout, stderr)
+	case cmd == "attestation":
+		return attestationCmd(ctx, rest, os.Stdin, stdout, stderr)
 	case cmd == "version" || cmd == "--version":
 		fmt.Fprintln(stdout, "approvalbot", versionString())
 		return nil
