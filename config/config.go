@@ -32,6 +32,10 @@ type Config struct {
 	// protection rule); Webhook any tool by signed callback.
 	GitHub  GitHubConfig  `mapstructure:"github"`
 	Webhook WebhookConfig `mapstructure:"webhook"`
+
+	// The change systems a policy's require_change checks (changes.go).
+	ServiceNow ServiceNowConfig `mapstructure:"servicenow"`
+	Jira       JiraConfig       `mapstructure:"jira"`
 }
 
 // ServerConfig is the HTTP server.
@@ -182,6 +186,9 @@ type PolicyConfig struct {
 	// escalation to more approvers.
 	Notify   NotifyConfig   `mapstructure:"notify"`
 	Escalate EscalateConfig `mapstructure:"escalate"`
+
+	// RequireChange gates approving on the task's change record (changes.go).
+	RequireChange RequireChangeConfig `mapstructure:"require_change"`
 }
 
 // ApproversConfig names who may decide.
@@ -228,6 +235,8 @@ func defaults() Config {
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
 		GitHub:      defaultGitHub(),
 		Webhook:     defaultWebhook(),
+		ServiceNow:  ServiceNowConfig{Timeout: 10 * time.Second},
+		Jira:        JiraConfig{Timeout: 10 * time.Second},
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

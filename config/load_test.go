@@ -42,6 +42,8 @@ func TestLoadDefaults(t *testing.T) {
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
 		GitHub:      GitHubConfig{APIURL: "https://api.github.com", Timeout: 10 * time.Second},
 		Webhook:     WebhookConfig{Timeout: 10 * time.Second},
+		ServiceNow:  ServiceNowConfig{Timeout: 10 * time.Second},
+		Jira:        JiraConfig{Timeout: 10 * time.Second},
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

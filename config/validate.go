@@ -74,6 +74,7 @@ func (c *Config) Validate() error {
 	c.validateWebhook(&p)
 	c.validatePolicies(&p)
 	c.validateWeb(&p)
+	c.validateChanges(&p)
 	if len(p) == 0 {
 		return nil
 	}
