@@ -269,6 +269,7 @@ func (s *Service) observeJob(ctx context.Context, t *Task, j Job, err error, d t
 func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*Task, time.Time), error) {
 	switch j.Kind {
 	case JobPost:
+		s.showChange(ctx, t)
 		return s.post(ctx, t)
 	case JobDirect:
 		if t.Status != StatusPending || !t.PostedAnywhere() {
@@ -313,6 +314,9 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 			}
 		}, err
 	case JobUpdate:
+		if t.PostedAnywhere() {
+			s.showChange(ctx, t)
+		}
 		return s.update(ctx, t)
 	case JobRemind, JobNotice:
 		kind := j.Notice

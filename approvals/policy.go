@@ -55,6 +55,9 @@ type Policy struct {
 	// Escalate, when set, adds approvers to a task still pending after a
 	// while, and tells them.
 	Escalate *Escalation
+	// RequireChange names the change system (ChangeSystems) whose record
+	// the task names must allow approving (change.go); "" requires none.
+	RequireChange string
 }
 
 // Escalation adds To as approvers of a task still pending After its intake.

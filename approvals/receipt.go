@@ -55,6 +55,10 @@ type Receipt struct {
 	// Signature is the standard base64 Ed25519 signature of the receipt's
 	// JSON with Signature empty.
 	Signature string `json:"signature"`
+
+	// Change is the change record the decision was made on, when the
+	// policy required one (change.go).
+	Change *ChangeRecord `json:"change,omitempty"`
 }
 
 // ShortHash is how people quote a receipt: the first 12 hex digits of its
@@ -103,7 +107,7 @@ func ReceiptOf(t *Task) (Receipt, error) {
 		Format: ReceiptFormat, ID: t.ID, Source: t.Source, TaskID: t.TaskID, Context: t.Context, Policy: t.Policy,
 		Status: t.Status, DecidedBy: t.DecidedBy, DecidedAt: t.DecidedAt, Reason: t.Reason, Approvals: approvals,
 		Audit: t.Audit[:s.Covered], Head: s.Head, SignedAt: s.SignedAt, KeyID: s.KeyID,
-		Signature: base64.StdEncoding.EncodeToString(s.Signature),
+		Signature: base64.StdEncoding.EncodeToString(s.Signature), Change: t.ChangeRecord,
 	}, nil
 }
 

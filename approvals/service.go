@@ -106,6 +106,8 @@ type Config struct {
 	Fold func(string) string
 	// ReceiptKey signs a receipt of every final decision; nil signs none.
 	ReceiptKey ed25519.PrivateKey
+	// Changes are the change systems a policy's require_change may name.
+	Changes ChangeSystems
 	// Rules returns the rules in force; it is called on every intake and
 	// decision so that a reloaded configuration applies at once.
 	Rules func() Rules
@@ -128,6 +130,8 @@ type Service struct {
 	kick atomic.Pointer[func(id string)]
 	// recent are the tasks this process saw decided (RecentlyDecided).
 	recent recentlyDecided
+	// changes are the change records looked up lately.
+	changes changeCache
 }
 
 // NewService checks the wiring and fills in defaults.
@@ -250,6 +254,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Task, bool, erro
 		return nil, false, fmt.Errorf("submit task: %w", err)
 	}
 	if !created {
+		if err := checkSameArtifact(stored, sub); err != nil {
+			return nil, false, err
+		}
 		s.observe(ctx, Event{Type: EventDuplicate, TaskID: id, Source: sub.Source})
 		return s.expireOnRead(ctx, stored), false, nil
 	}
@@ -511,6 +518,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 		return t, err
 	}
 	policy := FindPolicy(s.cfg.Rules().Policies, t.Policy)
+	change := s.currentChange(ctx, t)
 	decided := false
 	updated, err := s.cfg.Store.Update(ctx, id, func(t *Task) error {
 		decided = false
@@ -549,6 +557,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 		decided = true
 		by := req.User
 		t.DecidedBy, t.DecidedAt = &by, &now
+		keepChange(t, change)
 		s.queueOutcome(t, now)
 		return nil
 	})
@@ -640,6 +649,9 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 	}
 	if s.hasVoted(t, req.User) {
 		return nil, ErrAlreadyVoted
+	}
+	if err := s.checkChange(ctx, t, p, approver || breakGlass, now); err != nil {
+		return nil, err
 	}
 	if req.BreakGlass {
 		switch {

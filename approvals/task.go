@@ -129,6 +129,10 @@ type Context struct {
 	// out.
 	RequestedByUnmapped string `json:"requestedByUnmapped,omitempty"`
 	URL                 string `json:"url,omitempty"`
+	// Artifact is the build the task deploys (artifact.go); Change names
+	// its change record, which a policy may require approved (change.go).
+	Artifact *Artifact `json:"artifact,omitempty"`
+	Change   string    `json:"change,omitempty"`
 }
 
 // MessageRef names a chat message of a task: its channel message (User
@@ -184,6 +188,9 @@ type Task struct {
 	Messages []MessageRef `json:"messages,omitempty"`
 	// Escalated is set once the policy's escalation added its approvers.
 	Escalated bool `json:"escalated,omitempty"`
+	// ChangeRecord is the task's change record as last looked up: kept at
+	// the decision, for the message, the receipt and the attestation.
+	ChangeRecord *ChangeRecord `json:"changeRecord,omitempty"`
 
 	// TokenHash is the SHA-256 of the task's one-time token; the token
 	// itself is never stored. Nonce and KeyID let the signing-key holder

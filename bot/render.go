@@ -48,6 +48,7 @@ const (
 	blockIDLink        = "link"
 	blockIDReceipt     = "receipt"
 	blockIDReview      = "review"
+	blockIDChange      = "change"
 )
 
 // genericTool stands for a task's deployment tool when it has no name.
@@ -198,6 +199,9 @@ func (r *rendering) blocks(c cuts) []slack.Block {
 		if b := r.linkBlock(link, c); b != nil {
 			blocks = append(blocks, b)
 		}
+	}
+	if b := changeBlock(t, r.now); b != nil && !c.minimal {
+		blocks = append(blocks, b)
 	}
 
 	var context []slack.MixedElement
@@ -712,4 +716,37 @@ func mrkdwn(s string) *slack.TextBlockObject {
 
 func plainText(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, s, true, false)
+}
+
+// changeBlock shows what the task is bound to: the artifact's short
+// digest, and the change record's number (linked), state and whether it
+// allows approving; nil when the task names neither, so that such tasks'
+// messages are as before.
+func changeBlock(t *approvals.Task, now time.Time) slack.Block {
+	var parts []*slack.TextBlockObject
+	if a := t.Artifact; a != nil {
+		parts = append(parts, mrkdwn("Artifact "+escapeTrunc(oneLine(a.Name), 200)+" `"+a.ShortDigest()+"`"))
+	}
+	if t.Change != "" {
+		number := escape(t.Change)
+		text := "Change " + number
+		if rec := t.ChangeRecord; rec != nil && rec.Number == t.Change {
+			if link := safeLink(rec.URL); link != "" {
+				text = "Change <" + link + "|" + number + ">"
+			}
+			text += " · " + escapeTrunc(oneLine(rec.State), 100)
+			if why := rec.Blocks(now); why != "" && t.Status == approvals.StatusPending {
+				text += " · approving waits: " + escapeTrunc(oneLine(why), 300)
+			}
+		}
+		parts = append(parts, mrkdwn(text))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	elems := make([]slack.MixedElement, len(parts))
+	for i, p := range parts {
+		elems[i] = p
+	}
+	return slack.NewContextBlock(blockIDChange, elems...)
 }

@@ -34,6 +34,10 @@ type Config struct {
 	Webhook WebhookConfig `mapstructure:"webhook"`
 	// Teams is the Microsoft Teams chat.
 	Teams TeamsConfig `mapstructure:"teams"`
+
+	// The change systems a policy's require_change checks (changes.go).
+	ServiceNow ServiceNowConfig `mapstructure:"servicenow"`
+	Jira       JiraConfig       `mapstructure:"jira"`
 }
 
 // ServerConfig is the HTTP server.
@@ -193,6 +197,9 @@ type PolicyConfig struct {
 	// escalation to more approvers.
 	Notify   NotifyConfig   `mapstructure:"notify"`
 	Escalate EscalateConfig `mapstructure:"escalate"`
+
+	// RequireChange gates approving on the task's change record (changes.go).
+	RequireChange RequireChangeConfig `mapstructure:"require_change"`
 }
 
 // ApproversConfig names who may decide.
@@ -240,6 +247,8 @@ func defaults() Config {
 		GitHub:      defaultGitHub(),
 		Webhook:     defaultWebhook(),
 		Teams:       defaultTeams(),
+		ServiceNow:  ServiceNowConfig{Timeout: 10 * time.Second},
+		Jira:        JiraConfig{Timeout: 10 * time.Second},
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

@@ -43,6 +43,8 @@ func TestLoadDefaults(t *testing.T) {
 		GitHub:      GitHubConfig{APIURL: "https://api.github.com", Timeout: 10 * time.Second},
 		Webhook:     WebhookConfig{Timeout: 10 * time.Second},
 		Teams:       TeamsConfig{ServiceURL: "https://smba.trafficmanager.net/teams/", Timeout: 10 * time.Second},
+		ServiceNow:  ServiceNowConfig{Timeout: 10 * time.Second},
+		Jira:        JiraConfig{Timeout: 10 * time.Second},
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

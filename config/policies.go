@@ -36,6 +36,7 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 		}
 		policyRules(&out[i], p)
 		policySurfaces(&out[i], p)
+		policyChange(&out[i], p)
 	}
 	return out
 }

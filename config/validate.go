@@ -75,6 +75,7 @@ func (c *Config) Validate() error {
 	c.validateTeams(&p)
 	c.validatePolicies(&p)
 	c.validateWeb(&p)
+	c.validateChanges(&p)
 	if len(p) == 0 {
 		return nil
 	}

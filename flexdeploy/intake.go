@@ -77,6 +77,9 @@ func ParseTask(body []byte) (approvals.Submission, error) {
 			URL:         values[fURL],
 		},
 	}
+	if sub.Artifact, sub.Change, err = rest.ChangeFields(fields); err != nil {
+		return approvals.Submission{}, err
+	}
 	return sub, nil
 }
 

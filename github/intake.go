@@ -159,6 +159,7 @@ func (c *Client) Parse(h func(name string) string, body []byte) (approvals.Submi
 		Project:     repo,
 		Release:     release(ref, sha),
 		URL:         runPage(p.Repository.HTMLURL, runID),
+		Artifact:    commitArtifact(repo, sha),
 	}
 	desc := "Deployment of " + repo + " to " + env + " (GitHub Actions run " + runID + ")"
 	if login := strings.TrimSpace(creator); loginPattern.MatchString(login) {

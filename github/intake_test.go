@@ -68,6 +68,9 @@ func TestParseRequested(t *testing.T) {
 			sub.RequestedBy != tc.requestedBy || sub.RequestedByUnmapped != tc.unmapped {
 			t.Errorf("%s: submission %+v", tc.creator, sub)
 		}
+		if a := sub.Artifact; a == nil || a.Name != "acme/shop" || a.Digest != "gitCommit:1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d" {
+			t.Errorf("%s: artifact %+v, want acme/shop at the deployment's commit", tc.creator, a)
+		}
 		if tc.unmapped != "" && !strings.Contains(sub.Description, "not mapped to a Slack user (github.users)") {
 			t.Errorf("%s: the description does not say the requester is unmapped: %q", tc.creator, sub.Description)
 		}
@@ -277,4 +280,17 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted %+v: %v", sub, err)
 		}
 	})
+}
+
+func TestCommitArtifact(t *testing.T) {
+	t.Parallel()
+	const sha = "1A2B3C4D5E6F7A8B9C0D1A2B3C4D5E6F7A8B9C0D"
+	if a := commitArtifact("acme/shop", sha); a == nil || a.Digest != "gitCommit:"+strings.ToLower(sha) {
+		t.Errorf("commitArtifact(40 hex) = %+v", a)
+	}
+	for _, bad := range []string{"", "not-a-sha", strings.Repeat("a", 64)} {
+		if a := commitArtifact("acme/shop", bad); a != nil {
+			t.Errorf("commitArtifact(%q) = %+v, want none", bad, a)
+		}
+	}
 }

@@ -219,7 +219,7 @@ func newSurfaces(t *testing.T, publicURL string) (routes, unconfigured map[strin
 		PublicURL: publicURL, Issuer: idp.Issuer(), ClientID: webClientID, ClientSecret: webClientSecret,
 		SessionKey: []byte(webSessionKey),
 		Service:    tasks, Directory: surfaceDirectory{approverEmail: surfaceApprover},
-		Policies: policies, Tools: tools, MaxBodyBytes: 1024,
+		Policies: policies, Tools: tools, MaxBodyBytes: 1024, Clock: func() time.Time { return fixedTime(5) },
 	})
 	if err != nil {
 		t.Fatal(err)

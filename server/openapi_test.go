@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,6 +32,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/approvalbot/approvalbot/approvals"
+	"github.com/approvalbot/approvalbot/attestation"
 	"github.com/approvalbot/approvalbot/azuredevops"
 	"github.com/approvalbot/approvalbot/bot"
 	"github.com/approvalbot/approvalbot/flexdeploy"
@@ -60,7 +62,7 @@ var unexercisable = map[string]string{
 
 // builtinRoutes are registered by New itself; the others come from
 // Config.Intake and Config.Routes.
-var builtinRoutes = []string{"GET /healthz", "GET /readyz", "GET /v1/tasks/{id}", "GET /v1/tasks/{id}/receipt"}
+var builtinRoutes = []string{"GET /healthz", "GET /readyz", "GET /v1/tasks/{id}", "GET /v1/tasks/{id}/receipt", "GET /v1/tasks/{id}/attestation"}
 
 const slackSigningSecret = "openapi-test-signing-secret"
 
@@ -450,6 +452,27 @@ func fullTask(id string, status approvals.Status) *approvals.Task {
 	return t
 }
 
+// boundTask is a full task bound to an artifact and a change record, its
+// receipt sealed when final (the attestation needs it).
+func boundTask(id string, status approvals.Status) *approvals.Task {
+	t := fullTask(id, status)
+	t.Artifact = &approvals.Artifact{Name: "registry.example.com/payments", Digest: "sha256:" + strings.Repeat("a", 64)}
+	t.Change = "CHG0030001"
+	start, end := fixedTime(0), fixedTime(0).Add(2*time.Hour)
+	t.ChangeRecord = &approvals.ChangeRecord{System: "servicenow", Number: "CHG0030001", State: "Implement", Approved: true,
+		NotApproved: "", Start: &start, End: &end, URL: "https://acme.service-now.com/change_request.do?sysparm_query=number=CHG0030001", CheckedAt: fixedTime(1)}
+	if status.Final() {
+		audit := t.Audit
+		t.Audit = nil
+		for _, rec := range audit {
+			t.Record(rec)
+		}
+		t.Seal = &approvals.Seal{Covered: len(t.Audit), Head: t.Audit[len(t.Audit)-1].Hash,
+			SignedAt: fixedTime(3), KeyID: "0123456789abcdef", Signature: bytes.Repeat([]byte{1}, 64)}
+	}
+	return t
+}
+
 // sealedReceipt is the receipt of a final task as Service.Receipt gives
 // it: the audit chained and a seal over it. (Whether it verifies is the
 // domain's test; this one checks its shape.)
@@ -483,6 +506,9 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 		"flexdeploy-done":    fullTask("flexdeploy-done", approvals.StatusRejected),
 		"flexdeploy-pending": fullTask("flexdeploy-pending", approvals.StatusPending),
 		"webhook-done":       fullTask("webhook-done", approvals.StatusRejected),
+		"flexdeploy-bound":   boundTask("flexdeploy-bound", approvals.StatusApproved),
+		"flexdeploy-binding": boundTask("flexdeploy-binding", approvals.StatusPending),
+		"webhook-bound":      boundTask("webhook-bound", approvals.StatusPending),
 	}
 	failure := func(taskID string) error {
 		switch taskID {
@@ -502,6 +528,10 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 			defer mu.Unlock()
 			id := approvals.TaskRecordID(sub.Source, sub.TaskID)
 			if t, ok := stored[id]; ok {
+				// As Service.Submit: a repeat naming another build is refused.
+				if sub.Artifact != nil && (t.Artifact == nil || t.Artifact.Digest != sub.Artifact.Digest) {
+					return nil, false, approvals.ErrArtifactMismatch
+				}
 				return t, false, nil
 			}
 			t := fullTask(id, approvals.StatusPending)
@@ -592,12 +622,16 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 	}
 	maps.Copy(routes, surfaceRoutes)
 
+	_, receiptKey, _ := ed25519.GenerateKey(nil)
 	cfg := Config{
 		MaxBodyBytes: 1024,
 		Tasks:        tasks,
-		APIKeys:      func() []APIKey { return []APIKey{{Name: "flexdeploy", Key: testKey}} },
-		Routes:       map[string]http.Handler{},
-		Logger:       zerolog.Nop(),
+		Attest: func(ctx context.Context, t *approvals.Task) ([]byte, error) {
+			return attestation.Build(ctx, t, receiptKey)
+		},
+		APIKeys: func() []APIKey { return []APIKey{{Name: "flexdeploy", Key: testKey}} },
+		Routes:  map[string]http.Handler{},
+		Logger:  zerolog.Nop(),
 		Observe: func(route string, _ int, _ time.Duration) {
 			env.mu.Lock()
 			env.observed[route] = true
@@ -799,6 +833,8 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 	add(202, call{what: "repeat of a pending task", op: tasks, header: jsonType, body: `{"taskId":"pending"}`, auth: authAPIKey})
 	add(400, call{what: "truncated JSON", op: tasks, header: jsonType, body: `{"taskId":`, auth: authAPIKey})
 	add(400, call{what: "no task id", op: tasks, header: jsonType, body: `{"description":"x"}`, auth: authAPIKey})
+	add(400, call{what: "a malformed digest", op: tasks, header: jsonType, body: `{"taskId":"1","artifact":{"name":"app","digest":"sha256:abc"}}`, auth: authAPIKey})
+	add(409, call{what: "repeat naming another artifact", op: tasks, header: jsonType, body: `{"taskId":"binding","artifact":{"name":"app","digest":"sha256:` + strings.Repeat("b", 64) + `"}}`, auth: authAPIKey})
 	add(401, call{what: "no key", op: tasks, header: jsonType, body: `{"taskId":"1"}`})
 	add(401, call{what: "wrong key", op: tasks, header: jsonType, body: `{"taskId":"1"}`, auth: authWrong})
 	add(413, call{what: "body too large", op: tasks, header: jsonType, body: big, auth: authAPIKey})
@@ -828,6 +864,18 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 	add(429, call{what: "over capacity", server: "busy", op: receipt, path: "/v1/tasks/flexdeploy-done/receipt", auth: authAPIKey})
 	add(500, call{what: "internal error", op: receipt, path: "/v1/tasks/boom/receipt", auth: authAPIKey})
 	add(503, call{what: "store down", op: receipt, path: "/v1/tasks/down/receipt", auth: authAPIKey})
+	add(200, call{what: "bound to an artifact and a change", op: receipt, path: "/v1/tasks/flexdeploy-bound/receipt", auth: authAPIKey})
+
+	// GET /v1/tasks/{id}/attestation
+	const attest = "GET /v1/tasks/{id}/attestation"
+	add(200, call{what: "decided, bound to an artifact", op: attest, path: "/v1/tasks/flexdeploy-bound/attestation", auth: authAPIKey})
+	add(401, call{what: "no key", op: attest, path: "/v1/tasks/flexdeploy-bound/attestation"})
+	add(404, call{what: "no artifact", op: attest, path: "/v1/tasks/flexdeploy-done/attestation", auth: authAPIKey})
+	add(404, call{what: "unknown", op: attest, path: "/v1/tasks/nope/attestation", auth: authAPIKey})
+	add(409, call{what: "pending", op: attest, path: "/v1/tasks/flexdeploy-binding/attestation", auth: authAPIKey})
+	add(429, call{what: "over capacity", server: "busy", op: attest, path: "/v1/tasks/flexdeploy-bound/attestation", auth: authAPIKey})
+	add(500, call{what: "internal error", op: attest, path: "/v1/tasks/boom/attestation", auth: authAPIKey})
+	add(503, call{what: "store down", op: attest, path: "/v1/tasks/down/attestation", auth: authAPIKey})
 
 	// POST /v1/azure-devops/checks: the documented header examples make a
 	// valid check; without a required one it is refused, without an
@@ -881,6 +929,8 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 		}
 		const cb = "https://jenkins.example.com/hook"
 		add(200, call{what: "repeat of a decided task", op: wh, header: jsonType, body: task("done", cb), auth: authAPIKey})
+		add(409, call{what: "repeat naming another artifact", op: wh, header: jsonType,
+			body: `{"taskId":"bound","callbackUrl":"` + cb + `","artifact":{"name":"app","digest":"sha256:` + strings.Repeat("b", 64) + `"}}`, auth: authAPIKey})
 		add(400, call{what: "no callbackUrl", op: wh, header: jsonType, body: `{"taskId":"1"}`, auth: authAPIKey})
 		add(400, call{what: "callbackUrl elsewhere", op: wh, header: jsonType, body: task("1", "https://evil.example.com/hook"), auth: authAPIKey})
 		add(401, call{what: "no key", op: wh, header: jsonType, body: task("1", cb)})

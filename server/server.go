@@ -71,6 +71,9 @@ type Config struct {
 	// API requests sheds a click.
 	Webhooks map[string]http.Handler
 	Logger   zerolog.Logger
+	// Attest builds a decided task's attestation (attestation.Build with
+	// the receipts key); nil: there are none.
+	Attest func(ctx context.Context, t *approvals.Task) ([]byte, error)
 	// Observe, if set, is told of every request (for metrics).
 	Observe func(route string, status int, d time.Duration)
 }
@@ -121,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 	route("GET /readyz", http.HandlerFunc(s.readyz), nil)
 	route("GET /v1/tasks/{id}", s.authenticate(http.HandlerFunc(s.getTask)), api)
 	route("GET /v1/tasks/{id}/receipt", s.authenticate(http.HandlerFunc(s.getReceipt)), api)
+	route("GET /v1/tasks/{id}/attestation", s.authenticate(http.HandlerFunc(s.getAttestation)), api)
 	for _, in := range cfg.Intakes {
 		if in.Signed {
 			route("POST "+in.Path, s.intake(in), webhooks) // the parser checks the signature

@@ -104,6 +104,10 @@ func (c *Client) Parse(_ func(name string) string, body []byte) (approvals.Submi
 	if err != nil {
 		return approvals.Submission{}, err
 	}
+	artifact, change, err := rest.ChangeFields(obj)
+	if err != nil {
+		return approvals.Submission{}, err
+	}
 	capped := func(name string) string { return approvals.CapRunes(values[name], maxFieldRunes) }
 	return approvals.Submission{
 		Source: Source,
@@ -117,6 +121,8 @@ func (c *Client) Parse(_ func(name string) string, body []byte) (approvals.Submi
 			Stage:       capped("stage"),
 			RequestedBy: capped("requestedBy"),
 			URL:         link,
+			Artifact:    artifact,
+			Change:      change,
 		},
 		Secret: sealed,
 		Extra:  map[string]string{ExtraCallbackHost: callbackHost(callback)},

@@ -6,6 +6,7 @@
 //	approvalbot receipt public-key [--config FILE]
 //	approvalbot receipt verify FILE --public-key KEY
 //	approvalbot teams app-package [--config FILE] [--out FILE.zip]
+//	approvalbot attestation verify FILE --public-key KEY [--digest D]
 //	approvalbot version
 package main
 
@@ -37,6 +38,8 @@ Usage:
   approvalbot receipt verify FILE --public-key KEY  check a decision's receipt offline
   approvalbot teams app-package [--config FILE] [--out FILE.zip]
                                                     write the Teams app package to upload
+  approvalbot attestation verify FILE --public-key KEY [--digest D]
+                                                    check a decision's attestation offline
   approvalbot version                               print the version
 
 The configuration file is --config, else $APPROVALBOT_CONFIG, else
@@ -96,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return receipt(rest, os.Stdin, stdout, stderr)
 	case cmd == "teams":
 		return teamsCommand(rest, stdout, stderr)
+	case cmd == "attestation":
+		return attestationCmd(ctx, rest, os.Stdin, stdout, stderr)
 	case cmd == "version" || cmd == "--version":
 		fmt.Fprintln(stdout, "approvalbot", versionString())
 		return nil

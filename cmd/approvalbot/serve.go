@@ -87,6 +87,10 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	if err != nil {
 		return fmt.Errorf("receipts.signing_key: %w", err)
 	}
+	changes, err := changeSystems(cfg)
+	if err != nil {
+		return err
+	}
 	var state live
 	state.apply(cfg)
 	metrics := telemetry.New()
@@ -133,6 +137,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		Tools:      tools,
 		Fold:       identity.Fold,
 		ReceiptKey: receiptKey,
+		Changes:    changes,
 		Rules:      func() approvals.Rules { return *state.rules.Load() },
 		Lease:      cfg.Outbox.Lease,
 		Observer:   telemetry.Observer{Log: log, Metrics: metrics},
@@ -176,6 +181,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		Webhooks:               webhooks,
 		Logger:                 log,
 		Observe:                metrics.ObserveRequest,
+		Attest:                 attester(receiptKey),
 	})
 	if err != nil {
 		return err

@@ -159,7 +159,10 @@ func (r Run) Payload(e Event) []byte {
 		e.Ref = "main"
 	}
 	if e.SHA == "" {
-		sum := sha256.Sum256([]byte(fmt.Sprintf("%d/%s", r.ID, e.Environment)))
+		// One run deploys one commit to an environment, whatever case a
+		// delivery spells the environment's name in (GitHub's names are not
+		// case-sensitive): a redelivery names the same commit.
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%d/%s", r.ID, strings.ToLower(e.Environment))))
 		e.SHA = hex.EncodeToString(sum[:20])
 	}
 	if e.CallbackURL == "" {
