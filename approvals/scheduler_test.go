@@ -110,7 +110,7 @@ func (d *fakeDeployer) tool() approvals.Tool {
 	return approvals.Tool{Name: "acme", DisplayName: "Acme Deploy", ReadByTaskID: true, Decide: d.Deliver, Status: d.RemoteStatus}
 }
 
-func (d *fakeDeployer) Deliver(_ context.Context, _ *approvals.Task, action approvals.Action, notes string) error {
+func (d *fakeDeployer) Deliver(_ context.Context, _ *approvals.Task, action approvals.Action, notes string, _ bool) error {
 	d.mu.Lock()
 	d.calls = append(d.calls, delivery{action, notes})
 	n := len(d.calls)

@@ -30,7 +30,11 @@ type Tool struct {
 	// configured, and the outcome waits in the outbox until there is one.
 	// A PermanentError is a refusal for good; ErrToolDecided says the tool
 	// has the task decided already; any other error may mend later.
-	Decide func(ctx context.Context, t *Task, action Action, notes string) error
+	// repeat is the outbox's word that an earlier call may have gone
+	// through (an attempt after the first, or work resumed after a restart
+	// or a takeover), so that a tool can read its refusal of a second call
+	// as the answer to its first.
+	Decide func(ctx context.Context, t *Task, action Action, notes string, repeat bool) error
 	// Status reads the task's status at the tool: StatusPending while open
 	// there, StatusApproved or StatusRejected once decided (StatusExpired
 	// when it ended there without a decision). It may retry, being a read.
