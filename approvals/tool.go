@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Tool is one deployment tool as the core knows it: a value its adapter
@@ -58,6 +59,15 @@ type Tool struct {
 	// message is posted; the values it returns are kept in the task's Extra
 	// (for example the id of a log it created).
 	Announce func(ctx context.Context, t *Task) (extra map[string]string, err error)
+	// Poll finds tasks waiting in the tool that no intake handed over (a
+	// tool version that sends no event for them) and returns them as
+	// submissions of its source. The scheduler calls it every
+	// PollInterval, on one process at a time (the loop lease
+	// "poll-<name>"), and submits each: Submit is idempotent, so a task
+	// an intake took in too stays one task. nil: no polling.
+	Poll func(ctx context.Context) ([]Submission, error)
+	// PollInterval is how often Poll is called (default 30s).
+	PollInterval time.Duration
 }
 
 // Intake is one intake endpoint of a tool.
