@@ -78,6 +78,8 @@ type Request struct {
 	// Explain adds to the exchange's Explain for this request (e.g. a 401
 	// that drops a cached token and so may mend).
 	Explain func(resp *http.Response, e *StatusError, f *Failure)
+	// Answered is handed a usable answer's headers (a list's next page).
+	Answered func(h http.Header)
 }
 
 // Write sends req once (see Once): a write is never tried again here.
@@ -129,6 +131,9 @@ func (x *Exchange) Try(ctx context.Context, req Request) ([]byte, *Failure) {
 	defer resp.Body.Close()
 
 	if x.success(resp.StatusCode) {
+		if req.Answered != nil {
+			req.Answered(resp.Header)
+		}
 		if req.Limit <= 0 {
 			// Drained so that the connection can be reused.
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxErrorBody))

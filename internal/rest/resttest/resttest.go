@@ -195,7 +195,7 @@ func Run(t *testing.T, s Subject) {
 			answer   answer
 			notFound bool
 		}{
-			{answer: answer{status: 400, body: "no"}},
+			{answer: answer{status: 422, body: "no"}},
 			{answer: answer{status: 404, body: "gone"}, notFound: true},
 			{answer: answer{status: 302, header: map[string]string{"Location": "https://sso.example.com/login"}}},
 		} {
