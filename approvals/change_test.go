@@ -43,7 +43,7 @@ func newChangeEnv(t *testing.T, change string, answer func(string) (approvals.Ch
 	e.pub = pub
 	svc, err := approvals.NewService(approvals.Config{
 		Store: e.store, Tokens: issuer, Clock: e.clock.Now, ReceiptKey: key,
-		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }}),
+		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string, bool) error { return nil }}),
 		
 		Changes: approvals.ChangeSystems{"snow": e.lookup},
 		Rules: func() approvals.Rules {

@@ -40,7 +40,7 @@ func TestEscalationAndDirectMessages(t *testing.T) {
 		Escalate: &approvals.Escalation{After: 30 * time.Minute, To: approvals.Approvers{Users: []string{"UBOSS"}}}}
 	svc, err := approvals.NewService(approvals.Config{
 		Store: store, Tokens: issuer, Clock: clock.Now,
-		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }}),
+		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string, bool) error { return nil }}),
 
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: 4 * time.Hour, Policies: []approvals.Policy{policy}}
@@ -125,7 +125,7 @@ func TestCopiesSentWhileDecidedAreUpdated(t *testing.T) {
 	var err error
 	svc, err = approvals.NewService(approvals.Config{
 		Store: store, Tokens: issuer,
-		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }}),
+		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string, bool) error { return nil }}),
 
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{policy}}

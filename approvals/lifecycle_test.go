@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func newLifecycle(t *testing.T, tool func(c *toolCalls) approvals.Tool) *lifecyc
 func appliedButLate(withStatus bool) func(c *toolCalls) approvals.Tool {
 	return func(c *toolCalls) approvals.Tool {
 		tool := approvals.Tool{
-			Decide: func(_ context.Context, _ *approvals.Task, a approvals.Action, _ string) error {
+			Decide: func(_ context.Context, _ *approvals.Task, a approvals.Action, _ string, _ bool) error {
 				c.decides = append(c.decides, a)
 				if c.remote != approvals.StatusPending {
 					return fmt.Errorf("%w: task is not in PENDING status", approvals.ErrToolDecided)
@@ -216,10 +217,35 @@ func TestToolWithoutStatusReadCountsAlreadyDecidedAsDelivered(t *testing.T) {
 	}
 }
 
+// TestDecideIsToldWhenItIsARepeat: the outbox, which alone knows whether
+// an earlier call may have gone through, tells the tool: the first call is
+// no repeat, the one after a lost answer is.
+func TestDecideIsToldWhenItIsARepeat(t *testing.T) {
+	t.Parallel()
+	var repeats []bool
+	l := newLifecycle(t, func(c *toolCalls) approvals.Tool {
+		tool := appliedButLate(false)(c)
+		decide := tool.Decide
+		tool.Decide = func(ctx context.Context, task *approvals.Task, a approvals.Action, notes string, repeat bool) error {
+			repeats = append(repeats, repeat)
+			return decide(ctx, task, a, notes, repeat)
+		}
+		return tool
+	})
+	task := l.submit(t, "repeat", "prod")
+	if _, err := l.decide(t, task.ID, approvals.ActionApprove, "UALICE"); err != nil {
+		t.Fatal(err)
+	}
+	l.untilIdle(t, task.ID)
+	if want := []bool{false, true}; !slices.Equal(repeats, want) {
+		t.Errorf("repeat of each call = %v, want %v", repeats, want)
+	}
+}
+
 func TestAlreadyDecidedOnTheFirstCallIsAFailure(t *testing.T) {
 	t.Parallel()
 	l := newLifecycle(t, func(c *toolCalls) approvals.Tool {
-		return approvals.Tool{Decide: func(context.Context, *approvals.Task, approvals.Action, string) error {
+		return approvals.Tool{Decide: func(context.Context, *approvals.Task, approvals.Action, string, bool) error {
 			c.decides = append(c.decides, approvals.ActionApprove)
 			return fmt.Errorf("%w: decided in its own UI", approvals.ErrToolDecided)
 		}}
@@ -269,7 +295,7 @@ func TestStatusReadFailingHoldsTheDecisionBack(t *testing.T) {
 func TestTokensAreMintedByTheOutboxAndHandedOver(t *testing.T) {
 	t.Parallel()
 	l := newLifecycle(t, func(*toolCalls) approvals.Tool {
-		return approvals.Tool{Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }}
+		return approvals.Tool{Decide: func(context.Context, *approvals.Task, approvals.Action, string, bool) error { return nil }}
 	})
 	task := l.submit(t, "q", "quorum")
 	if _, err := l.decide(t, task.ID, approvals.ActionApprove, "UALICE"); err != nil {
@@ -482,7 +508,7 @@ func TestStatusReadRefusedForGoodIsNotFollowedByABlindCall(t *testing.T) {
 func TestVoteDuringARedrawIsDrawnToo(t *testing.T) {
 	t.Parallel()
 	l := newLifecycle(t, func(*toolCalls) approvals.Tool {
-		return approvals.Tool{Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }}
+		return approvals.Tool{Decide: func(context.Context, *approvals.Task, approvals.Action, string, bool) error { return nil }}
 	})
 	task := l.submit(t, "race", "three")
 	if _, err := l.decide(t, task.ID, approvals.ActionApprove, "UALICE"); err != nil {

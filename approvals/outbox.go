@@ -443,7 +443,7 @@ func (s *Service) deliver(ctx context.Context, t *Task, j Job, resumed bool) (fu
 			return deliveryEffect(err), err
 		}
 	}
-	err := tool.Decide(ctx, t, action, Notes(t, action, s.now(), s.cfg.Chats))
+	err := tool.Decide(ctx, t, action, Notes(t, action, s.now(), s.cfg.Chats), later)
 	if errors.Is(err, ErrToolDecided) {
 		if later && tool.Status == nil {
 			return deliveryEffect(nil), nil // the answer to an earlier attempt that went through

@@ -25,7 +25,7 @@ type pagingEnv struct {
 	decides atomic.Int32
 }
 
-func newPagingEnv(t *testing.T, pageSize int, decide func(context.Context, *approvals.Task, approvals.Action, string) error) *pagingEnv {
+func newPagingEnv(t *testing.T, pageSize int, decide func(context.Context, *approvals.Task, approvals.Action, string, bool) error) *pagingEnv {
 	t.Helper()
 	e := &pagingEnv{store: newMemStore()}
 	issuer, err := tokens.NewIssuer([]tokens.Key{{ID: "k1", Secret: []byte(strings.Repeat("s", 32))}})
@@ -33,13 +33,13 @@ func newPagingEnv(t *testing.T, pageSize int, decide func(context.Context, *appr
 		t.Fatal(err)
 	}
 	if decide == nil {
-		decide = func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }
+		decide = func(context.Context, *approvals.Task, approvals.Action, string, bool) error { return nil }
 	}
 	tool := approvals.Tool{
 		Name: "acme",
-		Decide: func(ctx context.Context, t *approvals.Task, a approvals.Action, notes string) error {
+		Decide: func(ctx context.Context, t *approvals.Task, a approvals.Action, notes string, repeat bool) error {
 			e.decides.Add(1)
-			return decide(ctx, t, a, notes)
+			return decide(ctx, t, a, notes, repeat)
 		},
 		Status: func(_ context.Context, t *approvals.Task) (approvals.Status, error) {
 			n, _ := e.asked.LoadOrStore(t.TaskID, new(atomic.Int32))
@@ -118,7 +118,7 @@ func TestReconcileReachesEveryPendingTask(t *testing.T) {
 
 func TestRetryingDeliveriesDoNotStarvePendingTasks(t *testing.T) {
 	t.Parallel()
-	e := newPagingEnv(t, 100, func(context.Context, *approvals.Task, approvals.Action, string) error {
+	e := newPagingEnv(t, 100, func(context.Context, *approvals.Task, approvals.Action, string, bool) error {
 		return fmt.Errorf("acme is down")
 	})
 	// 1,000 decided tasks whose deliveries keep failing: they are due

@@ -27,7 +27,7 @@ func decidedWithReceipt(t *testing.T) (*approvals.Task, ed25519.PublicKey, []str
 	var notes []string
 	svc, err := approvals.NewService(approvals.Config{
 		Store: store, Tokens: issuer, ReceiptKey: priv,
-		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(_ context.Context, _ *approvals.Task, _ approvals.Action, n string) error {
+		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(_ context.Context, _ *approvals.Task, _ approvals.Action, n string, _ bool) error {
 			notes = append(notes, n)
 			return nil
 		}}),

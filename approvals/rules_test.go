@@ -101,7 +101,7 @@ func newRulesEnv(t *testing.T, p approvals.Policy, now time.Time, requestedBy st
 	groups := map[string][]string{"SSRE": {"USRE1", "USRE2", "UBOTH"}, "SQA": {"UQA", "UBOTH"}, "SONCALL": {"UONCALL", "UDEV"}}
 	svc, err := approvals.NewService(approvals.Config{
 		Store: e.store, Tokens: issuer, Clock: e.clock.Now,
-		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(_ context.Context, _ *approvals.Task, _ approvals.Action, notes string) error {
+		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(_ context.Context, _ *approvals.Task, _ approvals.Action, notes string, _ bool) error {
 			e.notes = append(e.notes, notes)
 			return nil
 		}}),

@@ -133,6 +133,11 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 			}
 		})
 	}
+	for _, tool := range sc.svc.Tools().All() {
+		if tool.Poll != nil {
+			wg.Go(func() { sc.poll(ctx, tool) })
+		}
+	}
 	// Unfinished work resumes at once after a start.
 	if sc.leads(ctx, loopSweep, sc.cfg.SweepInterval) {
 		sc.Sweep(ctx)
@@ -167,6 +172,50 @@ func (sc *Scheduler) Run(ctx context.Context) error {
 			if sc.leads(ctx, loopReconcile, sc.cfg.ReconcileInterval) {
 				sc.Reconcile(ctx)
 			}
+		}
+	}
+}
+
+// defaultPollInterval is how often a tool's Poll is called when it names
+// no interval.
+const defaultPollInterval = 30 * time.Second
+
+// pollLoop is the loop lease of a tool's polling.
+func pollLoop(tool *Tool) string { return "poll-" + tool.Name }
+
+// poll calls the tool's Poll at once and then every PollInterval while
+// this process leads its loop, and submits what it finds.
+func (sc *Scheduler) poll(ctx context.Context, tool *Tool) {
+	interval := tool.PollInterval
+	if interval <= 0 {
+		interval = defaultPollInterval
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if sc.leads(ctx, pollLoop(tool), interval) {
+			sc.PollOnce(ctx, tool)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// PollOnce is one round of a tool's polling: what Poll finds is
+// submitted; what it or a submission fails on is reported, never a reason
+// to stop.
+func (sc *Scheduler) PollOnce(ctx context.Context, tool *Tool) {
+	subs, err := tool.Poll(ctx)
+	if err != nil && ctx.Err() == nil {
+		sc.svc.observe(ctx, Event{Type: EventError, Err: err, Detail: pollLoop(tool)})
+	}
+	for _, sub := range subs {
+		sub.Source = tool.Name
+		if _, _, err := sc.svc.Submit(ctx, sub); err != nil && ctx.Err() == nil {
+			sc.svc.observe(ctx, Event{Type: EventError, TaskID: TaskRecordID(sub.Source, sub.TaskID), Err: err, Detail: pollLoop(tool)})
 		}
 	}
 }
@@ -209,7 +258,13 @@ func (sc *Scheduler) handBack(ctx context.Context, retrying []string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if sc.cfg.Leases != nil {
-		for _, loop := range []string{loopSweep, loopReconcile} {
+		loops := []string{loopSweep, loopReconcile}
+		for _, tool := range sc.svc.Tools().All() {
+			if tool.Poll != nil {
+				loops = append(loops, pollLoop(tool))
+			}
+		}
+		for _, loop := range loops {
 			if err := sc.cfg.Leases.ReleaseLoop(ctx, loop, sc.svc.Owner()); err != nil {
 				sc.svc.observe(ctx, Event{Type: EventError, Err: err, Detail: loop + " lease"})
 			}

@@ -110,7 +110,7 @@ func (d *fakeDeployer) tool() approvals.Tool {
 	return approvals.Tool{Name: "acme", DisplayName: "Acme Deploy", ReadByTaskID: true, Decide: d.Deliver, Status: d.RemoteStatus}
 }
 
-func (d *fakeDeployer) Deliver(_ context.Context, _ *approvals.Task, action approvals.Action, notes string) error {
+func (d *fakeDeployer) Deliver(_ context.Context, _ *approvals.Task, action approvals.Action, notes string, _ bool) error {
 	d.mu.Lock()
 	d.calls = append(d.calls, delivery{action, notes})
 	n := len(d.calls)
@@ -870,5 +870,35 @@ func TestBusyRequestsNeverStopTheOutbox(t *testing.T) {
 	}
 	for _, id := range ids {
 		waitFor(t, "message posted while busy", func() bool { return postedTS(h.get(t, id)) != "" })
+	}
+}
+
+// TestPollingSubmitsWhatTheToolFinds: a tool's Poll runs once at the
+// scheduler's start (and every PollInterval); what it finds becomes a task,
+// and finding it again, as polling does, keeps it one task.
+func TestPollingSubmitsWhatTheToolFinds(t *testing.T) {
+	t.Parallel()
+	var polls atomic.Int32
+	found := approvals.Submission{TaskID: "42-7", Context: approvals.Context{Environment: "dev", Project: "shop"}}
+	h := newHarness(t, func(c *approvals.Config) {
+		tool := (&fakeDeployer{}).tool()
+		tool.Name, tool.ReadByTaskID = "poller", false
+		tool.PollInterval = time.Hour // the first round only, at the start
+		tool.Poll = func(context.Context) ([]approvals.Submission, error) {
+			polls.Add(1)
+			return []approvals.Submission{found}, errors.New("one project could not be read")
+		}
+		c.Tools = mustTools(t, tool)
+	})
+	id := approvals.TaskRecordID("poller", "42-7")
+	waitFor(t, "the polled task", func() bool {
+		got, err := h.svc.Get(context.Background(), id)
+		return err == nil && got.Context.Project == "shop"
+	})
+	tool, _ := h.svc.Tools().Get("poller")
+	h.sched.PollOnce(context.Background(), tool)
+	found.Source = "poller"
+	if _, created, err := h.svc.Submit(context.Background(), found); err != nil || created || polls.Load() != 2 {
+		t.Errorf("after %d polls: Submit created %v (%v), want the one task there already after 2 polls", polls.Load(), created, err)
 	}
 }

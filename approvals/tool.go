@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Tool is one deployment tool as the core knows it: a value its adapter
@@ -30,7 +31,11 @@ type Tool struct {
 	// configured, and the outcome waits in the outbox until there is one.
 	// A PermanentError is a refusal for good; ErrToolDecided says the tool
 	// has the task decided already; any other error may mend later.
-	Decide func(ctx context.Context, t *Task, action Action, notes string) error
+	// repeat is the outbox's word that an earlier call may have gone
+	// through (an attempt after the first, or work resumed after a restart
+	// or a takeover), so that a tool can read its refusal of a second call
+	// as the answer to its first.
+	Decide func(ctx context.Context, t *Task, action Action, notes string, repeat bool) error
 	// Status reads the task's status at the tool: StatusPending while open
 	// there, StatusApproved or StatusRejected once decided (StatusExpired
 	// when it ended there without a decision). It may retry, being a read.
@@ -56,6 +61,15 @@ type Tool struct {
 	// waiting is the line to show (WaitingLine: in which chats, under
 	// which policy, until when).
 	Announce func(ctx context.Context, t *Task, waiting string) (extra map[string]string, err error)
+	// Poll finds tasks waiting in the tool that no intake handed over (a
+	// tool version that sends no event for them) and returns them as
+	// submissions of its source. The scheduler calls it every
+	// PollInterval, on one process at a time (the loop lease
+	// "poll-<name>"), and submits each: Submit is idempotent, so a task
+	// an intake took in too stays one task. nil: no polling.
+	Poll func(ctx context.Context) ([]Submission, error)
+	// PollInterval is how often Poll is called (default 30s).
+	PollInterval time.Duration
 }
 
 // Intake is one intake endpoint of a tool.

@@ -31,7 +31,7 @@ func decided(t *testing.T, action approvals.Action, artifact bool) (*approvals.T
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	issuer, _ := tokens.NewIssuer([]tokens.Key{{ID: "k1", Secret: []byte(strings.Repeat("s", 32))}})
-	tools, _ := approvals.NewTools(approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string) error { return nil }})
+	tools, _ := approvals.NewTools(approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string, bool) error { return nil }})
 	_, key, _ := ed25519.GenerateKey(nil)
 	var token string
 	svc, err := approvals.NewService(approvals.Config{

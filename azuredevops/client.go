@@ -1,13 +1,11 @@
 package azuredevops
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,15 +73,9 @@ type Config struct {
 // their status lines. It is safe for concurrent use. Tool makes it the
 // approvals.Tool of Azure DevOps.
 type Client struct {
-	sealer     *Sealer
-	hosts      hostList
-	timeout    time.Duration
-	retries    int
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	http       *http.Client
-	sleep      func(ctx context.Context, d time.Duration) error
-	now        func() time.Time
+	sealer *Sealer
+	hosts  hostList
+	api    *rest.Exchange
 }
 
 // New checks cfg and returns a client.
@@ -100,28 +92,25 @@ func New(cfg Config) (*Client, error) {
 	if cfg.AllowedHosts != nil && len(newHostList(cfg.AllowedHosts)) == 0 {
 		return nil, errors.New("azure devops: allowed hosts is an empty list; leave it unset for Azure DevOps Services")
 	}
-	c := &Client{
-		sealer:     cfg.Sealer,
-		hosts:      newHostList(cfg.AllowedHosts),
-		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
-		retries:    rest.RetryCount(cfg.Retries, DefaultRetries),
-		minBackoff: cmp.Or(cfg.MinBackoff, DefaultMinBackoff),
-		maxBackoff: cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff),
-		http:       cfg.HTTPClient,
-		sleep:      cfg.Sleep,
-		now:        cfg.Now,
-	}
-	if c.maxBackoff < c.minBackoff {
+	minBackoff, maxBackoff := cmp.Or(cfg.MinBackoff, DefaultMinBackoff), cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff)
+	if maxBackoff < minBackoff {
 		return nil, errors.New("azure devops: max backoff must not be less than min backoff")
 	}
-	if c.http == nil {
+	c := &Client{sealer: cfg.Sealer, hosts: newHostList(cfg.AllowedHosts)}
+	c.api = rest.NewExchange(rest.Exchange{
+		Service: "Azure DevOps",
+		Timeout: cmp.Or(cfg.Timeout, DefaultTimeout),
 		// Its refusal of redirects also keeps the job token from going
 		// anywhere but the allowed host.
-		c.http = rest.NewHTTPClient(c.timeout)
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
+		HTTP:    cfg.HTTPClient,
+		Header:  http.Header{"Accept": {"application/json"}},
+		Message: message,
+		Explain: explain,
+		// 203 is Azure DevOps' sign-in page: the token was not accepted.
+		Success: func(code int) bool { return code >= 200 && code < 300 && code != http.StatusNonAuthoritativeInfo },
+		Retrier: rest.Retrier{Retries: rest.RetryCount(cfg.Retries, DefaultRetries), MinBackoff: minBackoff, MaxBackoff: maxBackoff, Sleep: cfg.Sleep},
+		Now:     cfg.Now,
+	})
 	return c, nil
 }
 
@@ -209,7 +198,7 @@ func (c *Client) check(t *approvals.Task, op string) (*check, error) {
 // When Announce made a status log, the decision (notes) is written there
 // first, in one try on a best-effort basis: it never fails a decision that
 // went through, and an attempt that follows one refused writes it again.
-func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, notes string) error {
+func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, notes string, _ bool) error {
 	const op = "complete check"
 	var result string
 	switch action {
@@ -229,7 +218,7 @@ func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals
 	if logID := t.Extra[ExtraLogID]; logID != "" && t.Extra[ExtraLogPending] == "" && notes != "" {
 		if !isLogID(logID) {
 			lineErr = errors.New("the task's log id is not a number")
-		} else if _, f := c.try(ctx, k, http.MethodPost, k.url("logs/"+logID), "application/octet-stream", logLine(notes), 0); f != nil {
+		} else if _, f := c.api.Try(ctx, planRequest(k, http.MethodPost, k.url("logs/"+logID), "application/octet-stream", logLine(notes), 0)); f != nil {
 			lineErr = f.Err
 		}
 	}
@@ -419,141 +408,65 @@ type annotated struct {
 func (e *annotated) Error() string { return e.err.Error() + e.note }
 func (e *annotated) Unwrap() error { return e.err }
 
-// StatusError is Azure DevOps' answer other than a usable 2xx.
-// errors.Is(err, approvals.ErrNotFound) holds for a 404.
-type StatusError struct {
-	StatusCode int
-	// Excerpt is the start of the answer, the job token removed.
-	Excerpt string
-	// Location is where a 3xx pointed.
-	Location string
-}
+// StatusError is Azure DevOps' answer other than a usable 2xx (rest's one
+// StatusError). errors.Is(err, approvals.ErrNotFound) holds for a 404.
+type StatusError = rest.StatusError
 
-func (e *StatusError) Error() string {
-	msg := "Azure DevOps answered " + rest.StatusText(e.StatusCode)
-	if hint := e.hint(); hint != "" {
-		msg += " (" + hint + ")"
-	}
-	if e.Excerpt != "" {
-		msg += ": " + e.Excerpt
-	}
-	return msg
-}
-
-// hint says in plain words what the status usually means for a check.
-func (e *StatusError) hint() string {
+// explain says in plain words what the status usually means for a check.
+func explain(_ *http.Response, e *rest.StatusError, _ *rest.Failure) {
 	switch code := e.StatusCode; {
 	case code == http.StatusUnauthorized:
-		return "the job token may have expired: it is valid 48 hours"
+		e.Hint = "the job token may have expired: it is valid 48 hours"
 	case code == http.StatusNonAuthoritativeInfo:
-		return "a sign-in page: the job token was not accepted"
+		e.Hint = "a sign-in page: the job token was not accepted"
+		e.Excerpt = "" // a sign-in page says nothing more
 	case code == http.StatusForbidden:
-		return "the job token may not change this run"
+		e.Hint = "the job token may not change this run"
 	case code == http.StatusNotFound:
-		return "the run is gone, or the check timed out or was cancelled"
+		e.Hint = "the run is gone, or the check timed out or was cancelled"
 	case code >= 300 && code < 400:
+		e.Hint = "a redirect; PlanUrl must be the collection URI"
 		if e.Location != "" {
-			return "a redirect to " + e.Location + "; PlanUrl must be the collection URI"
+			e.Hint = "a redirect to " + e.Location + "; PlanUrl must be the collection URI"
 		}
-		return "a redirect; PlanUrl must be the collection URI"
+	}
+}
+
+// message is the "message" of Azure DevOps' JSON error, if any.
+func message(raw []byte) string {
+	var msg struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(raw, &msg) == nil {
+		return msg.Message
 	}
 	return ""
 }
 
-// Is makes a 404 match approvals.ErrNotFound.
-func (e *StatusError) Is(target error) bool {
-	return target == approvals.ErrNotFound && e.StatusCode == http.StatusNotFound
+// planRequest is a request to the check's plan, with its job token.
+func planRequest(k *check, method, target, contentType string, body []byte, limit int64) rest.Request {
+	return rest.Request{
+		Method: method, URL: target, ContentType: contentType, Body: body, Limit: limit,
+		Header: http.Header{"Authorization": {"Bearer " + k.token}},
+		// Go's errors name the URL, never the request's headers, so the
+		// token is not in them; it is removed all the same, should a
+		// proxy echo it somewhere it shows.
+		Redact: func(s string) string { return redact(s, k.token) },
+	}
 }
 
 // read makes a GET, retrying what may mend, and returns the body of the 2xx
 // answer (read up to limit bytes). Errors are wrapped with "azure devops:
 // op".
 func (c *Client) read(ctx context.Context, k *check, op, target string, limit int64) ([]byte, error) {
-	r := rest.Retrier{Retries: c.retries, MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, Sleep: c.sleep}
-	return r.Do(ctx, "azure devops: "+op, func() ([]byte, *rest.Failure) {
-		return c.try(ctx, k, http.MethodGet, target, "", nil, limit)
-	})
+	return c.api.Read(ctx, "azure devops: "+op, planRequest(k, http.MethodGet, target, "", nil, limit))
 }
 
-// write makes a request that changes something, once (rest.Once), and
-// returns the body of the 2xx answer (read up to limit bytes; 0 discards
-// it). Errors are wrapped with "azure devops: op".
+// write makes a request that changes something, once, and returns the body
+// of the 2xx answer (read up to limit bytes; 0 discards it). Errors are
+// wrapped with "azure devops: op".
 func (c *Client) write(ctx context.Context, k *check, op, method, target, contentType string, body []byte, limit int64) ([]byte, error) {
-	return rest.Once("azure devops: "+op, func() ([]byte, *rest.Failure) {
-		return c.try(ctx, k, method, target, contentType, body, limit)
-	})
-}
-
-// try makes one request. Its own timeout bounds the whole exchange, answer
-// body included, also when the HTTP client came from the config.
-func (c *Client) try(ctx context.Context, k *check, method, target, contentType string, body []byte, limit int64) ([]byte, *rest.Failure) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-
-	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, &rest.Failure{Err: errors.New("build request: invalid plan URL")}
-	}
-	req.Header.Set("Authorization", "Bearer "+k.token)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "approvalbot")
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, &rest.Failure{Err: c.transportError(ctx, err, k.token), Retryable: true}
-	}
-	defer resp.Body.Close()
-
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 && resp.StatusCode != http.StatusNonAuthoritativeInfo {
-		if limit <= 0 {
-			// Drained so that the connection can be reused.
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, rest.MaxErrorBody))
-			return nil, nil
-		}
-		answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-		if err != nil {
-			return nil, &rest.Failure{Err: c.transportError(ctx, err, k.token), Retryable: true}
-		}
-		if int64(len(answer)) > limit {
-			return nil, &rest.Failure{Err: fmt.Errorf("Azure DevOps' answer is larger than %d bytes", limit)}
-		}
-		return answer, nil
-	}
-
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
-	serr := &StatusError{StatusCode: resp.StatusCode}
-	if code := resp.StatusCode; code >= 300 && code < 400 {
-		serr.Location = approvals.CapRunes(redact(resp.Header.Get("Location"), k.token), rest.ExcerptRunes)
-	}
-	if resp.StatusCode != http.StatusNonAuthoritativeInfo { // a sign-in page says nothing more
-		serr.Excerpt = excerpt(raw, k.token)
-	}
-	return nil, rest.StatusFailure(serr, resp, c.now)
-}
-
-// transportError says in plain words why no answer came. Go's errors name
-// the URL, never the request's headers, so the token is not in them; it is
-// removed all the same, should a proxy put it somewhere it shows.
-func (c *Client) transportError(ctx context.Context, err error, token string) error {
-	return rest.TransportError(ctx, "Azure DevOps", c.timeout, rest.RedactError(err, tokenForms(token)...))
-}
-
-// excerpt is the start of Azure DevOps' answer for an error message: the
-// "message" of its JSON error when there is one, on one line, without the
-// job token (a misbehaving proxy may echo the request), at most
-// rest.ExcerptRunes runes.
-func excerpt(raw []byte, token string) string {
-	text := string(raw)
-	var msg struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(raw, &msg) == nil && msg.Message != "" {
-		text = msg.Message
-	}
-	return rest.Excerpt(text, func(s string) string { return redact(s, token) })
+	return c.api.Write(ctx, "azure devops: "+op, planRequest(k, method, target, contentType, body, limit))
 }
 
 // redact removes the job token, as it is and as a URL would carry it.

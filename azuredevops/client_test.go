@@ -187,7 +187,7 @@ func TestDecideCompletesTheCheck(t *testing.T) {
 			}
 			task := newTask(t, planURL)
 
-			if err := c.Decide(context.Background(), task, tc.action, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z"); err != nil {
+			if err := c.Decide(context.Background(), task, tc.action, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z", false); err != nil {
 				t.Fatalf("Decide: %v", err)
 			}
 			got := ado.Calls()
@@ -216,96 +216,11 @@ func TestDecideExpiryRejects(t *testing.T) {
 	if !ok {
 		t.Fatal("an expired task with on_expiry reject has no outcome")
 	}
-	if err := c.Decide(context.Background(), task, action, "Expired without a decision in Slack at 2026-11-22T18:00:00Z; rejected automatically"); err != nil {
+	if err := c.Decide(context.Background(), task, action, "Expired without a decision in Slack at 2026-11-22T18:00:00Z; rejected automatically", false); err != nil {
 		t.Fatalf("Decide: %v", err)
 	}
 	if got := ado.Completed(); len(got) != 1 || got[0].Event().Result != "failed" {
 		t.Errorf("completions = %+v, want one failed event", got)
-	}
-}
-
-// TestDecideIsSentOnce: what may mend later is handed to the outbox at once,
-// after one TaskCompleted, never tried again here.
-func TestDecideIsSentOnce(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		answer  azuredevopstest.Answer
-		wantErr string
-	}{
-		{name: "500", answer: azuredevopstest.Answer{Status: 500, Body: "boom"},
-			wantErr: "azure devops: complete check: Azure DevOps answered 500 Internal Server Error: boom"},
-		{name: "503 with Azure's JSON error", answer: azuredevopstest.Answer{Status: 503, Body: `{"$id":"1","message":"TF400898: maintenance","typeKey":"X"}`},
-			wantErr: "azure devops: complete check: Azure DevOps answered 503 Service Unavailable: TF400898: maintenance"},
-		{name: "429 without Retry-After", answer: azuredevopstest.Answer{Status: 429},
-			wantErr: "azure devops: complete check: Azure DevOps answered 429 Too Many Requests"},
-		{name: "408", answer: azuredevopstest.Answer{Status: 408},
-			wantErr: "azure devops: complete check: Azure DevOps answered 408 Request Timeout"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ado := newFake(t)
-			script(ado, &tc.answer, nil)
-			c, rec := newTestClient(t, func(cfg *Config) { cfg.Retries = 10 })
-
-			err := c.Decide(context.Background(), newTask(t, ado.PlanURL()), approvals.ActionReject, "")
-			if err == nil || approvals.IsPermanent(err) {
-				t.Fatalf("error = %v, want a retryable error", err)
-			}
-			if err.Error() != tc.wantErr {
-				t.Errorf("error = %q\nwant    %q", err, tc.wantErr)
-			}
-			var se *StatusError
-			if !errors.As(err, &se) || se.StatusCode != tc.answer.Status {
-				t.Errorf("error %v carries no StatusError %d", err, tc.answer.Status)
-			}
-			if n := len(ado.Events()); n != 1 {
-				t.Errorf("Azure DevOps got %d events, want exactly 1", n)
-			}
-			if waits := rec.Waits(); len(waits) != 0 {
-				t.Errorf("waited %v: a decision is never retried by the client", waits)
-			}
-		})
-	}
-}
-
-// TestDecideHandsRetryAfterToTheOutbox: a 429 or 503 naming a wait is one
-// event and an approvals.RetryAfterError, so that the outbox waits that long.
-func TestDecideHandsRetryAfterToTheOutbox(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 22, 14, 2, 0, 0, time.UTC)
-	tests := []struct {
-		name       string
-		status     int
-		retryAfter string
-		want       time.Duration
-	}{
-		{name: "429 seconds", status: 429, retryAfter: "30", want: 30 * time.Second},
-		{name: "503 seconds", status: 503, retryAfter: "1", want: time.Second},
-		{name: "429 date", status: 429, retryAfter: now.Add(3 * time.Second).Format(http.TimeFormat), want: 3 * time.Second},
-		{name: "429 past date", status: 429, retryAfter: now.Add(-time.Minute).Format(http.TimeFormat), want: 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ado := newFake(t)
-			script(ado, &azuredevopstest.Answer{Status: tc.status, Header: map[string]string{"Retry-After": tc.retryAfter}}, nil)
-			c, rec := newTestClient(t, func(cfg *Config) { cfg.Now = func() time.Time { return now } })
-			err := c.Decide(context.Background(), newTask(t, ado.PlanURL()), approvals.ActionApprove, "")
-			if err == nil || approvals.IsPermanent(err) {
-				t.Fatalf("error = %v, want a retryable error", err)
-			}
-			if after, ok := approvals.RetryAfter(err); !ok || after != tc.want {
-				t.Errorf("RetryAfter(err) = %v, %v; want %v, true", after, ok, tc.want)
-			}
-			if n := len(ado.Events()); n != 1 {
-				t.Errorf("Azure DevOps got %d events, want 1", n)
-			}
-			if waits := rec.Waits(); len(waits) != 0 {
-				t.Errorf("waited %v", waits)
-			}
-		})
 	}
 }
 
@@ -361,7 +276,7 @@ func TestDecideClientErrorsArePermanent(t *testing.T) {
 			script(ado, &tc.answer, nil)
 			c, rec := newTestClient(t)
 
-			err := c.Decide(context.Background(), newTask(t, ado.PlanURL()), approvals.ActionApprove, "n")
+			err := c.Decide(context.Background(), newTask(t, ado.PlanURL()), approvals.ActionApprove, "n", false)
 			if !approvals.IsPermanent(err) {
 				t.Fatalf("error %v is not permanent", err)
 			}
@@ -416,7 +331,7 @@ func TestDecideAnswerLost(t *testing.T) {
 			tool := Tool(c)
 			task := newTask(t, ado.PlanURL())
 
-			err := tool.Decide(context.Background(), task, tc.action, "n")
+			err := tool.Decide(context.Background(), task, tc.action, "n", false)
 			if err == nil || approvals.IsPermanent(err) {
 				t.Fatalf("error = %v, want one that may mend", err)
 			}
@@ -458,7 +373,7 @@ func TestDecideAfterRefusals(t *testing.T) {
 				t.Fatalf("attempt %d: Status = %q, %v; want pending", attempt, status, err)
 			}
 		}
-		err := c.Decide(context.Background(), task, approvals.ActionApprove, "")
+		err := c.Decide(context.Background(), task, approvals.ActionApprove, "", false)
 		if attempt < 3 && (err == nil || approvals.IsPermanent(err)) {
 			t.Fatalf("attempt %d: error = %v, want a retryable error", attempt, err)
 		}
@@ -471,28 +386,6 @@ func TestDecideAfterRefusals(t *testing.T) {
 	}
 }
 
-func TestDecideConnectionRefusedMayMend(t *testing.T) {
-	t.Parallel()
-	refusing, err := httpfault.RefusingURL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, rec := newTestClient(t)
-	err = c.Decide(context.Background(), newTask(t, refusing+azuredevopstest.Collection), approvals.ActionApprove, "")
-	if err == nil || approvals.IsPermanent(err) {
-		t.Fatalf("error = %v, want a retryable error", err)
-	}
-	if !strings.HasPrefix(err.Error(), "azure devops: complete check: cannot reach Azure DevOps: ") {
-		t.Errorf("error = %q", err)
-	}
-	if strings.Contains(err.Error(), fixtureToken(t)) {
-		t.Errorf("error holds the token: %v", err)
-	}
-	if waits := rec.Waits(); len(waits) != 0 {
-		t.Errorf("waits = %v, want none", waits)
-	}
-}
-
 func TestDecideStopsWhenContextEnds(t *testing.T) {
 	t.Parallel()
 	ado := newFake(t)
@@ -500,7 +393,7 @@ func TestDecideStopsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	c, _ := newTestClient(t)
-	err := c.Decide(ctx, newTask(t, ado.PlanURL()), approvals.ActionApprove, "")
+	err := c.Decide(ctx, newTask(t, ado.PlanURL()), approvals.ActionApprove, "", false)
 	if !errors.Is(err, context.DeadlineExceeded) || approvals.IsPermanent(err) {
 		t.Fatalf("error = %v, want a retryable error wrapping the context's", err)
 	}
@@ -552,7 +445,7 @@ func TestDecideRefusesWhatCannotBeSent(t *testing.T) {
 			if action == "" {
 				action = approvals.ActionApprove
 			}
-			err := c.Decide(context.Background(), task, action, "")
+			err := c.Decide(context.Background(), task, action, "", false)
 			if !approvals.IsPermanent(err) || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("Decide: error = %v, want a permanent error saying %q", err, tc.wantErr)
 			}
@@ -575,7 +468,7 @@ func TestDecideNarrowedHostList(t *testing.T) {
 	ado := newFake(t)
 	c, _ := newTestClient(t, func(cfg *Config) { cfg.AllowedHosts = []string{"dev.azure.com"} })
 	task := newTask(t, ado.PlanURL())
-	if err := c.Decide(context.Background(), task, approvals.ActionApprove, ""); !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "not allowed") {
+	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "", false); !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "not allowed") {
 		t.Errorf("Decide: error = %v, want a permanent host error", err)
 	}
 	if _, err := c.Status(context.Background(), task); !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "not allowed") {
@@ -606,7 +499,7 @@ func TestDecideWritesTheDecisionToTheStatusLogFirst(t *testing.T) {
 	mark := len(ado.Calls())
 	notes := "Rejected in Slack by Carol (U789) at 2026-11-22T14:02:00Z: tests\nare red"
 
-	if err := c.Decide(context.Background(), task, approvals.ActionReject, notes); err != nil {
+	if err := c.Decide(context.Background(), task, approvals.ActionReject, notes, false); err != nil {
 		t.Fatalf("Decide: %v", err)
 	}
 	got := ado.Calls()[mark:]
@@ -665,7 +558,7 @@ func TestDecideStatusLineIsBestEffort(t *testing.T) {
 				}
 				return nil
 			})
-			err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z")
+			err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z", false)
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("Decide: %v", err)
@@ -692,7 +585,7 @@ func TestDecideLeavesAnUnattachedLogAlone(t *testing.T) {
 	c, _ := newTestClient(t)
 	task := newTask(t, ado.PlanURL())
 	task.Extra[ExtraLogID], task.Extra[ExtraLogPending] = "1", logPendingAttach
-	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved"); err != nil {
+	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved", false); err != nil {
 		t.Fatalf("Decide: %v", err)
 	}
 	if got := ado.Calls(); len(got) != 1 || !isEvent(got[0]) {
@@ -777,7 +670,7 @@ func TestAnnounceThenDecide(t *testing.T) {
 	if extra, err := c.Announce(context.Background(), task, waiting(task)); err != nil || extra != nil {
 		t.Errorf("a second Announce = %v, %v; want nothing to do", extra, err)
 	}
-	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z"); err != nil {
+	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z", false); err != nil {
 		t.Fatalf("Decide: %v", err)
 	}
 	var calls []string
@@ -1049,37 +942,6 @@ func TestStatusReadsTheRightRecord(t *testing.T) {
 	}
 }
 
-// TestStatusRetriesReads: a read may be made again, with the one backoff.
-func TestStatusRetriesReads(t *testing.T) {
-	t.Parallel()
-	ado := newFake(t)
-	ado.SetRecord(taskInstanceID, azuredevopstest.StateCompleted, azuredevopstest.ResultSucceeded)
-	script(ado, &azuredevopstest.Answer{Status: 500, Body: "boom"}, &azuredevopstest.Answer{Status: 502}, nil)
-	c, rec := newTestClient(t)
-	got, err := c.Status(context.Background(), newTask(t, ado.PlanURL()))
-	if err != nil || got != approvals.StatusApproved {
-		t.Fatalf("Status = %q, %v; want approved", got, err)
-	}
-	calls := ado.Calls()
-	if len(calls) != 3 {
-		t.Fatalf("Azure DevOps got %d requests, want 3", len(calls))
-	}
-	for i, c := range calls {
-		if c.Method != http.MethodGet || c.Auth != "Bearer "+fixtureToken(t) {
-			t.Errorf("request %d: %s with %q; every retry resends the same read", i, c.Method, c.Auth)
-		}
-	}
-	waits := rec.Waits()
-	if len(waits) != 2 {
-		t.Fatalf("waits = %v, want 2", waits)
-	}
-	for i, w := range waits {
-		if ceiling := time.Millisecond << i; w < ceiling/10 || w > ceiling {
-			t.Errorf("wait %d = %v, want within [%v, %v]", i, w, ceiling/10, ceiling)
-		}
-	}
-}
-
 func TestStatusFailures(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -1163,7 +1025,7 @@ func TestErrorsNeverHoldTheToken(t *testing.T) {
 		_, announceErr := c.Announce(context.Background(), task, waiting(task))
 		_, statusErr := c.Status(context.Background(), task)
 		task.Extra["logId"] = "7"
-		for _, err := range []error{c.Decide(context.Background(), task, approvals.ActionApprove, ""), announceErr, statusErr} {
+		for _, err := range []error{c.Decide(context.Background(), task, approvals.ActionApprove, "", false), announceErr, statusErr} {
 			if err == nil {
 				t.Fatalf("status %d: no error", status)
 			}
@@ -1210,7 +1072,7 @@ func TestTool(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	task := &approvals.Task{Source: sub.Source, TaskID: sub.TaskID, Status: approvals.StatusPending, Secret: sub.Secret, Extra: sub.Extra}
-	if err := tool.Decide(context.Background(), task, approvals.ActionApprove, ""); err != nil {
+	if err := tool.Decide(context.Background(), task, approvals.ActionApprove, "", false); err != nil {
 		t.Errorf("Decide of the intake's task: %v", err)
 	}
 	h.Set("PlanUrl", "https://dev.azure.com/contoso/") // allowed by default, not by this client
@@ -1264,8 +1126,8 @@ func TestNewValidatesConfig(t *testing.T) {
 				if err != nil || c == nil {
 					t.Fatalf("New = %v, %v", c, err)
 				}
-				if c.timeout != DefaultTimeout || c.retries != DefaultRetries || strings.Join(c.hosts, ",") != "dev.azure.com,*.visualstudio.com" {
-					t.Errorf("defaults: timeout %v, retries %d, hosts %v", c.timeout, c.retries, c.hosts)
+				if c.api.Timeout != DefaultTimeout || c.api.Retrier.Retries != DefaultRetries || strings.Join(c.hosts, ",") != "dev.azure.com,*.visualstudio.com" {
+					t.Errorf("defaults: timeout %v, retries %d, hosts %v", c.api.Timeout, c.api.Retrier.Retries, c.hosts)
 				}
 				return
 			}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -72,16 +71,9 @@ func (c Config) GoString() string { return c.String() }
 // concurrent use. Tool makes it the approvals.Tool of FlexDeploy.
 type Client struct {
 	base       string
-	username   string
 	password   string
 	authHeader string
-	timeout    time.Duration
-	retries    int
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	http       *http.Client
-	sleep      func(ctx context.Context, d time.Duration) error
-	now        func() time.Time
+	api        *rest.Exchange
 }
 
 // New checks cfg and returns a client.
@@ -96,28 +88,26 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 {
 		return nil, errors.New("flexdeploy: timeout and backoffs must not be negative")
 	}
-	c := &Client{
-		base:       base,
-		username:   cfg.Username,
-		password:   cfg.Password,
-		authHeader: "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password)),
-		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
-		retries:    rest.RetryCount(cfg.Retries, DefaultRetries),
-		minBackoff: cmp.Or(cfg.MinBackoff, DefaultMinBackoff),
-		maxBackoff: cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff),
-		http:       cfg.HTTPClient,
-		sleep:      cfg.Sleep,
-		now:        cfg.Now,
-	}
-	if c.maxBackoff < c.minBackoff {
+	minBackoff, maxBackoff := cmp.Or(cfg.MinBackoff, DefaultMinBackoff), cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff)
+	if maxBackoff < minBackoff {
 		return nil, errors.New("flexdeploy: max backoff must not be less than min backoff")
 	}
-	if c.http == nil {
-		c.http = rest.NewHTTPClient(c.timeout)
+	c := &Client{
+		base:       base,
+		password:   cfg.Password,
+		authHeader: "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password)),
 	}
-	if c.now == nil {
-		c.now = time.Now
-	}
+	c.api = rest.NewExchange(rest.Exchange{
+		Service: "FlexDeploy",
+		Timeout: cmp.Or(cfg.Timeout, DefaultTimeout),
+		HTTP:    cfg.HTTPClient,
+		Header:  http.Header{"Authorization": {c.authHeader}, "Accept": {"application/json"}},
+		Redact:  c.redact,
+		Message: message,
+		Explain: explain,
+		Retrier: rest.Retrier{Retries: rest.RetryCount(cfg.Retries, DefaultRetries), MinBackoff: minBackoff, MaxBackoff: maxBackoff, Sleep: cfg.Sleep},
+		Now:     cfg.Now,
+	})
 	return c, nil
 }
 
@@ -158,7 +148,7 @@ func parseBaseURL(raw string) (string, error) {
 // 408, 429, timeouts and connection errors come back as a plain error for
 // the outbox to retry, as an approvals.RetryAfterError when FlexDeploy said
 // when.
-func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, notes string) error {
+func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, notes string, _ bool) error {
 	if t == nil || t.TaskID == "" {
 		return approvals.Permanent(fmt.Errorf("flexdeploy: %s: %w", action, approvals.Invalidf("task has no FlexDeploy task id")))
 	}
@@ -175,9 +165,7 @@ func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals
 		return approvals.Permanent(fmt.Errorf("flexdeploy: %s: encode notes: %w", op, err))
 	}
 	path := "/tasks/approval/" + string(action) + "/" + url.PathEscape(t.TaskID)
-	_, err := rest.Once("flexdeploy: "+op, func() ([]byte, *rest.Failure) {
-		return c.try(ctx, http.MethodPut, path, bytes.TrimSpace(body.Bytes()), 0)
-	})
+	_, err := c.api.Write(ctx, "flexdeploy: "+op, rest.Request{Method: http.MethodPut, URL: c.base + path, Body: bytes.TrimSpace(body.Bytes())})
 	return err
 }
 
@@ -227,7 +215,7 @@ func (c *Client) Details(ctx context.Context, taskID string) (Details, error) {
 	if taskID == "" {
 		return Details{}, approvals.Permanent(fmt.Errorf("flexdeploy: get task: %w", approvals.Invalidf("no task id")))
 	}
-	body, err := c.read(ctx, op, "/tasks/approval/"+url.PathEscape(taskID), maxDetailsBody)
+	body, err := c.api.Read(ctx, "flexdeploy: "+op, rest.Request{Method: http.MethodGet, URL: c.base + "/tasks/approval/" + url.PathEscape(taskID), Limit: maxDetailsBody})
 	if err != nil {
 		return Details{}, err
 	}
@@ -235,7 +223,7 @@ func (c *Client) Details(ctx context.Context, taskID string) (Details, error) {
 	if err := json.Unmarshal(body, &d); err != nil {
 		// A 2xx that is not a task is usually a proxy or login page in
 		// front of FlexDeploy: worth another try later, not final.
-		return Details{}, fmt.Errorf("flexdeploy: %s: FlexDeploy's answer is not a JSON task: %s", op, c.excerpt(body))
+		return Details{}, fmt.Errorf("flexdeploy: %s: FlexDeploy's answer is not a JSON task: %s", op, rest.Excerpt(string(body), c.redact))
 	}
 	return d, nil
 }
@@ -266,120 +254,35 @@ func mapStatus(status string) approvals.Status {
 	}
 }
 
-// StatusError is FlexDeploy's answer other than 2xx. errors.Is(err,
-// approvals.ErrNotFound) holds for a 404, and errors.Is(err,
-// approvals.ErrToolDecided) for a 400 saying the task is no longer pending.
-type StatusError struct {
-	StatusCode int
-	// Excerpt is the start of FlexDeploy's answer, secrets removed.
-	Excerpt string
-	// Location is where a 3xx pointed.
-	Location string
-}
+// StatusError is FlexDeploy's answer other than 2xx (rest's one
+// StatusError). errors.Is(err, approvals.ErrNotFound) holds for a 404, and
+// errors.Is(err, approvals.ErrToolDecided) for a 400 saying the task is no
+// longer pending.
+type StatusError = rest.StatusError
 
-func (e *StatusError) Error() string {
-	msg := "FlexDeploy answered " + rest.StatusText(e.StatusCode)
+// explain reads FlexDeploy's refusal of a decision on a task that is no
+// longer pending as "decided there", and names a redirect's target.
+func explain(resp *http.Response, e *rest.StatusError, _ *rest.Failure) {
+	e.Decided = e.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToUpper(e.Excerpt), notPending)
 	if e.Location != "" {
-		msg += " (a redirect to " + e.Location + "; check the base URL)"
+		e.Hint = "a redirect to " + e.Location + "; check the base URL"
 	}
-	if e.Excerpt != "" {
-		msg += ": " + e.Excerpt
-	}
-	return msg
-}
-
-// Is makes a 404 match approvals.ErrNotFound, and FlexDeploy's refusal of a
-// decision on a task that is no longer pending approvals.ErrToolDecided.
-func (e *StatusError) Is(target error) bool {
-	switch target {
-	case approvals.ErrNotFound:
-		return e.StatusCode == http.StatusNotFound
-	case approvals.ErrToolDecided:
-		return e.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToUpper(e.Excerpt), notPending)
-	}
-	return false
 }
 
 // notPending is what FlexDeploy answers (upper-cased here) to a decision on
 // a task decided already: "Task is not in PENDING status".
 const notPending = "NOT IN PENDING STATUS"
 
-// read makes a GET, retrying what may mend, and returns the body of the 2xx
-// answer (read up to limit bytes). Errors are wrapped with "flexdeploy: op".
-func (c *Client) read(ctx context.Context, op, path string, limit int64) ([]byte, error) {
-	r := rest.Retrier{Retries: c.retries, MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, Sleep: c.sleep}
-	return r.Do(ctx, "flexdeploy: "+op, func() ([]byte, *rest.Failure) {
-		return c.try(ctx, http.MethodGet, path, nil, limit)
-	})
-}
-
-// try makes one request. Its own timeout bounds the whole exchange, answer
-// body included, also when the HTTP client came from the config.
-func (c *Client) try(ctx context.Context, method, path string, body []byte, limit int64) ([]byte, *rest.Failure) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-
-	var reader io.Reader
-	if body != nil {
-		reader = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reader)
-	if err != nil {
-		return nil, &rest.Failure{Err: fmt.Errorf("build request: %w", err)}
-	}
-	req.Header.Set("Authorization", c.authHeader)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "approvalbot")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, &rest.Failure{Err: rest.TransportError(ctx, "FlexDeploy", c.timeout, err), Retryable: true}
-	}
-	defer resp.Body.Close()
-
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if limit <= 0 {
-			// Drained so that the connection can be reused.
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, rest.MaxErrorBody))
-			return nil, nil
-		}
-		answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-		if err != nil {
-			return nil, &rest.Failure{Err: rest.TransportError(ctx, "FlexDeploy", c.timeout, err), Retryable: true}
-		}
-		if int64(len(answer)) > limit {
-			return nil, &rest.Failure{Err: fmt.Errorf("FlexDeploy's answer is larger than %d bytes", limit)}
-		}
-		return answer, nil
-	}
-
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
-	serr := &StatusError{StatusCode: resp.StatusCode, Excerpt: c.excerpt(raw)}
-	if code := resp.StatusCode; code >= 300 && code < 400 {
-		serr.Location = approvals.CapRunes(c.redact(resp.Header.Get("Location")), rest.ExcerptRunes) // redact before cutting: a cut secret would escape
-	}
-	return nil, rest.StatusFailure(serr, resp, c.now)
-}
-
-// excerpt is the start of FlexDeploy's answer for an error message: the
-// "message" of a JSON error when there is one, on one line, without the
-// credentials (a misbehaving proxy may echo the request), at most
-// rest.ExcerptRunes runes.
-func (c *Client) excerpt(raw []byte) string {
-	text := string(raw)
+// message is the "message" (or "error") of FlexDeploy's JSON error, if any.
+func message(raw []byte) string {
 	var msg struct {
 		Message string `json:"message"`
 		Error   string `json:"error"`
 	}
 	if json.Unmarshal(raw, &msg) == nil {
-		if m := firstNonEmpty(msg.Message, msg.Error); m != "" {
-			text = m
-		}
+		return firstNonEmpty(msg.Message, msg.Error)
 	}
-	return rest.Excerpt(text, c.redact)
+	return ""
 }
 
 // redact removes the password and the Authorization value from s.

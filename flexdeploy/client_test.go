@@ -103,7 +103,7 @@ func TestDecideSendsTheDecision(t *testing.T) {
 			fd := newFake(t)
 			c, rec := newTestClient(t, fd.BaseURL())
 
-			if err := c.Decide(context.Background(), task(tc.taskID), tc.action, tc.notes); err != nil {
+			if err := c.Decide(context.Background(), task(tc.taskID), tc.action, tc.notes, false); err != nil {
 				t.Fatalf("Decide: %v", err)
 			}
 			got := fd.Calls()
@@ -128,98 +128,6 @@ func TestDecideSendsTheDecision(t *testing.T) {
 			}
 			if got := fd.Task(tc.taskID); got.Status != tc.wantStatus || got.Notes != tc.notes {
 				t.Errorf("FlexDeploy has the task %s with notes %q, want %s", got.Status, got.Notes, tc.wantStatus)
-			}
-			if waits := rec.Waits(); len(waits) != 0 {
-				t.Errorf("waited %v", waits)
-			}
-		})
-	}
-}
-
-// TestDecideIsSentOnce: what may mend later is handed to the outbox at once,
-// after one PUT, never tried again here.
-func TestDecideIsSentOnce(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		answer  flexdeploytest.Answer
-		wantErr string
-	}{
-		{name: "500", answer: flexdeploytest.Answer{Status: 500, Body: "boom"},
-			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 500 Internal Server Error: boom"},
-		{name: "502", answer: flexdeploytest.Answer{Status: 502},
-			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 502 Bad Gateway"},
-		{name: "503 without Retry-After", answer: flexdeploytest.Answer{Status: 503, Body: "maintenance"},
-			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 503 Service Unavailable: maintenance"},
-		{name: "429 without Retry-After", answer: flexdeploytest.Answer{Status: 429},
-			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 429 Too Many Requests"},
-		{name: "408", answer: flexdeploytest.Answer{Status: 408},
-			wantErr: "flexdeploy: approve task 8900: FlexDeploy answered 408 Request Timeout"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			fd := newFake(t)
-			script(fd, &tc.answer, nil)
-			c, rec := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Retries = 10 })
-
-			err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "ok")
-			if err == nil || approvals.IsPermanent(err) {
-				t.Fatalf("error = %v, want a retryable error", err)
-			}
-			if err.Error() != tc.wantErr {
-				t.Errorf("error = %q\nwant    %q", err, tc.wantErr)
-			}
-			if _, ok := approvals.RetryAfter(err); ok {
-				t.Errorf("error %v names a wait FlexDeploy did not ask for", err)
-			}
-			var se *StatusError
-			if !errors.As(err, &se) || se.StatusCode != tc.answer.Status {
-				t.Errorf("error %v carries no StatusError %d", err, tc.answer.Status)
-			}
-			if n := len(fd.Decisions()); n != 1 {
-				t.Errorf("FlexDeploy got %d PUTs, want exactly 1", n)
-			}
-			if waits := rec.Waits(); len(waits) != 0 {
-				t.Errorf("waited %v: a decision is never retried by the client", waits)
-			}
-		})
-	}
-}
-
-// TestDecideHandsRetryAfterToTheOutbox: a 429 or 503 naming a wait is one
-// PUT and an approvals.RetryAfterError, so that the outbox waits that long.
-func TestDecideHandsRetryAfterToTheOutbox(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 22, 14, 2, 0, 0, time.UTC)
-	tests := []struct {
-		name       string
-		status     int
-		retryAfter string
-		want       time.Duration
-	}{
-		{name: "429 seconds", status: 429, retryAfter: "30", want: 30 * time.Second},
-		{name: "503 seconds", status: 503, retryAfter: "2", want: 2 * time.Second},
-		{name: "429 date", status: 429, retryAfter: now.Add(90 * time.Second).Format(http.TimeFormat), want: 90 * time.Second},
-		{name: "429 past date", status: 429, retryAfter: now.Add(-time.Minute).Format(http.TimeFormat), want: 0},
-		{name: "capped", status: 429, retryAfter: "999999", want: time.Hour},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			fd := newFake(t)
-			script(fd, &flexdeploytest.Answer{Status: tc.status, Header: map[string]string{"Retry-After": tc.retryAfter}}, nil)
-			c, rec := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Now = func() time.Time { return now } })
-
-			err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "")
-			if err == nil || approvals.IsPermanent(err) {
-				t.Fatalf("error = %v, want a retryable error", err)
-			}
-			if after, ok := approvals.RetryAfter(err); !ok || after != tc.want {
-				t.Errorf("RetryAfter(err) = %v, %v; want %v, true", after, ok, tc.want)
-			}
-			if n := len(fd.Decisions()); n != 1 {
-				t.Errorf("FlexDeploy got %d PUTs, want 1", n)
 			}
 			if waits := rec.Waits(); len(waits) != 0 {
 				t.Errorf("waited %v", waits)
@@ -282,7 +190,7 @@ func TestDecideClientErrorsArePermanent(t *testing.T) {
 			script(fd, &tc.answer, nil)
 			c, rec := newTestClient(t, fd.BaseURL())
 
-			err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "n")
+			err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "n", false)
 			if !approvals.IsPermanent(err) {
 				t.Fatalf("error %v is not permanent", err)
 			}
@@ -312,7 +220,7 @@ func TestDecideOnATaskDecidedInFlexDeploy(t *testing.T) {
 	fd := newFake(t)
 	fd.SetStatus("8900", flexdeploytest.Rejected)
 	c, _ := newTestClient(t, fd.BaseURL())
-	err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "")
+	err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "", false)
 	if !approvals.IsPermanent(err) || !errors.Is(err, approvals.ErrToolDecided) {
 		t.Fatalf("error = %v, want a permanent error matching ErrToolDecided", err)
 	}
@@ -362,7 +270,7 @@ func TestDecideAnswerLost(t *testing.T) {
 			})
 			tool := Tool(c, false)
 
-			err := tool.Decide(context.Background(), task("8900"), tc.action, "n")
+			err := tool.Decide(context.Background(), task("8900"), tc.action, "n", false)
 			if err == nil || approvals.IsPermanent(err) {
 				t.Fatalf("error = %v, want one that may mend", err)
 			}
@@ -387,25 +295,6 @@ func TestDecideAnswerLost(t *testing.T) {
 	}
 }
 
-func TestDecideConnectionRefusedMayMend(t *testing.T) {
-	t.Parallel()
-	refusing, err := httpfault.RefusingURL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, rec := newTestClient(t, refusing+restRoot)
-	err = c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "")
-	if err == nil || approvals.IsPermanent(err) {
-		t.Fatalf("error = %v, want a retryable error", err)
-	}
-	if !strings.HasPrefix(err.Error(), "flexdeploy: approve task 8900: cannot reach FlexDeploy: ") {
-		t.Errorf("error = %q", err)
-	}
-	if waits := rec.Waits(); len(waits) != 0 {
-		t.Errorf("waits = %v, want none", waits)
-	}
-}
-
 func TestDecideStopsWhenContextEnds(t *testing.T) {
 	t.Parallel()
 	fd := newFake(t)
@@ -413,7 +302,7 @@ func TestDecideStopsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	c, _ := newTestClient(t, fd.BaseURL())
-	err := c.Decide(ctx, task("8900"), approvals.ActionApprove, "")
+	err := c.Decide(ctx, task("8900"), approvals.ActionApprove, "", false)
 	if err == nil || approvals.IsPermanent(err) {
 		t.Fatalf("error = %v, want a retryable error", err)
 	}
@@ -436,7 +325,7 @@ func TestDecideRefusesBadInput(t *testing.T) {
 		{name: "unknown action", task: task("1"), action: "defer"},
 	}
 	for _, tc := range tests {
-		if err := c.Decide(context.Background(), tc.task, tc.action, ""); !approvals.IsPermanent(err) {
+		if err := c.Decide(context.Background(), tc.task, tc.action, "", false); !approvals.IsPermanent(err) {
 			t.Errorf("%s: error = %v, want a permanent error", tc.name, err)
 		}
 	}
@@ -479,71 +368,6 @@ func TestStatus(t *testing.T) {
 			if len(reqs) != 1 || reqs[0].Method != http.MethodGet || reqs[0].Path != restRoot+"/tasks/approval/8900" ||
 				reqs[0].Auth != wantAuth || reqs[0].Accept != "application/json" || reqs[0].Body != "" {
 				t.Errorf("requests = %+v, want one authenticated GET of the task", reqs)
-			}
-		})
-	}
-}
-
-// TestStatusRetriesReads: a read may be made again, with the one backoff.
-func TestStatusRetriesReads(t *testing.T) {
-	t.Parallel()
-	fd := newFake(t)
-	script(fd,
-		&flexdeploytest.Answer{Status: 500, Body: "boom"},
-		&flexdeploytest.Answer{Status: 502},
-		&flexdeploytest.Answer{Status: 408},
-		nil,
-	)
-	fd.SetStatus("8900", flexdeploytest.Approved)
-	c, rec := newTestClient(t, fd.BaseURL())
-
-	got, err := c.Status(context.Background(), task("8900"))
-	if err != nil || got != approvals.StatusApproved {
-		t.Fatalf("Status = %q, %v; want approved", got, err)
-	}
-	if n := len(fd.Reads()); n != 4 {
-		t.Fatalf("FlexDeploy got %d GETs, want 4", n)
-	}
-	waits := rec.Waits()
-	if len(waits) != 3 {
-		t.Fatalf("waits = %v, want 3", waits)
-	}
-	for i, w := range waits {
-		ceiling := min(time.Millisecond<<i, 8*time.Millisecond)
-		if w < ceiling/10 || w > ceiling {
-			t.Errorf("wait %d = %v, want within [%v, %v]", i, w, ceiling/10, ceiling)
-		}
-	}
-}
-
-func TestStatusGivesUpAfterRetries(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name     string
-		retries  int
-		wantReqs int
-	}{
-		{name: "default", retries: 0, wantReqs: 1 + DefaultRetries},
-		{name: "two", retries: 2, wantReqs: 3},
-		{name: "none", retries: -1, wantReqs: 1},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			fd := newFake(t)
-			script(fd, &flexdeploytest.Answer{Status: 503, Body: "maintenance"})
-			c, _ := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Retries = tc.retries })
-
-			_, err := c.Status(context.Background(), task("8900"))
-			if err == nil || approvals.IsPermanent(err) {
-				t.Fatalf("error = %v, want a retryable error", err)
-			}
-			want := fmt.Sprintf("flexdeploy: get task 8900: FlexDeploy answered 503 Service Unavailable: maintenance (after %d attempts)", tc.wantReqs)
-			if err.Error() != want {
-				t.Errorf("error = %q\nwant    %q", err, want)
-			}
-			if n := len(fd.Reads()); n != tc.wantReqs {
-				t.Errorf("FlexDeploy got %d GETs, want %d", n, tc.wantReqs)
 			}
 		})
 	}
@@ -676,7 +500,7 @@ func TestErrorsNeverHoldCredentials(t *testing.T) {
 		})
 		c, _ := newTestClient(t, fd.BaseURL(), func(cfg *Config) { cfg.Retries = 1 })
 
-		errs := []error{c.Decide(context.Background(), task("1"), approvals.ActionApprove, "")}
+		errs := []error{c.Decide(context.Background(), task("1"), approvals.ActionApprove, "", false)}
 		_, err := c.Details(context.Background(), "1")
 		errs = append(errs, err)
 		_, err = c.Status(context.Background(), task("1"))
@@ -701,7 +525,7 @@ func TestErrorsNeverHoldCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := newTestClient(t, refusing, func(cfg *Config) { cfg.Retries = -1 })
-	if err := c.Decide(context.Background(), task("1"), approvals.ActionApprove, ""); err == nil ||
+	if err := c.Decide(context.Background(), task("1"), approvals.ActionApprove, "", false); err == nil ||
 		strings.Contains(err.Error(), testPassword) || strings.Contains(err.Error(), auth) {
 		t.Errorf("connection error = %v", err)
 	}
@@ -759,16 +583,17 @@ func TestNewDefaults(t *testing.T) {
 	if c.base != "http://fd:8000/flexdeploy/rest/v1" {
 		t.Errorf("base = %q, want the trailing slashes gone", c.base)
 	}
-	if c.timeout != DefaultTimeout || c.retries != DefaultRetries ||
-		c.minBackoff != DefaultMinBackoff || c.maxBackoff != DefaultMaxBackoff {
-		t.Errorf("defaults = %v %d %v %v", c.timeout, c.retries, c.minBackoff, c.maxBackoff)
+	r := c.api.Retrier
+	if c.api.Timeout != DefaultTimeout || r.Retries != DefaultRetries ||
+		r.MinBackoff != DefaultMinBackoff || r.MaxBackoff != DefaultMaxBackoff {
+		t.Errorf("defaults = %v %d %v %v", c.api.Timeout, r.Retries, r.MinBackoff, r.MaxBackoff)
 	}
-	if c.http == nil || c.http == http.DefaultClient || c.http.Timeout != DefaultTimeout || c.http.Transport == nil {
-		t.Errorf("client = %+v, want an own client with a timeout and transport", c.http)
+	if c.api.HTTP == nil || c.api.HTTP == http.DefaultClient || c.api.HTTP.Timeout != DefaultTimeout || c.api.HTTP.Transport == nil {
+		t.Errorf("client = %+v, want an own client with a timeout and transport", c.api.HTTP)
 	}
-	tr, ok := c.http.Transport.(*http.Transport)
+	tr, ok := c.api.HTTP.Transport.(*http.Transport)
 	if !ok || tr.ResponseHeaderTimeout == 0 || tr.TLSHandshakeTimeout == 0 {
-		t.Errorf("transport lacks timeouts: %+v", c.http.Transport)
+		t.Errorf("transport lacks timeouts: %+v", c.api.HTTP.Transport)
 	}
 }
 
@@ -886,7 +711,7 @@ func TestRedirectNeverLeaksThePassword(t *testing.T) {
 	fd := newFake(t)
 	script(fd, &flexdeploytest.Answer{Status: 302, Header: map[string]string{"Location": loc}})
 	c, _ := newTestClient(t, fd.BaseURL())
-	err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "n")
+	err := c.Decide(context.Background(), task("8900"), approvals.ActionApprove, "n", false)
 	if err == nil || strings.Contains(err.Error(), testPassword[:3]+"…") || strings.Contains(err.Error(), "p=s3c") {
 		t.Fatalf("error shows part of the password: %v", err)
 	}

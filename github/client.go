@@ -1,14 +1,12 @@
 package github
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -83,19 +81,14 @@ type Config struct {
 // It is safe for concurrent use; Tool makes it the approvals.Tool of
 // GitHub.
 type Client struct {
-	appID      string
-	key        *rsa.PrivateKey
-	secret     []byte
-	api        apiRoot
-	users      map[string]string
-	timeout    time.Duration
-	retries    int
-	minBackoff time.Duration
-	maxBackoff time.Duration
-	http       *http.Client
-	sleep      func(ctx context.Context, d time.Duration) error
-	now        func() time.Time
-	tokens     tokenCache
+	appID    string
+	key      *rsa.PrivateKey
+	secret   []byte
+	api      apiRoot
+	users    map[string]string
+	exchange *rest.Exchange
+	now      func() time.Time
+	tokens   tokenCache
 }
 
 // New checks cfg and returns a client. Its errors never quote the key or
@@ -128,30 +121,32 @@ func New(cfg Config) (*Client, error) {
 			users[login] = to
 		}
 	}
-	c := &Client{
-		appID:      appID,
-		key:        key,
-		secret:     []byte(cfg.WebhookSecret),
-		api:        api,
-		users:      users,
-		timeout:    cmp.Or(cfg.Timeout, DefaultTimeout),
-		retries:    rest.RetryCount(cfg.Retries, DefaultRetries),
-		minBackoff: cmp.Or(cfg.MinBackoff, DefaultMinBackoff),
-		maxBackoff: cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff),
-		http:       cfg.HTTPClient,
-		sleep:      cfg.Sleep,
-		now:        cfg.Now,
-	}
-	if c.maxBackoff < c.minBackoff {
+	minBackoff, maxBackoff := cmp.Or(cfg.MinBackoff, DefaultMinBackoff), cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff)
+	if maxBackoff < minBackoff {
 		return nil, errors.New("github: max backoff must not be less than min backoff")
 	}
-	if c.http == nil {
-		// It follows no redirect: a token goes to the API root only.
-		c.http = rest.NewHTTPClient(c.timeout)
+	c := &Client{
+		appID:  appID,
+		key:    key,
+		secret: []byte(cfg.WebhookSecret),
+		api:    api,
+		users:  users,
+		now:    cfg.Now,
 	}
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.exchange = rest.NewExchange(rest.Exchange{
+		Service: "GitHub",
+		Timeout: cmp.Or(cfg.Timeout, DefaultTimeout),
+		// It follows no redirect: a token goes to the API root only.
+		HTTP:    cfg.HTTPClient,
+		Header:  http.Header{"Accept": {mediaType}, "X-Github-Api-Version": {apiVersion}},
+		Message: message,
+		Explain: c.explain,
+		Retrier: rest.Retrier{Retries: rest.RetryCount(cfg.Retries, DefaultRetries), MinBackoff: minBackoff, MaxBackoff: maxBackoff, Sleep: cfg.Sleep},
+		Now:     c.now,
+	})
 	return c, nil
 }
 
@@ -213,12 +208,13 @@ func (c *Client) runURL(r *rule, resource string) string {
 // when GitHub said when). A 401 drops the cached installation token, so
 // that the next attempt mints a new one.
 //
-// On an attempt after the first (the task's delivery has attempts), a 422
-// saying the rule "has already been reviewed" is the answer to this App's
-// earlier review, the only one it makes of the task: it is delivered.
-func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, notes string) error {
+// On a repeat (the outbox's word that an earlier attempt may have gone
+// through: after a lost answer, a restart or a takeover), a 422 saying the
+// rule "has already been reviewed" is the answer to this App's earlier
+// review, the only one it makes of the task: it is delivered.
+func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, notes string, repeat bool) error {
 	err := c.review(ctx, t, action, notes)
-	if err != nil && t != nil && t.Delivery.Attempts > 0 && alreadyReviewed(err) {
+	if err != nil && repeat && alreadyReviewed(err) {
 		return nil
 	}
 	return err
@@ -229,7 +225,7 @@ func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals
 func alreadyReviewed(err error) bool {
 	var serr *StatusError
 	return errors.As(err, &serr) && serr.StatusCode == http.StatusUnprocessableEntity &&
-		strings.Contains(strings.ToLower(serr.Message), "already been reviewed")
+		strings.Contains(strings.ToLower(serr.Excerpt), "already been reviewed")
 }
 
 // review makes the one review call of Decide.
@@ -353,52 +349,34 @@ func comment(text string) string {
 	return text
 }
 
-// StatusError is GitHub's answer other than a usable 2xx.
-// errors.Is(err, approvals.ErrNotFound) holds for a 404, and
+// StatusError is GitHub's answer other than a usable 2xx (rest's one
+// StatusError). errors.Is(err, approvals.ErrNotFound) holds for a 404, and
 // errors.Is(err, approvals.ErrToolDecided) for a 422 (the rule no longer
 // waits).
-type StatusError struct {
-	StatusCode int
-	// Message is GitHub's message (and those of its errors), tokens removed.
-	Message string
-}
+type StatusError = rest.StatusError
 
-func (e *StatusError) Error() string {
-	msg := "GitHub answered " + rest.StatusText(e.StatusCode)
-	if hint := e.hint(); hint != "" {
-		msg += " (" + hint + ")"
-	}
-	if e.Message != "" {
-		msg += ": " + e.Message
-	}
-	return msg
-}
-
-func (e *StatusError) hint() string {
+// explain says what GitHub's answer usually means, reads a 422 as "decided
+// there", and honours GitHub's rate limits, which answer 403 or 429 with
+// Retry-After or with the time the limit resets.
+func (c *Client) explain(resp *http.Response, e *rest.StatusError, f *rest.Failure) {
 	switch code := e.StatusCode; {
 	case code == http.StatusUnauthorized:
-		return "the App's JWT or installation token was not accepted: check github.app_id and the private key"
+		e.Hint = "the App's JWT or installation token was not accepted: check github.app_id and the private key"
 	case code == http.StatusForbidden:
-		return "the App lacks a permission (Actions: read, Deployments: read and write), or a rate limit"
+		e.Hint = "the App lacks a permission (Actions: read, Deployments: read and write), or a rate limit"
 	case code == http.StatusNotFound:
-		return "the run, the repository or the installation is gone, or the App is not installed there"
+		e.Hint = "the run, the repository or the installation is gone, or the App is not installed there"
 	case code == http.StatusUnprocessableEntity:
-		return "the rule no longer waits on this run: decided already, or the run ended"
+		e.Hint = "the rule no longer waits on this run: decided already, or the run ended"
+		e.Decided = true
 	case code >= 300 && code < 400:
-		return "a redirect: github.api_url must be the REST root"
+		e.Hint = "a redirect: github.api_url must be the REST root"
 	}
-	return ""
-}
-
-// Is makes a 404 match approvals.ErrNotFound and a 422 ErrToolDecided.
-func (e *StatusError) Is(target error) bool {
-	switch target {
-	case approvals.ErrNotFound:
-		return e.StatusCode == http.StatusNotFound
-	case approvals.ErrToolDecided:
-		return e.StatusCode == http.StatusUnprocessableEntity
+	if code := e.StatusCode; code == http.StatusForbidden || code == http.StatusTooManyRequests {
+		if wait, ok := rateLimitWait(resp, c.now()); ok {
+			f.Retryable, f.RetryAfter, f.HasAfter = true, wait, true
+		}
 	}
-	return false
 }
 
 // write makes a POST to the rule's review address, once (rest.Once), with
@@ -418,8 +396,7 @@ func (c *Client) write(ctx context.Context, r *rule, op string, body []byte) err
 // read makes a GET with the installation's token, retrying what may mend
 // (minting the token included: a new token after a 401).
 func (c *Client) read(ctx context.Context, r *rule, op, target string) ([]byte, error) {
-	retrier := rest.Retrier{Retries: c.retries, MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, Sleep: c.sleep}
-	return retrier.Do(ctx, "github: "+op, func() ([]byte, *rest.Failure) {
+	return c.exchange.Retrier.Do(ctx, "github: "+op, func() ([]byte, *rest.Failure) {
 		token, f := c.installationToken(ctx, r.installation)
 		if f != nil {
 			return nil, f
@@ -429,63 +406,25 @@ func (c *Client) read(ctx context.Context, r *rule, op, target string) ([]byte, 
 }
 
 // try makes one request to the API root and returns the 2xx answer's body
-// (up to limit bytes; 0 discards it). Its own timeout bounds the whole
-// exchange. unauthorized is called on a 401, which then may mend (with a
-// new token).
+// (up to limit bytes; 0 discards it). unauthorized is called on a 401,
+// which then may mend (with a new token).
 func (c *Client) try(ctx context.Context, method, target, authorization string, body []byte, limit int64, unauthorized func()) ([]byte, *rest.Failure) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	secret := strings.TrimPrefix(authorization, "Bearer ")
-
-	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, &rest.Failure{Err: errors.New("build request: invalid URL")}
+	req := rest.Request{
+		Method: method, URL: target, Body: body, Limit: limit,
+		Header: http.Header{"Authorization": {authorization}},
+		Redact: func(s string) string { return rest.Redact(s, secret) },
 	}
-	req.Header.Set("Authorization", authorization)
-	req.Header.Set("Accept", mediaType)
-	req.Header.Set("X-GitHub-Api-Version", apiVersion)
-	req.Header.Set("User-Agent", "approvalbot")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, &rest.Failure{Err: rest.TransportError(ctx, "GitHub", c.timeout, rest.RedactError(err, secret)), Retryable: true}
-	}
-	defer resp.Body.Close()
-
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if limit <= 0 {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, rest.MaxErrorBody))
-			return nil, nil
-		}
-		answer, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-		if err != nil {
-			return nil, &rest.Failure{Err: rest.TransportError(ctx, "GitHub", c.timeout, rest.RedactError(err, secret)), Retryable: true}
-		}
-		if int64(len(answer)) > limit {
-			return nil, &rest.Failure{Err: fmt.Errorf("GitHub's answer is larger than %d bytes", limit)}
-		}
-		return answer, nil
-	}
-
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
-	serr := &StatusError{StatusCode: resp.StatusCode, Message: message(raw, secret)}
-	f := rest.StatusFailure(serr, resp, c.now)
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized && unauthorized != nil:
-		// The token was revoked or expired early: a new one may do.
-		unauthorized()
-		f.Retryable = true
-	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests:
-		// GitHub's rate limits answer 403 or 429, with Retry-After or
-		// with the time the limit resets.
-		if wait, ok := rateLimitWait(resp, c.now()); ok {
-			f.Retryable, f.RetryAfter, f.HasAfter = true, wait, true
+	if unauthorized != nil {
+		req.Explain = func(_ *http.Response, e *rest.StatusError, f *rest.Failure) {
+			if e.StatusCode == http.StatusUnauthorized {
+				// The token was revoked or expired early: a new one may do.
+				unauthorized()
+				f.Retryable = true
+			}
 		}
 	}
-	return nil, f
+	return c.exchange.Try(ctx, req)
 }
 
 // rateLimitWait is how long GitHub asks to wait: Retry-After, or, with no
@@ -505,10 +444,9 @@ func rateLimitWait(resp *http.Response, now time.Time) (time.Duration, bool) {
 }
 
 // message is GitHub's error message from its JSON answer (message, and
-// each error's message), on one line, the secret removed; or the start of
-// the answer when it is not GitHub's JSON.
-func message(raw []byte, secret string) string {
-	text := string(raw)
+// each error's message); "" when it is not GitHub's JSON.
+func message(raw []byte) string {
+	text := ""
 	var answer struct {
 		Message string `json:"message"`
 		Errors  []any  `json:"errors"`
@@ -527,7 +465,7 @@ func message(raw []byte, secret string) string {
 		}
 		text = strings.Join(parts, "; ")
 	}
-	return rest.Excerpt(text, func(s string) string { return rest.Redact(s, secret) })
+	return text
 }
 
 // MapLogin is the Slack user (id or email) github.users maps a GitHub

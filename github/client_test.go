@@ -79,7 +79,7 @@ func TestDecideReviewsTheRule(t *testing.T) {
 			f := newFixture(t, nil, Config{})
 			task := f.task(t, "production")
 			notes := "Approved in Slack by Alice (U1) at 2026-11-22T14:02:00Z"
-			if err := f.c.Decide(context.Background(), task, tc.action, notes); err != nil {
+			if err := f.c.Decide(context.Background(), task, tc.action, notes, false); err != nil {
 				t.Fatal(err)
 			}
 			reviews := f.gh.Reviews()
@@ -110,7 +110,7 @@ func TestAppJWT(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil, Config{})
 	before := time.Now()
-	if err := f.c.Decide(context.Background(), f.task(t, "production"), approvals.ActionApprove, "ok"); err != nil {
+	if err := f.c.Decide(context.Background(), f.task(t, "production"), approvals.ActionApprove, "ok", false); err != nil {
 		t.Fatal(err)
 	}
 	reqs := f.gh.TokenRequests()
@@ -201,12 +201,12 @@ func TestRevokedTokenIsReplaced(t *testing.T) {
 		}
 		return nil
 	})
-	err := f.c.Decide(context.Background(), task, approvals.ActionApprove, "ok")
+	err := f.c.Decide(context.Background(), task, approvals.ActionApprove, "ok", false)
 	if err == nil || approvals.IsPermanent(err) || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("Decide after a 401 = %v, want an error that may mend", err)
 	}
 	f.gh.SetAnswer(nil)
-	if err := f.c.Decide(context.Background(), task, approvals.ActionApprove, "ok"); err != nil {
+	if err := f.c.Decide(context.Background(), task, approvals.ActionApprove, "ok", false); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(f.gh.TokenRequests()); n != 2 {
@@ -235,7 +235,7 @@ func TestStatus(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil, Config{})
 		task := f.task(t, "production")
-		if err := f.c.Decide(ctx, task, approvals.ActionReject, "no"); err != nil {
+		if err := f.c.Decide(ctx, task, approvals.ActionReject, "no", false); err != nil {
 			t.Fatal(err)
 		}
 		s, err := f.c.Status(ctx, decided(task, approvals.StatusRejected))
@@ -306,10 +306,10 @@ func TestDecideAnswers(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil, Config{})
 		task := f.task(t, "production")
-		if err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok"); err != nil {
+		if err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok", false); err != nil {
 			t.Fatal(err)
 		}
-		err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok")
+		err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok", false)
 		if !errors.Is(err, approvals.ErrToolDecided) || !approvals.IsPermanent(err) || !strings.Contains(err.Error(), githubtest.MessageAlreadyReviewed) {
 			t.Fatalf("second review = %v", err)
 		}
@@ -319,12 +319,11 @@ func TestDecideAnswers(t *testing.T) {
 		f := newFixture(t, nil, Config{})
 		task := f.task(t, "production")
 		f.gh.CancelRun(f.run.ID)
-		if err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok"); !errors.Is(err, approvals.ErrToolDecided) {
+		if err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok", false); !errors.Is(err, approvals.ErrToolDecided) {
 			t.Fatalf("review of a cancelled run = %v", err)
 		}
 		later := decided(task, approvals.StatusApproved)
-		later.Delivery.Attempts = 2
-		if err := f.c.Decide(ctx, later, approvals.ActionApprove, "ok"); !errors.Is(err, approvals.ErrToolDecided) {
+		if err := f.c.Decide(ctx, later, approvals.ActionApprove, "ok", true); !errors.Is(err, approvals.ErrToolDecided) {
 			t.Fatalf("a later review of a cancelled run = %v, want ErrToolDecided still", err)
 		}
 	})
@@ -333,7 +332,7 @@ func TestDecideAnswers(t *testing.T) {
 		f := newFixture(t, nil, Config{})
 		task := f.task(t, "production")
 		f.gh.AddOtherRule(f.run.ID, "production")
-		if err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok"); err != nil {
+		if err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok", false); err != nil {
 			t.Fatal(err)
 		}
 		// Still listed (it waits for the reviewers): the documented case
@@ -343,13 +342,17 @@ func TestDecideAnswers(t *testing.T) {
 		}
 		// As a first attempt, "already reviewed" is someone else's review:
 		// a refusal. As a later one, it answers the earlier attempt.
-		if err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok"); !errors.Is(err, approvals.ErrToolDecided) {
+		if err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok", false); !errors.Is(err, approvals.ErrToolDecided) {
 			t.Fatalf("repeat as a first attempt = %v", err)
 		}
+		// The outbox's word decides, not the task's attempts: a first
+		// attempt resumed after a crash has none recorded, and is a repeat.
 		later := decided(task, approvals.StatusApproved)
-		later.Delivery.Attempts = 1
-		if err := f.c.Decide(ctx, later, approvals.ActionApprove, "ok"); err != nil {
-			t.Fatalf("repeat as a later attempt = %v, want delivered", err)
+		if later.Delivery.Attempts != 0 {
+			t.Fatalf("attempts = %d", later.Delivery.Attempts)
+		}
+		if err := f.c.Decide(ctx, later, approvals.ActionApprove, "ok", true); err != nil {
+			t.Fatalf("repeat = %v, want delivered", err)
 		}
 		if g := f.gh.Gate(f.run.ID, "production"); g.State != githubtest.GateApproved || len(f.gh.Reviews()) != 3 {
 			t.Errorf("gate %+v", g)
@@ -389,7 +392,7 @@ func TestDecideAnswers(t *testing.T) {
 					return nil
 				})
 			}
-			err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok")
+			err := f.c.Decide(ctx, task, approvals.ActionApprove, "ok", false)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || approvals.IsPermanent(err) != tc.permanent {
 				t.Fatalf("Decide = %v (permanent %v), want saying %q, permanent %v", err, approvals.IsPermanent(err), tc.want, tc.permanent)
 			}
@@ -426,7 +429,7 @@ func TestTokenRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	task := &approvals.Task{ID: "github-1", Source: Source, TaskID: sub.TaskID, Status: approvals.StatusApproved, Extra: sub.Extra}
-	err = c.Decide(context.Background(), task, approvals.ActionApprove, "ok")
+	err = c.Decide(context.Background(), task, approvals.ActionApprove, "ok", false)
 	if !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "installation token: GitHub answered 401") {
 		t.Fatalf("Decide with another App's key = %v", err)
 	}
@@ -469,7 +472,7 @@ func TestEnterpriseServer(t *testing.T) {
 	if !strings.Contains(task.Extra[ExtraCallbackURL], "/api/v3/repos/") {
 		t.Fatalf("callback %q", task.Extra[ExtraCallbackURL])
 	}
-	if err := f.c.Decide(context.Background(), task, approvals.ActionApprove, "ok"); err != nil {
+	if err := f.c.Decide(context.Background(), task, approvals.ActionApprove, "ok", false); err != nil {
 		t.Fatal(err)
 	}
 	if reqs := gh.TokenRequests(); len(reqs) != 1 || !strings.HasPrefix(reqs[0].Path, "/api/v3/app/installations/") {
@@ -485,7 +488,7 @@ func TestRuleRefusesTasksFromElsewhere(t *testing.T) {
 	f := newFixture(t, nil, Config{})
 	task := f.task(t, "production")
 	task.Extra[ExtraCallbackURL] = "https://evil.example.com/repos/acme/shop/actions/runs/1/deployment_protection_rule"
-	err := f.c.Decide(context.Background(), task, approvals.ActionApprove, "ok")
+	err := f.c.Decide(context.Background(), task, approvals.ActionApprove, "ok", false)
 	if !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "deployment_callback_url") {
 		t.Fatalf("Decide = %v", err)
 	}

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/hmac"
@@ -11,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -92,12 +90,11 @@ type Config struct {
 // Client takes webhook tasks in and POSTs their decisions. It is safe for
 // concurrent use.
 type Client struct {
-	key     []byte
-	sealer  *sealer
-	hosts   hostList
-	timeout time.Duration
-	http    *http.Client
-	now     func() time.Time
+	key      []byte
+	sealer   *sealer
+	hosts    hostList
+	exchange *rest.Exchange
+	now      func() time.Time
 }
 
 // New checks cfg and returns a client.
@@ -120,14 +117,22 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{key: key, sealer: seal, hosts: hosts, timeout: cmp.Or(cfg.Timeout, DefaultTimeout), http: cfg.HTTPClient, now: cfg.Now}
-	if c.http == nil {
-		// It follows no redirect: decisions go to the allowed hosts only.
-		c.http = rest.NewHTTPClient(c.timeout)
-	}
+	c := &Client{key: key, sealer: seal, hosts: hosts, now: cfg.Now}
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.exchange = rest.NewExchange(rest.Exchange{
+		Service: "the callback receiver",
+		Timeout: cmp.Or(cfg.Timeout, DefaultTimeout),
+		// It follows no redirect: decisions go to the allowed hosts only.
+		HTTP: cfg.HTTPClient,
+		// 409 and 410: the receiver has it (decided, or gone) already.
+		Success: func(code int) bool {
+			return code >= 200 && code < 300 || code == http.StatusConflict || code == http.StatusGone
+		},
+		Explain: explain,
+		Now:     c.now,
+	})
 	return c, nil
 }
 
@@ -152,7 +157,7 @@ type event struct {
 // timeouts and connection errors may mend (the outbox retries, an
 // approvals.RetryAfterError when the receiver said when); any other answer
 // is final (approvals.PermanentError).
-func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, _ string) error {
+func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals.Action, _ string, _ bool) error {
 	const op = "webhook: post decision"
 	if action != approvals.ActionApprove && action != approvals.ActionReject {
 		return approvals.Permanent(fmt.Errorf("%s: unknown action %q", op, action))
@@ -175,9 +180,7 @@ func (c *Client) Decide(ctx context.Context, t *approvals.Task, action approvals
 	if err != nil {
 		return approvals.Permanent(fmt.Errorf("%s: encode: %w", op, err))
 	}
-	_, err = rest.Once(op, func() ([]byte, *rest.Failure) {
-		return c.post(ctx, callback, MessageID(t, action), body)
-	})
+	_, err = c.exchange.Write(ctx, op, c.request(callback, MessageID(t, action), body))
 	return err
 }
 
@@ -193,56 +196,32 @@ func eventTime(t *approvals.Task, now time.Time) time.Time {
 	return now.UTC()
 }
 
-// post makes one signed POST. Its own timeout bounds the exchange.
-func (c *Client) post(ctx context.Context, callback, id string, body []byte) ([]byte, *rest.Failure) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	hide := redactor(callback)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, callback, bytes.NewReader(body))
-	if err != nil {
-		return nil, &rest.Failure{Err: errors.New("build request: invalid callback URL")}
-	}
+// request is the signed POST of a decision; its timestamp is this
+// attempt's.
+func (c *Client) request(callback, id string, body []byte) rest.Request {
 	ts := c.now().Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "approvalbot")
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("webhook-signature", Sign(c.key, id, ts, body))
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, &rest.Failure{Err: rest.TransportError(ctx, "the callback receiver", c.timeout, redacted{err, hide}), Retryable: true}
+	return rest.Request{
+		Method: http.MethodPost, URL: callback, Body: body,
+		Header: http.Header{
+			"Webhook-Id":        {id},
+			"Webhook-Timestamp": {strconv.FormatInt(ts, 10)},
+			"Webhook-Signature": {Sign(c.key, id, ts, body)},
+		},
+		Redact: redactor(callback),
 	}
-	defer resp.Body.Close()
-	switch code := resp.StatusCode; {
-	case code >= 200 && code < 300, code == http.StatusConflict, code == http.StatusGone:
-		// 409 and 410: the receiver has it (decided, or gone) already.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, rest.MaxErrorBody))
-		return nil, nil
-	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
-	serr := &StatusError{StatusCode: resp.StatusCode, Excerpt: rest.Excerpt(string(raw), hide)}
-	return nil, rest.StatusFailure(serr, resp, c.now)
 }
 
-// StatusError is a receiver's answer that does not deliver the decision.
-type StatusError struct {
-	StatusCode int
-	// Excerpt is the start of the answer, the callback's query removed.
-	Excerpt string
-}
+// StatusError is a receiver's answer that does not deliver the decision
+// (rest's one StatusError).
+type StatusError = rest.StatusError
 
-func (e *StatusError) Error() string {
-	msg := "the callback receiver answered " + rest.StatusText(e.StatusCode)
+// explain says what a refusal usually means.
+func explain(_ *http.Response, e *rest.StatusError, _ *rest.Failure) {
 	if code := e.StatusCode; code == http.StatusUnauthorized || code == http.StatusForbidden {
-		msg += " (does it verify with webhook.signing_secret?)"
+		e.Hint = "does it verify with webhook.signing_secret?"
 	} else if code >= 300 && code < 400 {
-		msg += " (a redirect, which is not followed: give the final URL)"
+		e.Hint = "a redirect, which is not followed: give the final URL"
 	}
-	if e.Excerpt != "" {
-		msg += ": " + e.Excerpt
-	}
-	return msg
 }
 
 // redactor removes from a text the callback URL's query (where receivers
@@ -261,13 +240,3 @@ func redactor(callback string) func(string) string {
 		return rest.Redact(s, u.RawQuery, q)
 	}
 }
-
-// redacted is an error whose text went through hide; errors.Is still sees
-// what it wraps.
-type redacted struct {
-	err  error
-	hide func(string) string
-}
-
-func (e redacted) Error() string { return e.hide(e.err.Error()) }
-func (e redacted) Unwrap() error { return e.err }

@@ -53,7 +53,7 @@ func TestDecideSignsTheDecision(t *testing.T) {
 	t.Parallel()
 	c, r := receiverClient(t)
 	task := decidedTask(t, c, r.URL()+"/hook?token=s3cret")
-	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "notes"); err != nil {
+	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "notes", false); err != nil {
 		t.Fatal(err)
 	}
 	ds := r.Deliveries()
@@ -82,7 +82,7 @@ func TestDecideSignsTheDecision(t *testing.T) {
 
 	// Another attempt of the same decision carries the same id; the
 	// receiver takes it once.
-	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "notes"); err != nil {
+	if err := c.Decide(context.Background(), task, approvals.ActionApprove, "notes", false); err != nil {
 		t.Fatal(err)
 	}
 	if taken := r.Taken(); len(taken) != 1 || len(r.Deliveries()) != 2 || r.Deliveries()[1].ID != ds[0].ID {
@@ -124,7 +124,7 @@ func TestDecideAnswers(t *testing.T) {
 			if tc.fault != nil {
 				tc.fault(r)
 			}
-			err := c.Decide(context.Background(), decidedTask(t, c, r.URL()+"/hook?token=s3cret"), approvals.ActionReject, "")
+			err := c.Decide(context.Background(), decidedTask(t, c, r.URL()+"/hook?token=s3cret"), approvals.ActionReject, "", false)
 			if tc.delivered {
 				if err != nil {
 					t.Fatalf("Decide = %v, want delivered", err)
@@ -157,7 +157,7 @@ func TestDecideRechecksTheHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = narrowed.Decide(context.Background(), decidedTask(t, c, r.URL()+"/hook"), approvals.ActionApprove, "")
+	err = narrowed.Decide(context.Background(), decidedTask(t, c, r.URL()+"/hook"), approvals.ActionApprove, "", false)
 	if !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "not allowed") {
 		t.Fatalf("Decide = %v", err)
 	}
@@ -206,7 +206,7 @@ func TestCallbackIsSealed(t *testing.T) {
 		},
 	} {
 		cl, tk := tt()
-		err := cl.Decide(context.Background(), tk, approvals.ActionApprove, "")
+		err := cl.Decide(context.Background(), tk, approvals.ActionApprove, "", false)
 		if !approvals.IsPermanent(err) {
 			t.Errorf("%s: Decide = %v, want a permanent failure", name, err)
 		}

@@ -1,9 +1,9 @@
-// Package rest is what the deployment-tool adapters (flexdeploy,
-// azuredevops) share in talking to a REST API: an HTTP client whose every
-// phase has a timeout, one try for a write and retries with backoff for a
-// read (both honouring Retry-After), error text that quotes an answer
-// without its secrets, and a strict reader of the JSON objects their intakes
-// take in. Errors name the operation and the tool; the adapters keep their
+// Package rest is what the deployment-tool adapters share in talking to a
+// REST API: one Exchange that sends every request (an HTTP client whose
+// every phase has a timeout, common headers, bounded answers, one
+// StatusError whose text quotes an answer without its secrets), one try for
+// a write and retries with backoff for a read (both honouring Retry-After),
+// and a strict reader of the JSON objects their intakes take in. Errors name the operation and the tool; the adapters keep their
 // own wording, so this package never names one.
 package rest
 

@@ -42,7 +42,7 @@ func (r *recorder) Direct(context.Context, *approvals.Task, []approvals.MessageR
 	return nil, nil
 }
 
-func (r *recorder) Deliver(context.Context, *approvals.Task, approvals.Action, string) error {
+func (r *recorder) Deliver(context.Context, *approvals.Task, approvals.Action, string, bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
