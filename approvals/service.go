@@ -303,7 +303,7 @@ func (s *Service) applyPolicy(t *Task, now time.Time) error {
 	t.Policy, t.RequiredApprovals, t.OnExpiry = "", 1, ExpiryIgnore
 	ttl := rules.DefaultTTL
 	var remind time.Duration
-	p := MatchPolicy(rules.Policies, t)
+	p := s.matchPolicy(rules.Policies, t)
 	s.target(t, p)
 	if p != nil {
 		t.Policy = p.Name
@@ -333,7 +333,7 @@ func (s *Service) applyPolicy(t *Task, now time.Time) error {
 		t.Enqueue(JobRemind, t.ExpiresAt.Add(-remind))
 	}
 	t.Outbox = removeJobs(t.Outbox, JobEscalate)
-	if p := MatchPolicy(rules.Policies, t); p != nil && p.Escalate != nil && p.Escalate.After > 0 {
+	if p := FindPolicy(rules.Policies, t.Policy); p != nil && p.Escalate != nil && p.Escalate.After > 0 {
 		if at := t.CreatedAt.Add(p.Escalate.After); at.Before(t.ExpiresAt) {
 			t.Enqueue(JobEscalate, at)
 		}

@@ -33,6 +33,7 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 			OnExpiry:            onExpiry,
 			RemindBefore:        p.RemindBefore,
 		}
+		policyWhen(&out[i])
 		policyRules(&out[i], p)
 		policySurfaces(&out[i], p)
 	}

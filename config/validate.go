@@ -230,8 +230,11 @@ func (c *Config) validatePolicies(p *problems) {
 		p.uniqueName(names, "policies", i, "name", pol.Name)
 
 		for _, mk := range sortedKeys(pol.Match) {
+			if mk == whenKey {
+				continue // a CEL condition: validateWhen
+			}
 			if !slices.Contains(approvals.MatchKeys, mk) {
-				p.addf(key+".match", "unknown key %q, must be one of %s", mk, strings.Join(approvals.MatchKeys, ", "))
+				p.addf(key+".match", "unknown key %q, must be one of %s or when", mk, strings.Join(approvals.MatchKeys, ", "))
 				continue
 			}
 			if err := approvals.ValidGlob(pol.Match[mk]); err != nil {
@@ -239,6 +242,7 @@ func (c *Config) validatePolicies(p *problems) {
 			}
 		}
 
+		validateWhen(p, key, pol)
 		c.validateApprovers(p, key, pol)
 		validateRules(p, key, pol)
 		validateSurfaces(p, key, pol, c.policyTTL(pol))
