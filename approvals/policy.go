@@ -70,11 +70,14 @@ type Approvers struct {
 	Users  []string
 	Groups []string
 	Emails []string
+	// OnCallSchedules name whoever is on call on them (PagerDuty), at
+	// the moment of the click (oncall.go).
+	OnCallSchedules []string
 }
 
 // Empty reports whether nobody is named.
 func (a Approvers) Empty() bool {
-	return len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0
+	return len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0 && len(a.OnCallSchedules) == 0
 }
 
 // MatchKeys are the context fields a policy may match on.

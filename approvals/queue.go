@@ -29,9 +29,11 @@ func (s *Service) MayDecide(ctx context.Context, t *Task, person Person) (bool, 
 		}
 	}
 	if t.Escalated && p.Escalate != nil {
-		return p.Escalate.To.IsApprover(ctx, who)
+		if ok, err := p.Escalate.To.IsApprover(ctx, who); ok || err != nil {
+			return ok, err
+		}
 	}
-	return false, nil
+	return s.mayDecideOnCall(ctx, p, who.Person), nil
 }
 
 // Waiting returns the pending tasks the user may decide, across tools and

@@ -98,6 +98,9 @@ type Config struct {
 	// notifier may be nil (no credentials yet): its posts then wait in the
 	// outbox, retried, until one is set with SetNotifier.
 	Chats *Chats
+	// OnCall says who is on call (approvers' and break-glass' schedules);
+	// nil refuses the clicks that would need it.
+	OnCall OnCall
 	// Tools are the deployment tools; a task of a source not registered
 	// is refused at intake.
 	Tools *Tools
@@ -599,12 +602,12 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 		return nil, ErrSSORequired
 	}
 	who := s.asker(req.User)
-	approver, err := p.Approvers.IsApprover(ctx, who)
+	approver, err := s.isApprover(ctx, p.Approvers, req.User)
 	if err != nil {
 		return nil, fmt.Errorf("check approver: %w", err)
 	}
 	if !approver && t.Escalated && p.Escalate != nil {
-		if approver, err = p.Escalate.To.IsApprover(ctx, who); err != nil {
+		if approver, err = s.isApprover(ctx, p.Escalate.To, req.User); err != nil {
 			return nil, fmt.Errorf("check approver: %w", err)
 		}
 	}
@@ -621,7 +624,7 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 	}
 	breakGlass := false
 	if !p.BreakGlass.Empty() && req.Action == ActionApprove {
-		if breakGlass, err = p.BreakGlass.IsApprover(ctx, who); err != nil {
+		if breakGlass, err = s.isApprover(ctx, p.BreakGlass, req.User); err != nil && !onCallMoot(err, approver, req) {
 			return nil, fmt.Errorf("check break-glass: %w", err)
 		}
 	}

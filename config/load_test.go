@@ -42,6 +42,7 @@ func TestLoadDefaults(t *testing.T) {
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
 		GitHub:      GitHubConfig{APIURL: "https://api.github.com", Timeout: 10 * time.Second},
 		Webhook:     WebhookConfig{Timeout: 10 * time.Second},
+		PagerDuty:   PagerDutyConfig{APIURL: "https://api.pagerduty.com"},
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

@@ -25,6 +25,8 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 				Users:  slices.Clone(p.Approvers.Users),
 				Groups: slices.Clone(p.Approvers.Groups),
 				Emails: slices.Clone(p.Approvers.Emails),
+
+				OnCallSchedules: onCallSchedules(p.Approvers.PagerDuty),
 			},
 			RequiredApprovals:   max(p.RequiredApprovals, 1),
 			AllowSelfApproval:   p.AllowSelfApproval,

@@ -74,6 +74,7 @@ func (c *Config) Validate() error {
 	c.validateWebhook(&p)
 	c.validatePolicies(&p)
 	c.validateWeb(&p)
+	c.validatePagerDuty(&p)
 	if len(p) == 0 {
 		return nil
 	}
@@ -266,8 +267,8 @@ func (c *Config) validatePolicies(p *problems) {
 
 func (c *Config) validateApprovers(p *problems, key string, pol PolicyConfig) {
 	a := pol.Approvers
-	if len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0 && len(pol.RequireFrom) == 0 {
-		p.addf(key+".approvers", "names nobody: give users, groups or emails (to let nobody decide tasks from Slack, leave them to no policy)")
+	if len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0 && len(a.PagerDuty.Schedules) == 0 && len(pol.RequireFrom) == 0 {
+		p.addf(key+".approvers", "names nobody: give users, groups, emails or pagerduty.schedules (to let nobody decide tasks from Slack, leave them to no policy)")
 		return
 	}
 	lists := []struct {

@@ -316,7 +316,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "policy naming nobody",
 			mutate: func(c *Config) { c.Policies[1].Approvers = ApproversConfig{Users: []string{}} },
-			want:   []string{"policies[1].approvers: names nobody: give users, groups or emails (to let nobody decide tasks from Slack, leave them to no policy)"},
+			want:   []string{"policies[1].approvers: names nobody: give users, groups, emails or pagerduty.schedules (to let nobody decide tasks from Slack, leave them to no policy)"},
 		},
 		{
 			name: "bad approver entries",
@@ -500,7 +500,7 @@ func TestInvalidFileReportsEveryProblem(t *testing.T) {
 		`policies[0].match: unknown key "env", must be one of environment, project, release, pipeline, stage, source or when`,
 		"policies[0].required_approvals: must be at least 1, got 0",
 		`policies[1].name: "production" is also the name of policies[0]`,
-		"policies[1].approvers: names nobody: give users, groups or emails (to let nobody decide tasks from Slack, leave them to no policy)",
+		"policies[1].approvers: names nobody: give users, groups, emails or pagerduty.schedules (to let nobody decide tasks from Slack, leave them to no policy)",
 	}
 	var ve *ValidationError
 	if err := c.Validate(); !errors.As(err, &ve) {

@@ -23,6 +23,7 @@ import (
 	"github.com/approvalbot/approvalbot/github"
 	"github.com/approvalbot/approvalbot/internal/identity"
 	"github.com/approvalbot/approvalbot/internal/telemetry"
+	"github.com/approvalbot/approvalbot/pagerduty"
 	"github.com/approvalbot/approvalbot/server"
 	"github.com/approvalbot/approvalbot/store/bolt"
 	ddb "github.com/approvalbot/approvalbot/store/dynamodb"
@@ -109,6 +110,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		Store:      telemetry.Store{Store: store.Store, Metrics: metrics},
 		Tokens:     issuer,
 		Chats:      chats,
+		OnCall:     onCall(cfg.PagerDuty),
 		Tools:      tools,
 		Fold:       identity.Fold,
 		ReceiptKey: receiptKey,
@@ -343,6 +345,14 @@ func newTools(cfg *config.Config) (*approvals.Tools, error) {
 		list = append(list, webhook.Tool(wh))
 	}
 	return approvals.NewTools(list...)
+}
+
+// onCall is PagerDuty, when a token is configured.
+func onCall(c config.PagerDutyConfig) approvals.OnCall {
+	if c.Token == "" {
+		return nil
+	}
+	return pagerduty.New(pagerduty.Config{APIURL: c.APIURL, Token: c.Token})
 }
 
 // intakes are every registered tool's intake endpoints.

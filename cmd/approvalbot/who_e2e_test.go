@@ -2,9 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/approvalbot/approvalbot/internal/pagerdutytest"
 )
 
 // A production hotfix goes to the hotfix policy's channel by its CEL
@@ -64,4 +67,72 @@ policies:
 	if !strings.Contains(errOut, want) {
 		t.Fatalf("config check does not say %q:\n%s", want, errOut)
 	}
+}
+
+const testPDToken = "e2e-pagerduty-token-0123456789"
+
+// onCallEnv is a bot whose production approvers are Alice and whoever is
+// on call on PSCHED1, asked of a fake PagerDuty.
+func onCallEnv(t *testing.T) (*env, *pagerdutytest.Server) {
+	t.Helper()
+	pd := pagerdutytest.New(testPDToken)
+	t.Cleanup(pd.Close)
+	pd.SetOnCall("PSCHED1", "oncall@example.com")
+	e := newEnv(t)
+	e.slack.Emails["oncall@example.com"] = "UONCALL"
+	e.slack.Emails["off@example.com"] = "UOFF"
+	e.policies = `
+  - name: production
+    match: {environment: "PROD*"}
+    channel: CPROD
+    approvers: {users: [UALICE], pagerduty: {schedules: [PSCHED1]}}
+`
+	e.extra = fmt.Sprintf("pagerduty: {api_url: %q, token: %q}\n", pd.URL(), testPDToken)
+	t.Cleanup(func() {
+		if strings.Contains(e.logs.String(), testPDToken) {
+			t.Error("the PagerDuty token reached the logs")
+		}
+		if m := pd.Mistakes(); len(m) > 0 {
+			t.Errorf("PagerDuty would have refused: %v", m)
+		}
+	})
+	return e, pd
+}
+
+// The person on call approves; someone off call is refused.
+func TestE2EOnCallApproves(t *testing.T) {
+	t.Parallel()
+	e, pd := onCallEnv(t)
+	e.start()
+	e.submit(`{"taskId":"oc-1","environment":"PROD"}`)
+	msg := e.message("oc-1")
+	e.click(msg, "approve", "UOFF", "Olaf")
+	waitFor(t, "off call refused", func() bool { return ephemeralTo(e, "UOFF", "You are not an approver") })
+	e.click(msg, "approve", "UONCALL", "Oona")
+	e.waitTask("flexdeploy-oc-1", "approved by the person on call", func(task map[string]any) bool {
+		return task["status"] == "approved" && task["decidedBy"].(map[string]any)["user"] == "UONCALL"
+	})
+	if pd.Calls() != 1 {
+		t.Errorf("PagerDuty asked %d times, want 1 (answers are cached)", pd.Calls())
+	}
+}
+
+// PagerDuty failing refuses the click, with a clear text; nothing is
+// decided, and the named approver still decides.
+func TestE2EOnCallFailureRefuses(t *testing.T) {
+	t.Parallel()
+	e, pd := onCallEnv(t)
+	pd.SetFailure(http.StatusTooManyRequests)
+	e.start()
+	e.submit(`{"taskId":"oc-2","environment":"PROD"}`)
+	msg := e.message("oc-2")
+	e.click(msg, "approve", "UONCALL", "Oona")
+	waitFor(t, "refused: could not check who is on call", func() bool {
+		return ephemeralTo(e, "UONCALL", "Could not check who is on call; try again in a minute")
+	})
+	if _, task := e.task("flexdeploy-oc-2"); task["status"] != "pending" {
+		t.Fatalf("status %v after a failed look-up", task["status"])
+	}
+	e.click(msg, "approve", "UALICE", "Alice")
+	e.waitTask("flexdeploy-oc-2", "approved by the named approver", func(task map[string]any) bool { return task["status"] == "approved" })
 }
