@@ -33,7 +33,10 @@ func (s *Service) MayDecide(ctx context.Context, t *Task, person Person) (bool, 
 			return ok, err
 		}
 	}
-	return s.mayDecideOnCall(ctx, p, who.Person), nil
+	if s.mayDecideOnCall(ctx, p, who.Person) {
+		return true, nil
+	}
+	return s.mayDecideFor(ctx, t, who.Person)
 }
 
 // Waiting returns the pending tasks the user may decide, across tools and

@@ -45,6 +45,8 @@ type DecideRequest struct {
 	// SignedIn reports that the surface signed the person in with single
 	// sign-on (the web), as require_sso asks.
 	SignedIn bool
+	// By is the delegate who clicked for User (set by Decide, delegation.go).
+	By *Person
 }
 
 // Event is something the service reports to its Observer (logs, metrics).
@@ -101,6 +103,8 @@ type Config struct {
 	// OnCall says who is on call (approvers' and break-glass' schedules);
 	// nil refuses the clicks that would need it.
 	OnCall OnCall
+	// Delegations keeps who decides for whom; nil: no delegation.
+	Delegations DelegationStore
 	// Tools are the deployment tools; a task of a source not registered
 	// is refused at intake.
 	Tools *Tools
@@ -508,6 +512,10 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 	if !t.TokenMatches(req.Token) {
 		return nil, ErrBadToken
 	}
+	if req, err = s.actingFor(ctx, t, req, now); err != nil {
+		s.refuse(ctx, t, req, err, now)
+		return t, err
+	}
 	fills, err := s.checkDecider(ctx, t, req, now)
 	if err != nil {
 		s.refuse(ctx, t, req, err, now)
@@ -525,7 +533,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 			if s.hasVoted(t, req.User) {
 				return ErrAlreadyVoted
 			}
-			t.Approvals = append(t.Approvals, Vote{Person: req.User, At: now, Fills: fills, BreakGlass: req.BreakGlass})
+			t.Approvals = append(t.Approvals, Vote{Person: req.User, At: now, Fills: fills, BreakGlass: req.BreakGlass, By: req.By})
 			if req.BreakGlass {
 				// An emergency: one break-glass approval decides, and it
 				// says so everywhere.

@@ -86,6 +86,8 @@ type Vote struct {
 	// BreakGlass marks an approval that broke glass (its reason is the
 	// task's Reason).
 	BreakGlass bool `json:"breakGlass,omitempty"`
+	// By is the delegate who voted for the person (delegation.go).
+	By *Person `json:"by,omitempty"`
 }
 
 // Delivery records handing the outcome to the deployment tool.
