@@ -107,17 +107,19 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		return err
 	}
 	svc, err := approvals.NewService(approvals.Config{
-		Store:      telemetry.Store{Store: store.Store, Metrics: metrics},
-		Tokens:     issuer,
-		Chats:      chats,
-		OnCall:     onCall(cfg.PagerDuty),
-		Tools:      tools,
-		Fold:       identity.Fold,
-		ReceiptKey: receiptKey,
-		Rules:      func() approvals.Rules { return *state.rules.Load() },
-		Lease:      cfg.Outbox.Lease,
-		Observer:   telemetry.Observer{Log: log, Metrics: metrics},
-		Clock:      opts.clock,
+		Store:  telemetry.Store{Store: store.Store, Metrics: metrics},
+		Tokens: issuer,
+		Chats:  chats,
+		OnCall: onCall(cfg.PagerDuty),
+		// Both backends keep delegations (store/storetest).
+		Delegations: store.Store.(approvals.DelegationStore),
+		Tools:       tools,
+		Fold:        identity.Fold,
+		ReceiptKey:  receiptKey,
+		Rules:       func() approvals.Rules { return *state.rules.Load() },
+		Lease:       cfg.Outbox.Lease,
+		Observer:    telemetry.Observer{Log: log, Metrics: metrics},
+		Clock:       opts.clock,
 	})
 	if err != nil {
 		return err

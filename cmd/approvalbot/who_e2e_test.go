@@ -1,13 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/approvalbot/approvalbot/internal/pagerdutytest"
+	"github.com/approvalbot/approvalbot/internal/slacktest"
 )
 
 // A production hotfix goes to the hotfix policy's channel by its CEL
@@ -135,4 +139,146 @@ func TestE2EOnCallFailureRefuses(t *testing.T) {
 	}
 	e.click(msg, "approve", "UALICE", "Alice")
 	e.waitTask("flexdeploy-oc-2", "approved by the named approver", func(task map[string]any) bool { return task["status"] == "approved" })
+}
+
+// command sends a signed /approvals with the text as the user and returns
+// the reply's text.
+func (e *env) command(user, name, text string) string {
+	e.t.Helper()
+	req, err := slacktest.CommandRequest(e.url+"/slack/commands", testSigningSecret, time.Now(), slacktest.SlashCommand{Command: "/approvals", Text: text, UserID: user, UserName: name, ChannelID: "D" + user})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	status, out := e.do(req)
+	var reply map[string]any
+	_ = json.Unmarshal([]byte(out), &reply)
+	if status != http.StatusOK {
+		e.t.Fatalf("/approvals %s: %d %s", text, status, out)
+	}
+	s, _ := reply["text"].(string)
+	return s
+}
+
+// dmsTo are the texts of the direct messages the bot sent the user
+// (chat.postMessage to the user's id).
+func dmsTo(e *env, user string) []string {
+	var out []string
+	for _, c := range e.slack.CallsTo("chat.postMessage") {
+		if c.Form.Get("channel") == user {
+			out = append(out, c.Form.Get("text"))
+		}
+	}
+	return out
+}
+
+// inAWeek is a delegation's end date a week from now.
+func inAWeek() string { return time.Now().UTC().AddDate(0, 0, 7).Format(time.DateOnly) }
+
+// A delegate approves for the delegator: the delegation survives a
+// restart, the delegate is told by DM and sees the task in their App Home,
+// the notes name both; the delegate approves neither the delegator's
+// request nor their own.
+func TestE2EDelegateApprovesForDelegator(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start()
+	reply := e.command("UALICE", "alice", "delegate <@UDAVE|dave> until "+inAWeek()+" on leave")
+	if !strings.Contains(reply, "<@UDAVE> may decide wherever you may") {
+		t.Fatalf("delegate reply %q", reply)
+	}
+	if got := e.command("UALICE", "alice", "delegate <@UALICE|alice> until "+inAWeek()); !strings.Contains(got, "you cannot delegate to yourself") {
+		t.Errorf("self-delegation: %q", got)
+	}
+	if got := e.command("UBOB", "bob", "delegate <@UDAVE|dave> until "+time.Now().UTC().AddDate(0, 0, 45).Format(time.DateOnly)); !strings.Contains(got, "at most 30 days") {
+		t.Errorf("45 days: %q", got)
+	}
+	// No chains: Dave, the delegate, delegates to Carol; nobody delegates
+	// to Alice, who is away herself.
+	if got := e.command("UBOB", "bob", "delegate <@UALICE|alice> until "+inAWeek()); !strings.Contains(got, "no chains") {
+		t.Errorf("delegating to someone away: %q", got)
+	}
+	waitFor(t, "the delegate told by DM", func() bool {
+		dms := dmsTo(e, "UDAVE")
+		return len(dms) == 1 && strings.Contains(dms[0], "<@UALICE> has named you their delegate") && strings.Contains(dms[0], "on leave")
+	})
+
+	e.restart() // kept in the store
+	if got := e.command("UDAVE", "dave", "delegations"); !strings.Contains(got, "You decide for <@UALICE> until "+inAWeek()+" (on leave)") {
+		t.Fatalf("/approvals delegations after a restart: %q", got)
+	}
+
+	id := e.submit(`{"taskId":"dlg-1","environment":"PROD","requestedBy":"UERIN"}`)
+	e.submit(`{"taskId":"dlg-alice","environment":"PROD","requestedBy":"UALICE"}`)
+	e.submit(`{"taskId":"dlg-dave","environment":"PROD","requestedBy":"UDAVE"}`)
+	msg, alices, daves := e.message("dlg-1"), e.message("dlg-alice"), e.message("dlg-dave")
+
+	e.openHome("EvDave1", "UDAVE")
+	home := e.home("UDAVE", "lists what Dave may decide for Alice", func(c slacktest.Call) bool { return len(homeTasks(c)) == 3 })
+	if got := homeTasks(home); !slices.Contains(got, id) {
+		t.Fatalf("Dave's home lists %v", got)
+	}
+
+	e.click(alices, "approve", "UDAVE", "Dave")
+	e.click(daves, "approve", "UDAVE", "Dave")
+	waitFor(t, "both self-approvals refused", func() bool {
+		return len(ephemeralsTo(e, "UDAVE", "You requested this deployment")) == 2
+	})
+	e.click(msg, "approve", "UDAVE", "Dave")
+	task := e.waitTask(id, "approved by Dave for Alice", func(task map[string]any) bool { return task["status"] == "approved" })
+	votes := task["approvals"].([]any)
+	vote := votes[0].(map[string]any)
+	if vote["user"] != "UALICE" || vote["by"].(map[string]any)["user"] != "UDAVE" {
+		t.Fatalf("vote %v", vote)
+	}
+	waitFor(t, "delivered", func() bool { return len(e.fd.Decisions()) == 1 })
+	if notes := e.fd.Decisions()[0].Notes(); !strings.HasPrefix(notes, "Approved in Slack by Dave (UDAVE) for alice (UALICE) at ") {
+		t.Fatalf("notes %q", notes)
+	}
+	audit := fmt.Sprint(task["audit"])
+	if !strings.Contains(audit, "Dave (UDAVE) for alice") {
+		t.Fatalf("audit %s", audit)
+	}
+	for _, other := range []string{"flexdeploy-dlg-alice", "flexdeploy-dlg-dave"} {
+		if _, task := e.task(other); task["status"] != "pending" {
+			t.Errorf("%s is %v", other, task["status"])
+		}
+	}
+
+	// Cancelled: Dave decides nothing for Alice any more, and is told.
+	if got := e.command("UALICE", "alice", "delegate cancel"); !strings.Contains(got, "Cancelled") {
+		t.Fatalf("cancel: %q", got)
+	}
+	e.click(alices, "reject", "UDAVE", "Dave")
+	waitFor(t, "Dave refused after the cancel", func() bool { return len(ephemeralsTo(e, "UDAVE", "You are not an approver")) == 1 })
+	waitFor(t, "the cancel told", func() bool { return len(dmsTo(e, "UDAVE")) == 2 })
+}
+
+func ephemeralsTo(e *env, user, contains string) []string {
+	var out []string
+	for _, c := range e.slack.CallsTo("chat.postEphemeral") {
+		if c.Form.Get("user") == user && strings.Contains(c.Form.Get("text"), contains) {
+			out = append(out, c.Form.Get("text"))
+		}
+	}
+	return out
+}
+
+// Delegations are shared between replicas on DynamoDB: made on one, used
+// on the other.
+func TestE2EDelegationSharedByReplicas(t *testing.T) {
+	t.Parallel()
+	r := replicas(t, 2, "")
+	if got := r[0].command("UALICE", "alice", "delegate <@UDAVE|dave> until "+inAWeek()); !strings.Contains(got, "may decide") {
+		t.Fatalf("delegate: %q", got)
+	}
+	if got := r[1].command("UDAVE", "dave", "delegations"); !strings.Contains(got, "You decide for <@UALICE>") {
+		t.Fatalf("the other replica: %q", got)
+	}
+	id := r[0].submit(`{"taskId":"dlg-rep","environment":"PROD"}`)
+	msg := r[0].message("dlg-rep")
+	r[1].click(msg, "approve", "UDAVE", "Dave")
+	task := r[1].waitTask(id, "approved for Alice", func(task map[string]any) bool { return task["status"] == "approved" })
+	if by := task["decidedBy"].(map[string]any); by["user"] != "UALICE" || !strings.Contains(by["userName"].(string), "Dave (UDAVE) for") {
+		t.Fatalf("decidedBy %v", by)
+	}
 }
