@@ -54,6 +54,9 @@ type Policy struct {
 	// NotifyDM sends every named approver the message in a direct message
 	// too; every copy is kept up to date.
 	NotifyDM bool
+	// NotifyRequester tells the requester the outcome by direct message
+	// (requester.go).
+	NotifyRequester bool
 	// Escalate, when set, adds approvers to a task still pending after a
 	// while, and tells them.
 	Escalate *Escalation

@@ -461,6 +461,7 @@ func (s *Service) queueFinal(t *Task, now time.Time, tell bool) {
 		t.Delivery = Delivery{State: DeliveryNotNeeded}
 	}
 	seal(t, s.cfg.ReceiptKey, now)
+	s.queueTellRequester(t, now)
 	s.queueUpdate(t, now)
 }
 

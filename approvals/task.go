@@ -186,6 +186,8 @@ type Task struct {
 	Messages []MessageRef `json:"messages,omitempty"`
 	// Escalated is set once the policy's escalation added its approvers.
 	Escalated bool `json:"escalated,omitempty"`
+	// RequesterTold is set once the requester was told the outcome.
+	RequesterTold bool `json:"requesterTold,omitempty"`
 
 	// TokenHash is the SHA-256 of the task's one-time token; the token
 	// itself is never stored. Nonce and KeyID let the signing-key holder

@@ -89,6 +89,7 @@ func TestLoadFile(t *testing.T) {
 			RequireRejectReason: true,
 			TTL:                 4 * time.Hour,
 			OnExpiry:            "reject",
+			Notify:              NotifyConfig{Requester: true},
 			RemindBefore:        time.Hour,
 		}},
 		// Keys the file leaves out get their defaults.
@@ -97,6 +98,7 @@ func TestLoadFile(t *testing.T) {
 			Approvers:         ApproversConfig{Users: []string{"U3", "U4"}},
 			RequiredApprovals: 1,
 			OnExpiry:          "ignore",
+			Notify:            NotifyConfig{Requester: true},
 		}},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -280,5 +281,60 @@ func TestE2EDelegationSharedByReplicas(t *testing.T) {
 	task := r[1].waitTask(id, "approved for Alice", func(task map[string]any) bool { return task["status"] == "approved" })
 	if by := task["decidedBy"].(map[string]any); by["user"] != "UALICE" || !strings.Contains(by["userName"].(string), "Dave (UDAVE) for") {
 		t.Fatalf("decidedBy %v", by)
+	}
+}
+
+// The requester receives one DM per outcome (approved, rejected,
+// expired), by user id or by email, and none where the policy says
+// notify: {requester: false}; a restart sends none again.
+func TestE2ERequesterTold(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.policies = defaultPolicies + `
+  - name: quick
+    match: {environment: "QA"}
+    channel: CQA
+    approvers: {users: [UALICE]}
+    ttl: 1s
+  - name: quiet
+    match: {environment: "DEV"}
+    channel: CDEV
+    approvers: {users: [UALICE]}
+    notify: {requester: false}
+`
+	e.start()
+	e.submit(`{"taskId":"rq-ok","environment":"PROD","requestedBy":"<@UERIN>"}`)
+	e.submit(`{"taskId":"rq-no","environment":"PROD","requestedBy":"dev@example.com"}`)
+	e.submit(`{"taskId":"rq-exp","environment":"QA","requestedBy":"UERIN"}`)
+	e.submit(`{"taskId":"rq-quiet","environment":"DEV","requestedBy":"UERIN"}`)
+	e.click(e.message("rq-ok"), "approve", "UALICE", "Alice")
+	e.click(e.message("rq-no"), "reject", "UBOB", "Bob")
+	e.click(e.message("rq-quiet"), "approve", "UALICE", "Alice")
+	e.waitTask("flexdeploy-rq-exp", "expired", func(task map[string]any) bool { return task["status"] == "expired" })
+	e.waitTask("flexdeploy-rq-quiet", "approved", func(task map[string]any) bool { return task["status"] == "approved" })
+	waitFor(t, "the requesters told", func() bool { return len(dmsTo(e, "UERIN")) == 2 && len(dmsTo(e, "UDEV")) == 1 })
+
+	e.restart()
+	e.submit(`{"taskId":"rq-last","environment":"PROD","requestedBy":"UERIN"}`)
+	e.click(e.message("rq-last"), "approve", "UALICE", "Alice")
+	waitFor(t, "the last requester told", func() bool { return len(dmsTo(e, "UERIN")) == 3 })
+	erin, dev := dmsTo(e, "UERIN"), dmsTo(e, "UDEV")
+	want := map[string]int{
+		"Your deployment FlexDeploy task rq-ok → PROD was approved by Alice.":     1,
+		"Your deployment FlexDeploy task rq-exp → QA expired without a decision.": 1,
+		"Your deployment FlexDeploy task rq-last → PROD was approved by Alice.":   1,
+		"Your deployment FlexDeploy task rq-no → PROD was rejected by Bob.":       1,
+	}
+	got := map[string]int{}
+	for _, text := range append(erin, dev...) {
+		got[text]++
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("DMs to the requesters:\n%v\nwant\n%v", got, want)
+	}
+	for _, text := range erin {
+		if strings.Contains(text, "rq-quiet") {
+			t.Fatal("told although the policy says notify: {requester: false}")
+		}
 	}
 }
