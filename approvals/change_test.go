@@ -44,7 +44,7 @@ func newChangeEnv(t *testing.T, change string, answer func(string) (approvals.Ch
 	svc, err := approvals.NewService(approvals.Config{
 		Store: e.store, Tokens: issuer, Clock: e.clock.Now, ReceiptKey: key,
 		Tools: mustTools(t, approvals.Tool{Name: "acme", Decide: func(context.Context, *approvals.Task, approvals.Action, string, bool) error { return nil }}),
-		
+
 		Changes: approvals.ChangeSystems{"snow": e.lookup},
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: 24 * time.Hour, Policies: []approvals.Policy{{

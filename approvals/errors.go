@@ -165,6 +165,7 @@ var kinds = []struct {
 	{ErrReasonRequired, Kind{"reason_required", http.StatusBadRequest, true, "A reason is required to reject this deployment.", "a reason is required to reject", true}},
 	{ErrNoPolicy, Kind{"no_policy", http.StatusForbidden, true, "No policy names approvers for this deployment, so nobody can decide it from {chat}. Decide it in {tool}.", "no policy names approvers for this task", false}},
 	{ErrIdentityUnknown, Kind{"identity_unknown", http.StatusServiceUnavailable, true, "Could not check who requested this; try again in a minute.", "could not check who requested this, retry later", false}},
+	{ErrOnCallUnknown, Kind{"oncall_unknown", http.StatusServiceUnavailable, true, "Could not check who is on call; try again in a minute.", "could not check who is on call, retry later", false}},
 	{ErrApprovingClosed, Kind{"approving_closed", http.StatusForbidden, true, "Approving is closed now: {detail}. Rejecting still works.", "approving is closed now", false}},
 	{ErrBreakGlassReason, Kind{"break_glass_reason", http.StatusBadRequest, true, "A reason is required to break glass.", "a reason is required to break glass", true}},
 	{ErrConfirmRequired, Kind{"confirm_required", http.StatusBadRequest, true, "Type the environment's name to confirm the approval.", "type the environment to confirm", true}},

@@ -329,6 +329,8 @@ func (s *Service) do(ctx context.Context, t *Task, j Job, resumed bool) (func(*T
 		return s.notice(ctx, t, j, kind)
 	case JobDeliver:
 		return s.deliver(ctx, t, j, resumed)
+	case JobTellRequester:
+		return s.tellRequester(ctx, t)
 	}
 	return nil, Permanent(fmt.Errorf("unknown job kind %q", j.Kind))
 }

@@ -20,7 +20,9 @@ type Policy struct {
 	// Channels names the channel a task goes to in each chat, by the
 	// chat's name; a chat not named gets the task in its default channel
 	// when it posts by default (Chat.PostsByDefault).
-	Channels            map[string]string
+	Channels map[string]string
+	// When, if set, must hold too (match.when, condition.go).
+	When                Condition
 	Approvers           Approvers
 	RequiredApprovals   int
 	AllowSelfApproval   bool
@@ -52,6 +54,9 @@ type Policy struct {
 	// NotifyDM sends every named approver the message in a direct message
 	// too; every copy is kept up to date.
 	NotifyDM bool
+	// NotifyRequester tells the requester the outcome by direct message
+	// (requester.go).
+	NotifyRequester bool
 	// Escalate, when set, adds approvers to a task still pending after a
 	// while, and tells them.
 	Escalate *Escalation
@@ -71,11 +76,14 @@ type Approvers struct {
 	Users  []string
 	Groups []string
 	Emails []string
+	// OnCallSchedules name whoever is on call on them (PagerDuty), at
+	// the moment of the click (oncall.go).
+	OnCallSchedules []string
 }
 
 // Empty reports whether nobody is named.
 func (a Approvers) Empty() bool {
-	return len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0
+	return len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0 && len(a.OnCallSchedules) == 0
 }
 
 // MatchKeys are the context fields a policy may match on.
@@ -105,8 +113,17 @@ func ValidGlob(pattern string) error {
 	return err
 }
 
-// Matches reports whether every pattern of the policy matches the task.
+// Matches reports whether every pattern of the policy, and its condition,
+// match the task.
 func (p *Policy) Matches(t *Task) bool {
+	if !p.matchGlobs(t) {
+		return false
+	}
+	ok, _ := p.matchWhen(t)
+	return ok
+}
+
+func (p *Policy) matchGlobs(t *Task) bool {
 	for key, pattern := range p.Match {
 		ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(matchField(t, key)))
 		if err != nil || !ok {
@@ -118,12 +135,7 @@ func (p *Policy) Matches(t *Task) bool {
 
 // MatchPolicy returns the first policy that matches the task, or nil.
 func MatchPolicy(policies []Policy, t *Task) *Policy {
-	for i := range policies {
-		if policies[i].Matches(t) {
-			return &policies[i]
-		}
-	}
-	return nil
+	return MatchPolicyReport(policies, t, nil)
 }
 
 // FindPolicy returns the policy with the name, or nil.

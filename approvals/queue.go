@@ -29,9 +29,14 @@ func (s *Service) MayDecide(ctx context.Context, t *Task, person Person) (bool, 
 		}
 	}
 	if t.Escalated && p.Escalate != nil {
-		return p.Escalate.To.IsApprover(ctx, who)
+		if ok, err := p.Escalate.To.IsApprover(ctx, who); ok || err != nil {
+			return ok, err
+		}
 	}
-	return false, nil
+	if s.mayDecideOnCall(ctx, p, who.Person) {
+		return true, nil
+	}
+	return s.mayDecideFor(ctx, t, who.Person)
 }
 
 // Waiting returns the pending tasks the user may decide, across tools and

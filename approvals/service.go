@@ -45,6 +45,8 @@ type DecideRequest struct {
 	// SignedIn reports that the surface signed the person in with single
 	// sign-on (the web), as require_sso asks.
 	SignedIn bool
+	// By is the delegate who clicked for User (set by Decide, delegation.go).
+	By *Person
 }
 
 // Event is something the service reports to its Observer (logs, metrics).
@@ -98,6 +100,11 @@ type Config struct {
 	// notifier may be nil (no credentials yet): its posts then wait in the
 	// outbox, retried, until one is set with SetNotifier.
 	Chats *Chats
+	// OnCall says who is on call (approvers' and break-glass' schedules);
+	// nil refuses the clicks that would need it.
+	OnCall OnCall
+	// Delegations keeps who decides for whom; nil: no delegation.
+	Delegations DelegationStore
 	// Tools are the deployment tools; a task of a source not registered
 	// is refused at intake.
 	Tools *Tools
@@ -310,7 +317,7 @@ func (s *Service) applyPolicy(t *Task, now time.Time) error {
 	t.Policy, t.RequiredApprovals, t.OnExpiry = "", 1, ExpiryIgnore
 	ttl := rules.DefaultTTL
 	var remind time.Duration
-	p := MatchPolicy(rules.Policies, t)
+	p := s.matchPolicy(rules.Policies, t)
 	s.target(t, p)
 	if p != nil {
 		t.Policy = p.Name
@@ -340,7 +347,7 @@ func (s *Service) applyPolicy(t *Task, now time.Time) error {
 		t.Enqueue(JobRemind, t.ExpiresAt.Add(-remind))
 	}
 	t.Outbox = removeJobs(t.Outbox, JobEscalate)
-	if p := MatchPolicy(rules.Policies, t); p != nil && p.Escalate != nil && p.Escalate.After > 0 {
+	if p := FindPolicy(rules.Policies, t.Policy); p != nil && p.Escalate != nil && p.Escalate.After > 0 {
 		if at := t.CreatedAt.Add(p.Escalate.After); at.Before(t.ExpiresAt) {
 			t.Enqueue(JobEscalate, at)
 		}
@@ -461,6 +468,7 @@ func (s *Service) queueFinal(t *Task, now time.Time, tell bool) {
 		t.Delivery = Delivery{State: DeliveryNotNeeded}
 	}
 	seal(t, s.cfg.ReceiptKey, now)
+	s.queueTellRequester(t, now)
 	s.queueUpdate(t, now)
 }
 
@@ -512,6 +520,10 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 	if !t.TokenMatches(req.Token) {
 		return nil, ErrBadToken
 	}
+	if req, err = s.actingFor(ctx, t, req, now); err != nil {
+		s.refuse(ctx, t, req, err, now)
+		return t, err
+	}
 	fills, err := s.checkDecider(ctx, t, req, now)
 	if err != nil {
 		s.refuse(ctx, t, req, err, now)
@@ -530,7 +542,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) (*Task, error) 
 			if s.hasVoted(t, req.User) {
 				return ErrAlreadyVoted
 			}
-			t.Approvals = append(t.Approvals, Vote{Person: req.User, At: now, Fills: fills, BreakGlass: req.BreakGlass})
+			t.Approvals = append(t.Approvals, Vote{Person: req.User, At: now, Fills: fills, BreakGlass: req.BreakGlass, By: req.By})
 			if req.BreakGlass {
 				// An emergency: one break-glass approval decides, and it
 				// says so everywhere.
@@ -612,12 +624,12 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 		return nil, ErrSSORequired
 	}
 	who := s.asker(req.User)
-	approver, err := p.Approvers.IsApprover(ctx, who)
+	approver, err := s.isApprover(ctx, p.Approvers, req.User)
 	if err != nil {
 		return nil, fmt.Errorf("check approver: %w", err)
 	}
 	if !approver && t.Escalated && p.Escalate != nil {
-		if approver, err = p.Escalate.To.IsApprover(ctx, who); err != nil {
+		if approver, err = s.isApprover(ctx, p.Escalate.To, req.User); err != nil {
 			return nil, fmt.Errorf("check approver: %w", err)
 		}
 	}
@@ -634,7 +646,7 @@ func (s *Service) checkDecider(ctx context.Context, t *Task, req DecideRequest, 
 	}
 	breakGlass := false
 	if !p.BreakGlass.Empty() && req.Action == ActionApprove {
-		if breakGlass, err = p.BreakGlass.IsApprover(ctx, who); err != nil {
+		if breakGlass, err = s.isApprover(ctx, p.BreakGlass, req.User); err != nil && !onCallMoot(err, approver, req) {
 			return nil, fmt.Errorf("check break-glass: %w", err)
 		}
 	}

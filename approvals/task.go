@@ -86,6 +86,8 @@ type Vote struct {
 	// BreakGlass marks an approval that broke glass (its reason is the
 	// task's Reason).
 	BreakGlass bool `json:"breakGlass,omitempty"`
+	// By is the delegate who voted for the person (delegation.go).
+	By *Person `json:"by,omitempty"`
 }
 
 // Delivery records handing the outcome to the deployment tool.
@@ -191,6 +193,8 @@ type Task struct {
 	// ChangeRecord is the task's change record as last looked up: kept at
 	// the decision, for the message, the receipt and the attestation.
 	ChangeRecord *ChangeRecord `json:"changeRecord,omitempty"`
+	// RequesterTold is set once the requester was told the outcome.
+	RequesterTold bool `json:"requesterTold,omitempty"`
 
 	// TokenHash is the SHA-256 of the task's one-time token; the token
 	// itself is never stored. Nonce and KeyID let the signing-key holder

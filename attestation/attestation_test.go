@@ -36,7 +36,7 @@ func decided(t *testing.T, action approvals.Action, artifact bool) (*approvals.T
 	var token string
 	svc, err := approvals.NewService(approvals.Config{
 		Store: store, Tokens: issuer, Tools: tools, ReceiptKey: key,
-		
+
 		Rules: func() approvals.Rules {
 			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{{Name: "prod", Approvers: approvals.Approvers{Users: []string{"UA"}}, RequiredApprovals: 1}}}
 		},

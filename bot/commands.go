@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -148,8 +149,11 @@ func (c *Commands) reply(ctx context.Context, cmd slack.SlashCommand) *CommandRe
 		return c.list(ctx, cmd.UserID)
 	case strings.EqualFold(args[0], "help"):
 		return helpReply(cmd.Command)
+	case isDelegationCommand(args):
+		return c.delegation(ctx, cmd, args)
 	}
-	return c.status(ctx, cmd.UserID, args[0])
+	// Slack escapes &, < and > (should_escape): the id as typed.
+	return c.status(ctx, cmd.UserID, html.UnescapeString(args[0]))
 }
 
 // helpReply says what the command does.

@@ -143,8 +143,8 @@ func TestSlackAppManifests(t *testing.T) {
 				if c.Command != "/approvals" || c.URL != tc.commandURL || c.Description == "" || len([]rune(c.Description)) > 100 {
 					t.Errorf("slash command %+v, want /approvals at %q with a short description", c, tc.commandURL)
 				}
-				if c.ShouldEscape == nil || *c.ShouldEscape {
-					t.Error("/approvals should_escape must be false: the bot reads the task id as typed")
+				if c.ShouldEscape == nil || !*c.ShouldEscape {
+					t.Error("/approvals should_escape must be true: /approvals delegate @bob needs the mention as a user id (the task id is unescaped)")
 				}
 			}
 			ah := m.Features.AppHome

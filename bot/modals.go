@@ -182,7 +182,6 @@ func (h *Interactions) prompt(ctx context.Context, cb slack.InteractionCallback,
 	return true
 }
 
-
 // handleBreakGlass decides the submitted break-glass approval. The service
 // refuses one without a reason; its refusal stays in the modal, which
 // decides nothing.

@@ -27,6 +27,8 @@ type Config struct {
 	// Web is the sign-in approval page; Receipts signs every final decision.
 	Web      WebConfig      `mapstructure:"web"`
 	Receipts ReceiptsConfig `mapstructure:"receipts"`
+	// PagerDuty says who is on call (pagerduty.go).
+	PagerDuty PagerDutyConfig `mapstructure:"pagerduty"`
 
 	// GitHub enables GitHub Actions deployments (a custom deployment
 	// protection rule); Webhook any tool by signed callback.
@@ -207,6 +209,8 @@ type ApproversConfig struct {
 	Users  []string `mapstructure:"users"`
 	Groups []string `mapstructure:"groups"`
 	Emails []string `mapstructure:"emails"`
+	// PagerDuty names whoever is on call on its schedules.
+	PagerDuty PagerDutyApproversConfig `mapstructure:"pagerduty"`
 }
 
 // Defaults for keys a file may leave out.
@@ -249,6 +253,7 @@ func defaults() Config {
 		Teams:       defaultTeams(),
 		ServiceNow:  ServiceNowConfig{Timeout: 10 * time.Second},
 		Jira:        JiraConfig{Timeout: 10 * time.Second},
+		PagerDuty:   defaultPagerDuty(),
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},

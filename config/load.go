@@ -652,5 +652,8 @@ func applyPolicyDefaults(c *Config, file map[string]any) {
 		if p.OnExpiry == "" {
 			p.OnExpiry = defaultOnExpiry
 		}
+		if notify, _ := m["notify"].(map[string]any); notify["requester"] == nil {
+			p.Notify.Requester = true // told unless the file says requester: false
+		}
 	}
 }

@@ -45,6 +45,7 @@ func TestLoadDefaults(t *testing.T) {
 		Teams:       TeamsConfig{ServiceURL: "https://smba.trafficmanager.net/teams/", Timeout: 10 * time.Second},
 		ServiceNow:  ServiceNowConfig{Timeout: 10 * time.Second},
 		Jira:        JiraConfig{Timeout: 10 * time.Second},
+		PagerDuty:   PagerDutyConfig{APIURL: "https://api.pagerduty.com"},
 		Outbox:      OutboxConfig{Lease: 15 * time.Second},
 		Sweeper:     IntervalConfig{Interval: 15 * time.Second},
 		Reconcile:   IntervalConfig{Interval: time.Minute},
@@ -91,6 +92,7 @@ func TestLoadFile(t *testing.T) {
 			RequireRejectReason: true,
 			TTL:                 4 * time.Hour,
 			OnExpiry:            "reject",
+			Notify:              NotifyConfig{Requester: true},
 			RemindBefore:        time.Hour,
 		}},
 		// Keys the file leaves out get their defaults.
@@ -99,6 +101,7 @@ func TestLoadFile(t *testing.T) {
 			Approvers:         ApproversConfig{Users: []string{"U3", "U4"}},
 			RequiredApprovals: 1,
 			OnExpiry:          "ignore",
+			Notify:            NotifyConfig{Requester: true},
 		}},
 	}
 	for _, tt := range tests {

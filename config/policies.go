@@ -26,6 +26,8 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 				Users:  slices.Clone(p.Approvers.Users),
 				Groups: slices.Clone(p.Approvers.Groups),
 				Emails: slices.Clone(p.Approvers.Emails),
+
+				OnCallSchedules: onCallSchedules(p.Approvers.PagerDuty),
 			},
 			RequiredApprovals:   max(p.RequiredApprovals, 1),
 			AllowSelfApproval:   p.AllowSelfApproval,
@@ -34,6 +36,7 @@ func (c *Config) ApprovalPolicies() []approvals.Policy {
 			OnExpiry:            onExpiry,
 			RemindBefore:        p.RemindBefore,
 		}
+		policyWhen(&out[i])
 		policyRules(&out[i], p)
 		policySurfaces(&out[i], p)
 		policyChange(&out[i], p)

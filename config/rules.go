@@ -50,6 +50,8 @@ type FreezeConfig struct {
 type BreakGlassConfig struct {
 	Users  []string `mapstructure:"users"`
 	Groups []string `mapstructure:"groups"`
+	// PagerDuty names whoever is on call on its schedules.
+	PagerDuty PagerDutyApproversConfig `mapstructure:"pagerduty"`
 }
 
 // maxRequirementNameChars bounds a require_from entry's name: the message
@@ -331,7 +333,8 @@ func (c *Config) ruleWarnings(now time.Time) []string {
 // nobody can count them offline).
 func namedPeople(pol PolicyConfig) (people int, groups bool) {
 	users := slices.Clone(pol.Approvers.Users)
-	groups = len(pol.Approvers.Groups) > 0
+	// Groups and schedules have members nobody can count offline.
+	groups = len(pol.Approvers.Groups) > 0 || len(pol.Approvers.PagerDuty.Schedules) > 0
 	for _, r := range pol.RequireFrom {
 		users = append(users, r.Users...)
 		groups = groups || r.Group != ""
@@ -381,7 +384,8 @@ func policyRules(out *approvals.Policy, p PolicyConfig) {
 		}
 		out.Freezes = append(out.Freezes, approvals.Freeze{From: from, To: to, Reason: strings.TrimSpace(f.Reason)})
 	}
-	out.BreakGlass = approvals.Approvers{Users: slices.Clone(p.BreakGlass.Users), Groups: slices.Clone(p.BreakGlass.Groups)}
+	out.BreakGlass = approvals.Approvers{Users: slices.Clone(p.BreakGlass.Users), Groups: slices.Clone(p.BreakGlass.Groups),
+		OnCallSchedules: onCallSchedules(p.BreakGlass.PagerDuty)}
 	out.Confirm = p.Confirm
 	out.RequireSSO = p.RequireSSO
 }

@@ -282,7 +282,7 @@ func TestPolicyRulesApprovers(t *testing.T) {
 		{"break-glass people are not approvers", `
   - name: p
     break_glass: {users: [U1]}
-`, []string{"policies[0].approvers: names nobody: give users, groups or emails (to let nobody decide tasks from Slack, leave them to no policy)"}},
+`, []string{"policies[0].approvers: names nobody: give users, groups, emails or pagerduty.schedules (to let nobody decide tasks from Slack, leave them to no policy)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

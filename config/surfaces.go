@@ -18,6 +18,9 @@ type NotifyConfig struct {
 	// DM sends every named approver (users, members of the groups, emails
 	// resolved) the message with its buttons in a direct message too.
 	DM bool `mapstructure:"dm"`
+	// Requester tells the requester the outcome by direct message
+	// (approved, rejected with its reason, expired); true unless false.
+	Requester bool `mapstructure:"requester"`
 }
 
 // EscalateConfig adds approvers to a task still pending After its intake:
@@ -40,6 +43,7 @@ func (e EscalateConfig) named() bool { return len(e.To.Users) > 0 || len(e.To.Gr
 // policySurfaces fills in the policy's notify and escalate for the domain.
 func policySurfaces(out *approvals.Policy, p PolicyConfig) {
 	out.NotifyDM = p.Notify.DM
+	out.NotifyRequester = p.Notify.Requester
 	if p.Escalate.After > 0 && p.Escalate.named() {
 		out.Escalate = &approvals.Escalation{
 			After: p.Escalate.After,

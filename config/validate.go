@@ -76,6 +76,7 @@ func (c *Config) Validate() error {
 	c.validatePolicies(&p)
 	c.validateWeb(&p)
 	c.validateChanges(&p)
+	c.validatePagerDuty(&p)
 	if len(p) == 0 {
 		return nil
 	}
@@ -232,8 +233,11 @@ func (c *Config) validatePolicies(p *problems) {
 		p.uniqueName(names, "policies", i, "name", pol.Name)
 
 		for _, mk := range sortedKeys(pol.Match) {
+			if mk == whenKey {
+				continue // a CEL condition: validateWhen
+			}
 			if !slices.Contains(approvals.MatchKeys, mk) {
-				p.addf(key+".match", "unknown key %q, must be one of %s", mk, strings.Join(approvals.MatchKeys, ", "))
+				p.addf(key+".match", "unknown key %q, must be one of %s or when", mk, strings.Join(approvals.MatchKeys, ", "))
 				continue
 			}
 			if err := approvals.ValidGlob(pol.Match[mk]); err != nil {
@@ -241,6 +245,7 @@ func (c *Config) validatePolicies(p *problems) {
 			}
 		}
 
+		validateWhen(p, key, pol)
 		c.validateApprovers(p, key, pol)
 		validateRules(p, key, pol)
 		validateSurfaces(p, key, pol, c.policyTTL(pol))
@@ -264,8 +269,8 @@ func (c *Config) validatePolicies(p *problems) {
 
 func (c *Config) validateApprovers(p *problems, key string, pol PolicyConfig) {
 	a := pol.Approvers
-	if len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0 && len(pol.RequireFrom) == 0 {
-		p.addf(key+".approvers", "names nobody: give users, groups or emails (to let nobody decide tasks from Slack, leave them to no policy)")
+	if len(a.Users) == 0 && len(a.Groups) == 0 && len(a.Emails) == 0 && len(a.PagerDuty.Schedules) == 0 && len(pol.RequireFrom) == 0 {
+		p.addf(key+".approvers", "names nobody: give users, groups, emails or pagerduty.schedules (to let nobody decide tasks from Slack, leave them to no policy)")
 		return
 	}
 	lists := []struct {

@@ -284,7 +284,7 @@ func TestValidate(t *testing.T) {
 				c.Policies[0].Match = map[string]string{"env": "PROD*", "release": "[v2", "project": "shop-*"}
 			},
 			want: []string{
-				`policies[0].match: unknown key "env", must be one of environment, project, release, pipeline, stage, source`,
+				`policies[0].match: unknown key "env", must be one of environment, project, release, pipeline, stage, source or when`,
 				`policies[0].match.release: invalid pattern "[v2": syntax error in pattern`,
 			},
 		},
@@ -316,7 +316,7 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "policy naming nobody",
 			mutate: func(c *Config) { c.Policies[1].Approvers = ApproversConfig{Users: []string{}} },
-			want:   []string{"policies[1].approvers: names nobody: give users, groups or emails (to let nobody decide tasks from Slack, leave them to no policy)"},
+			want:   []string{"policies[1].approvers: names nobody: give users, groups, emails or pagerduty.schedules (to let nobody decide tasks from Slack, leave them to no policy)"},
 		},
 		{
 			name: "bad approver entries",
@@ -497,10 +497,10 @@ func TestInvalidFileReportsEveryProblem(t *testing.T) {
 		"server.max_outstanding_requests: must be at least server.max_concurrent_requests (50), got 10",
 		"tokens.signing_keys[0].secret: must be at least 32 bytes, got 9",
 		`slack.app_token: required in socket mode (an app-level token, "xapp-…")`,
-		`policies[0].match: unknown key "env", must be one of environment, project, release, pipeline, stage, source`,
+		`policies[0].match: unknown key "env", must be one of environment, project, release, pipeline, stage, source or when`,
 		"policies[0].required_approvals: must be at least 1, got 0",
 		`policies[1].name: "production" is also the name of policies[0]`,
-		"policies[1].approvers: names nobody: give users, groups or emails (to let nobody decide tasks from Slack, leave them to no policy)",
+		"policies[1].approvers: names nobody: give users, groups, emails or pagerduty.schedules (to let nobody decide tasks from Slack, leave them to no policy)",
 	}
 	var ve *ValidationError
 	if err := c.Validate(); !errors.As(err, &ve) {

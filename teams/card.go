@@ -222,7 +222,6 @@ func isKind(err error, target error) bool {
 	return err != nil && approvals.KindOf(err).Code == approvals.KindOf(target).Code
 }
 
-
 // ReviewURL is the web page of a task, carrying its token:
 // {public_url}/approve/{id}?t={token}, as the web surface serves it.
 func ReviewURL(publicURL, taskID, token string) string {

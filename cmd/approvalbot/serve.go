@@ -23,6 +23,7 @@ import (
 	"github.com/approvalbot/approvalbot/github"
 	"github.com/approvalbot/approvalbot/internal/identity"
 	"github.com/approvalbot/approvalbot/internal/telemetry"
+	"github.com/approvalbot/approvalbot/pagerduty"
 	"github.com/approvalbot/approvalbot/server"
 	"github.com/approvalbot/approvalbot/store/bolt"
 	ddb "github.com/approvalbot/approvalbot/store/dynamodb"
@@ -131,17 +132,20 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 		return err
 	}
 	svc, err := approvals.NewService(approvals.Config{
-		Store:      telemetry.Store{Store: store.Store, Metrics: metrics},
-		Tokens:     issuer,
-		Chats:      chats,
-		Tools:      tools,
-		Fold:       identity.Fold,
-		ReceiptKey: receiptKey,
-		Changes:    changes,
-		Rules:      func() approvals.Rules { return *state.rules.Load() },
-		Lease:      cfg.Outbox.Lease,
-		Observer:   telemetry.Observer{Log: log, Metrics: metrics},
-		Clock:      opts.clock,
+		Store:  telemetry.Store{Store: store.Store, Metrics: metrics},
+		Tokens: issuer,
+		Chats:  chats,
+		OnCall: onCall(cfg.PagerDuty),
+		// Both backends keep delegations (store/storetest).
+		Delegations: store.Store.(approvals.DelegationStore),
+		Tools:       tools,
+		Fold:        identity.Fold,
+		ReceiptKey:  receiptKey,
+		Changes:     changes,
+		Rules:       func() approvals.Rules { return *state.rules.Load() },
+		Lease:       cfg.Outbox.Lease,
+		Observer:    telemetry.Observer{Log: log, Metrics: metrics},
+		Clock:       opts.clock,
 	})
 	if err != nil {
 		return err
@@ -375,6 +379,14 @@ func newTools(cfg *config.Config) (*approvals.Tools, error) {
 		list = append(list, webhook.Tool(wh))
 	}
 	return approvals.NewTools(list...)
+}
+
+// onCall is PagerDuty, when a token is configured.
+func onCall(c config.PagerDutyConfig) approvals.OnCall {
+	if c.Token == "" {
+		return nil
+	}
+	return pagerduty.New(pagerduty.Config{APIURL: c.APIURL, Token: c.Token})
 }
 
 // intakes are every registered tool's intake endpoints.

@@ -42,7 +42,7 @@ const (
 	bucketHealth = "health"
 )
 
-var buckets = []string{bucketTasks, bucketDue, bucketLeased, bucketHealth}
+var buckets = []string{bucketTasks, bucketDue, bucketLeased, bucketHealth, bucketDelegations}
 
 // healthKey is Ping's record in the health bucket.
 var healthKey = []byte("ping")

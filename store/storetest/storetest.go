@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) approvals.Store) {
 			tc.run(t, newStore(t))
 		})
 	}
+	runDelegations(t, newStore)
 }
 
 // baseTime is the fixtures' "now": UTC, millisecond precision.
