@@ -131,9 +131,29 @@ func (s *Service) DelegationsOf(ctx context.Context, u Person) (given *Delegatio
 	return given, received, nil
 }
 
+// listingKey carries the delegations read once for a whole listing
+// (Waiting, RecentlyDecided), so that a list of many tasks costs one read
+// of them, not one a task.
+type listingKey struct{}
+
+// withDelegations reads the delegations once for a listing.
+func (s *Service) withDelegations(ctx context.Context) (context.Context, error) {
+	if s.cfg.Delegations == nil {
+		return ctx, nil
+	}
+	all, err := s.activeDelegations(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, listingKey{}, all), nil
+}
+
 func (s *Service) activeDelegations(ctx context.Context) ([]Delegation, error) {
 	if s.cfg.Delegations == nil {
 		return nil, nil
+	}
+	if listed, ok := ctx.Value(listingKey{}).([]Delegation); ok {
+		return listed, nil
 	}
 	all, err := s.cfg.Delegations.Delegations(ctx)
 	if err != nil {

@@ -43,6 +43,10 @@ func (s *Service) MayDecide(ctx context.Context, t *Task, person Person) (bool, 
 // channels, newest first, at most 50. It walks the store's due index page
 // by page (every pending task is in it, due at its expiry at the latest).
 func (s *Service) Waiting(ctx context.Context, person Person) ([]*Task, error) {
+	ctx, err := s.withDelegations(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []*Task
 	var cursor Cursor
 	for {
@@ -101,6 +105,10 @@ func (r *recentlyDecided) add(t *Task) {
 // RecentlyDecided returns up to n tasks this process saw become final in
 // the last day whose policy names the user, newest first.
 func (s *Service) RecentlyDecided(ctx context.Context, person Person, n int) ([]*Task, error) {
+	ctx, err := s.withDelegations(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.recent.mu.Lock()
 	tasks := slices.Clone(s.recent.tasks)
 	s.recent.mu.Unlock()

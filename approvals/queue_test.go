@@ -2,7 +2,10 @@ package approvals_test
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,5 +89,78 @@ func TestWaitingAndRecentlyDecided(t *testing.T) {
 	}
 	if recent, _ := svc.RecentlyDecided(ctx, approvals.Person{ID: "UALICE"}, 10); len(recent) != 0 {
 		t.Errorf("Alice sees a task she could not decide: %v", recent)
+	}
+}
+
+// countingDelegations is a DelegationStore in memory that counts its reads.
+type countingDelegations struct {
+	mu    sync.Mutex
+	all   []approvals.Delegation
+	reads int
+}
+
+func (d *countingDelegations) Delegations(context.Context) ([]approvals.Delegation, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.reads++
+	return slices.Clone(d.all), nil
+}
+
+func (d *countingDelegations) UpdateDelegations(_ context.Context, fn func([]approvals.Delegation) ([]approvals.Delegation, error)) ([]approvals.Delegation, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next, err := fn(slices.Clone(d.all))
+	if err != nil {
+		return nil, err
+	}
+	d.all = next
+	return slices.Clone(next), nil
+}
+
+// A person's list of waiting tasks reads the delegations once, however
+// many tasks wait (on DynamoDB a read a task would cost one request each),
+// and still shows the tasks they may decide as a delegate.
+func TestWaitingReadsDelegationsOnce(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	now := time.Now().UTC().Truncate(time.Second)
+	issuer, _ := tokens.NewIssuer([]tokens.Key{{ID: "k1", Secret: []byte(strings.Repeat("s", 32))}})
+	delegations := &countingDelegations{}
+	svc, err := approvals.NewService(approvals.Config{
+		Store: store, Tokens: issuer, Clock: func() time.Time { return now },
+		Tools:       mustTools(t, approvals.Tool{Name: "acme"}),
+		Delegations: delegations,
+		Rules: func() approvals.Rules {
+			return approvals.Rules{DefaultTTL: time.Hour, Policies: []approvals.Policy{
+				{Name: "prod", Approvers: approvals.Approvers{Users: []string{"UALICE"}}},
+			}}
+		},
+		Chats: testChats(funcNotifier{}, nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 20 {
+		if _, _, err := svc.Submit(ctx, approvals.Submission{Source: "acme", TaskID: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, bob := approvals.Person{ID: "UALICE", Name: "alice"}, approvals.Person{ID: "UBOB", Name: "bob"}
+	if _, err := svc.Delegate(ctx, alice, bob, now.Add(24*time.Hour), "leave"); err != nil {
+		t.Fatal(err)
+	}
+	delegations.mu.Lock()
+	delegations.reads = 0
+	delegations.mu.Unlock()
+	waiting, err := svc.Waiting(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(waiting) != 20 {
+		t.Errorf("Bob, Alice's delegate, sees %d tasks waiting, want 20", len(waiting))
+	}
+	if delegations.reads != 1 {
+		t.Errorf("listing 20 tasks read the delegations %d times, want once", delegations.reads)
 	}
 }
