@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -55,4 +58,52 @@ func countEphemeral(e *env, user, contains string) int {
 		}
 	}
 	return n
+}
+
+// TestReceiptVerifyRefusesAmbiguousJSON: the built binary's `receipt
+// verify` takes the genuine receipt of a real decision (exit 0) and
+// refuses it (exit 1, INVALID) with a duplicate key placed first, which
+// encoding/json let through as the genuine value came last, with an
+// unknown field, and with data after it.
+func TestReceiptVerifyRefusesAmbiguousJSON(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.extra = "receipts: {signing_key: " + testReceiptSeed + "}\n"
+	e.start()
+	id := e.submit(`{"taskid":"rcptdup","environment":"PROD","requestedBy":"dev@example.com"}`)
+	e.click(e.message("rcptdup"), "approve", "UALICE", "Alice")
+	e.waitTask(id, "delivered", delivered)
+	status, raw := e.receiptOf(id)
+	if status != http.StatusOK {
+		t.Fatalf("receipt: %d %s", status, raw)
+	}
+	key := receiptKeyPublic(t)
+	verify := func(data string) (int, string) {
+		t.Helper()
+		out, err := exec.Command(approvalbotBinary(t), "receipt", "verify", writeFile(t, []byte(data)), "--public-key", key).CombinedOutput()
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
+			return 0, string(out)
+		case errors.As(err, &exit):
+			return exit.ExitCode(), string(out)
+		}
+		t.Fatal(err)
+		return 0, ""
+	}
+	genuine := string(raw)
+	if code, out := verify(genuine); code != 0 || !strings.HasPrefix(out, "valid: "+id+" approved") {
+		t.Fatalf("the genuine receipt: exit %d\n%s", code, out)
+	}
+	for name, data := range map[string]string{
+		"a duplicate key placed first": `{"status":"rejected",` + genuine[1:],
+		"a duplicate key in the trail": strings.Replace(genuine, `"audit":[{`, `"audit":[{"event":"rejected",`, 1),
+		"an unknown field":             `{"verdict":"rejected",` + genuine[1:],
+		"trailing data":                genuine + `{"status":"rejected"}`,
+		"a trailing brace":             genuine + `}`,
+	} {
+		if code, out := verify(data); code != 1 || !strings.HasPrefix(out, "INVALID: ") {
+			t.Errorf("%s: exit %d, want 1 and INVALID\n%s", name, code, out)
+		}
+	}
 }
