@@ -1,11 +1,21 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os/exec"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/approvalbot/approvalbot/internal/oidctest"
 )
 
 // TestRequesterInChatMarkup: a requester written as Slack's email link or
@@ -105,5 +115,141 @@ func TestReceiptVerifyRefusesAmbiguousJSON(t *testing.T) {
 		if code, out := verify(data); code != 1 || !strings.HasPrefix(out, "INVALID: ") {
 			t.Errorf("%s: exit %d, want 1 and INVALID\n%s", name, code, out)
 		}
+	}
+}
+
+// tlsProxy is the proxy that ends TLS in front of the bot: requests to
+// the https public URL go to the bot's plain http listener. It records
+// the Set-Cookie headers the bot answers with.
+type tlsProxy struct {
+	public, bot string // origins
+	mu          sync.Mutex
+	setCookies  []string
+}
+
+func (p *tlsProxy) RoundTrip(r *http.Request) (*http.Response, error) {
+	fromBot := false
+	if strings.HasPrefix(r.URL.String(), p.public+"/") {
+		r = r.Clone(r.Context())
+		r.URL.Scheme, r.URL.Host = "http", strings.TrimPrefix(p.bot, "http://")
+		fromBot = true
+	}
+	res, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && fromBot {
+		p.mu.Lock()
+		p.setCookies = append(p.setCookies, res.Header.Values("Set-Cookie")...)
+		p.mu.Unlock()
+	}
+	return res, err
+}
+
+// signedInOverHTTPS starts a bot whose public URL is https, submits a
+// require_sso task and signs Alice in through the proxy; it returns her
+// browser (cookies kept as a browser keeps them for https) and the task
+// page's CSRF token.
+func signedInOverHTTPS(t *testing.T, taskID string) (*webEnv, *tlsProxy, *http.Client, string, string) {
+	t.Helper()
+	w := newWebEnvScheme(t, "https")
+	w.start()
+	w.submit(prodTask(taskID))
+	link, token := w.reviewLink(taskID)
+	proxy := &tlsProxy{public: w.publicURL, bot: w.url}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Transport: proxy, Timeout: 30 * time.Second}
+	res, err := c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = oidctest.SignIn(context.Background(), c, res, "alice@example.com", testIdPPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if res.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("signed in: %d at %s\n%s", res.StatusCode, res.Request.URL, page)
+	}
+	return w, proxy, c, token, string(m[1])
+}
+
+func postForm(t *testing.T, c *http.Client, to string, form url.Values, header map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, to, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// TestWebPostFromAnotherOrigin: Alice's valid session and CSRF token, sent
+// by a page of another origin, decide nothing (403); FlexDeploy hears
+// nothing. The same form from the page's origin approves.
+func TestWebPostFromAnotherOrigin(t *testing.T) {
+	t.Parallel()
+	w, _, c, token, csrf := signedInOverHTTPS(t, "origin1")
+	form := url.Values{"t": {token}, "csrf": {csrf}, "action": {"approve"}}
+	to := w.publicURL + "/approve/flexdeploy-origin1"
+	for _, h := range []map[string]string{
+		{"Origin": "https://evil.example"},
+		{"Referer": "https://evil.example/phish"},
+		{"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+		{},
+	} {
+		if status, page := postForm(t, c, to, form, h); status != http.StatusForbidden || !strings.Contains(page, "nothing was decided") {
+			t.Fatalf("a form sent with %v: %d\n%s", h, status, page)
+		}
+	}
+	w.assertUndecided(t, "origin1")
+	if status, page := postForm(t, c, to, form, map[string]string{"Origin": w.publicURL}); status != http.StatusOK || !strings.Contains(page, "Approved.") {
+		t.Fatalf("the page's own form: %d\n%s", status, page)
+	}
+	w.waitTask("flexdeploy-origin1", "delivered", delivered)
+}
+
+// TestWebCookiesHostPrefixedAndSealed: with an https public URL the bot's
+// cookies are __Host- prefixed with Path=/ and Secure, and none holds the
+// one-time link token (or the return path that carries it) readable.
+func TestWebCookiesHostPrefixedAndSealed(t *testing.T) {
+	t.Parallel()
+	_, proxy, _, token, _ := signedInOverHTTPS(t, "cookie1")
+	proxy.mu.Lock()
+	defer proxy.mu.Unlock()
+	names := map[string]bool{}
+	for _, sc := range proxy.setCookies {
+		ck, err := http.ParseSetCookie(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[ck.Name] = true
+		if !strings.HasPrefix(ck.Name, "__Host-") || ck.Path != "/" || !ck.Secure || ck.Domain != "" {
+			t.Errorf("a cookie without the __Host- prefix, Path=/ and Secure: %s", sc)
+		}
+		for _, part := range append(strings.Split(ck.Value, "."), ck.Value) {
+			for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.StdEncoding} {
+				if b, err := enc.DecodeString(part); err == nil && (strings.Contains(string(b), token) || strings.Contains(string(b), "/approve/")) {
+					t.Errorf("cookie %s holds the link token readable: %q", ck.Name, b)
+				}
+			}
+		}
+		if strings.Contains(ck.Value, token) {
+			t.Errorf("cookie %s holds the link token", ck.Name)
+		}
+	}
+	if len(names) < 2 {
+		t.Errorf("cookies set: %v, want the sign-in's and the session's", names)
 	}
 }
