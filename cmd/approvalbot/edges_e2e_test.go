@@ -4,16 +4,21 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/approvalbot/approvalbot/internal/oidctest"
 )
@@ -251,5 +256,84 @@ func TestWebCookiesHostPrefixedAndSealed(t *testing.T) {
 	}
 	if len(names) < 2 {
 		t.Errorf("cookies set: %v, want the sign-in's and the session's", names)
+	}
+}
+
+// storeCutTo starts the bot, leaves pending tasks in its bolt file, stops
+// it and cuts the file to size(its size, the size its pages in use take)
+// bytes.
+func storeCutTo(t *testing.T, tasks int, size func(file, used int64) int64) (e *env, db string, ids []string) {
+	t.Helper()
+	e = newEnv(t)
+	e.start()
+	for i := range tasks {
+		ids = append(ids, e.submit(fmt.Sprintf(`{"taskId":"cut%03d","environment":"PROD"}`, i)))
+	}
+	e.stop()
+	db = filepath.Join(e.dir, "approvalbot.db")
+	info, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used int64
+	bdb, err := bbolt.Open(db, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = bdb.View(func(tx *bbolt.Tx) error { used = tx.Size(); return nil }) // the high-water mark
+	_ = bdb.Close()
+	if err := os.Truncate(db, size(info.Size(), used)); err != nil {
+		t.Fatal(err)
+	}
+	return e, db, ids
+}
+
+// TestEmptyStoreFileIsDamage: a store file cut to zero bytes holding
+// pending tasks makes the built binary exit 1 naming the file (it started
+// as an empty store before, losing every pending task unseen); a missing
+// file still starts an empty store.
+func TestEmptyStoreFileIsDamage(t *testing.T) {
+	t.Parallel()
+	e, db, _ := storeCutTo(t, 5, func(int64, int64) int64 { return 0 })
+	out, err := exec.Command(approvalbotBinary(t), "serve", "--config", e.config).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("serve on a zero-byte store file: %v, want exit status 1\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "damaged") || !strings.Contains(string(out), db) || !strings.Contains(string(out), "zero bytes") || strings.Contains(string(out), "panic") {
+		t.Errorf("the message does not say which file is damaged and why:\n%s", out)
+	}
+	if info, err := os.Stat(db); err != nil || info.Size() != 0 {
+		t.Errorf("the damaged file was changed: %v %v", info, err)
+	}
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	e.start() // a missing file: an empty store
+	if status, _ := e.task("flexdeploy-cut000"); status != http.StatusNotFound {
+		t.Errorf("a new store has task cut000: %d", status)
+	}
+}
+
+// TestHalfStoreFileFailsTheStart: a store file cut to half its size makes
+// the built binary exit 1 naming the file: the pages past the cut are
+// pages the store's buckets reach (its high-water mark lies beyond the
+// cut), so tasks would be lost. Starting on it anyway, with whatever
+// survived, is what must never happen.
+func TestHalfStoreFileFailsTheStart(t *testing.T) {
+	t.Parallel()
+	e, db, _ := storeCutTo(t, 60, func(size, used int64) int64 {
+		if used <= size/2 {
+			t.Fatalf("the store's pages in use (%d bytes) fit in half its file (%d bytes): submit more tasks", used, size)
+		}
+		return size / 2
+	})
+	out, err := exec.Command(approvalbotBinary(t), "serve", "--config", e.config).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("serve on a store file cut to half: %v, want exit status 1\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "damaged") || !strings.Contains(string(out), db) || strings.Contains(string(out), "panic") {
+		t.Errorf("the message does not say which file is damaged:\n%s", out)
 	}
 }
