@@ -295,7 +295,7 @@ func storeCutTo(t *testing.T, tasks int, size func(file, used int64) int64) (e *
 func TestEmptyStoreFileIsDamage(t *testing.T) {
 	t.Parallel()
 	e, db, _ := storeCutTo(t, 5, func(int64, int64) int64 { return 0 })
-	out, err := exec.Command(approvalbotBinary(t), "serve", "--config", e.config).CombinedOutput()
+	out, err := serveOnDamagedStore(t, e.config)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("serve on a zero-byte store file: %v, want exit status 1\n%s", err, out)
@@ -328,7 +328,7 @@ func TestHalfStoreFileFailsTheStart(t *testing.T) {
 		}
 		return size / 2
 	})
-	out, err := exec.Command(approvalbotBinary(t), "serve", "--config", e.config).CombinedOutput()
+	out, err := serveOnDamagedStore(t, e.config)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("serve on a store file cut to half: %v, want exit status 1\n%s", err, out)
@@ -336,4 +336,18 @@ func TestHalfStoreFileFailsTheStart(t *testing.T) {
 	if !strings.Contains(string(out), "damaged") || !strings.Contains(string(out), db) || strings.Contains(string(out), "panic") {
 		t.Errorf("the message does not say which file is damaged:\n%s", out)
 	}
+}
+
+// serveOnDamagedStore runs the built binary's serve, which must exit at
+// once; one that is still serving after a minute (a guard against a hang,
+// not a measure of speed) has started on the damaged file and is stopped.
+func serveOnDamagedStore(t *testing.T, config string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, approvalbotBinary(t), "serve", "--config", config).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the bot started on the damaged store file and served:\n%s", out)
+	}
+	return out, err
 }
