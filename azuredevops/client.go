@@ -425,6 +425,7 @@ func parseLogID(answer []byte) (string, error) {
 		ID json.Number `json:"id"`
 	}
 	if err := json.Unmarshal(answer, &log); err != nil || !isLogID(string(log.ID)) {
+		//lint:ignore ST1005 the message starts with the product's name
 		return "", errors.New("Azure DevOps' answer is not a log with a numeric id")
 	}
 	return string(log.ID), nil
@@ -533,7 +534,7 @@ func (c *Client) try(ctx context.Context, k *check, method, target, contentType 
 	if err != nil {
 		return nil, &rest.Failure{Err: c.transportError(ctx, err, k.token), Retryable: true}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 && resp.StatusCode != http.StatusNonAuthoritativeInfo {
 		if limit <= 0 {
@@ -546,6 +547,7 @@ func (c *Client) try(ctx context.Context, k *check, method, target, contentType 
 			return nil, &rest.Failure{Err: c.transportError(ctx, err, k.token), Retryable: true}
 		}
 		if int64(len(answer)) > limit {
+			//lint:ignore ST1005 the message starts with the product's name
 			return nil, &rest.Failure{Err: fmt.Errorf("Azure DevOps' answer is larger than %d bytes", limit)}
 		}
 		return answer, nil

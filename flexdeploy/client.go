@@ -338,7 +338,7 @@ func (c *Client) try(ctx context.Context, method, path string, body []byte, limi
 	if err != nil {
 		return nil, &rest.Failure{Err: rest.TransportError(ctx, "FlexDeploy", c.timeout, err), Retryable: true}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if limit <= 0 {

@@ -481,7 +481,7 @@ func (c *Client) try(ctx context.Context, method, target, authorization string, 
 	if err != nil {
 		return nil, &rest.Failure{Err: rest.TransportError(ctx, "GitHub", c.timeout, rest.RedactError(err, secret)), Retryable: true}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if limit <= 0 {

@@ -213,7 +213,7 @@ func (c *Client) post(ctx context.Context, callback, id string, body []byte) ([]
 	if err != nil {
 		return nil, &rest.Failure{Err: rest.TransportError(ctx, "the callback receiver", c.timeout, redacted{err, hide}), Retryable: true}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300, code == http.StatusConflict, code == http.StatusGone:
 		// 409 and 410: the receiver has it (decided, or gone) already.

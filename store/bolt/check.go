@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // damagedError is the error of a store file that cannot be opened for
@@ -66,12 +67,12 @@ func checkFile(path string, lockTimeout time.Duration) (err error) {
 	if err != nil {
 		return openError(path, err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	// Sized under the lock: no writer grows the file now.
 	if info, err = f.Stat(); err != nil {
 		return fmt.Errorf("bolt: open %s: %w", path, err)
@@ -107,11 +108,11 @@ func openError(path string, err error) error {
 		errno   syscall.Errno
 	)
 	switch {
-	case errors.Is(err, bbolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("bolt: open %s: store file is in use by another process", path)
 	case errors.As(err, &pathErr), errors.As(err, &errno):
 		return fmt.Errorf("bolt: open %s: %w", path, err)
-	case errors.Is(err, bbolt.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrVersionMismatch):
 		return damaged(path, fmt.Sprintf("not a store file of this version: %v", err))
 	default:
 		return damaged(path, fmt.Sprintf("not a readable bbolt file: %v", err))
