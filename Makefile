@@ -33,10 +33,27 @@ web-deps:
 test: tools web-deps
 	$(GO) test -race -count=1 ./...
 
-## lint: formatting, vet, the OpenAPI description and the Teams cards and manifest
-lint: lint-api lint-teams
+## lint: formatting, vet, staticcheck, errcheck, the OpenAPI description and the Teams cards and manifest
+lint: lint-api lint-teams lint-tools
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(ERRCHECK) -ignoretests -exclude .errcheck-excludes ./...
+
+## lint-tools: the pinned Go linters, built by `go install` into tools/bin
+## (staticcheck 2026.1 = v0.7.0 and errcheck v1.9.0 build with Go 1.26)
+STATICCHECK_VERSION := v0.7.0
+ERRCHECK_VERSION    := v1.9.0
+STATICCHECK := tools/bin/staticcheck-$(STATICCHECK_VERSION)
+ERRCHECK    := tools/bin/errcheck-$(ERRCHECK_VERSION)
+.PHONY: lint-tools
+lint-tools: $(STATICCHECK) $(ERRCHECK)
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/tools/bin GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv tools/bin/staticcheck $@
+$(ERRCHECK):
+	GOBIN=$(CURDIR)/tools/bin GOFLAGS= $(GO) install github.com/kisielk/errcheck@$(ERRCHECK_VERSION)
+	mv tools/bin/errcheck $@
 
 ## lint-api: api/openapi.yaml against Redocly's recommended rules (pinned in
 ## tools/package.json); an error fails, warnings are printed. No telemetry.

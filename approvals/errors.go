@@ -67,6 +67,9 @@ var (
 	// but no chat user is mapped to them, so self-approval cannot be ruled
 	// out.
 	ErrRequesterUnmapped = errors.New("the requester is not mapped to a chat user")
+	// ErrRequesterUnreadable: the requester is written in chat markup that
+	// is not understood, so self-approval cannot be ruled out.
+	ErrRequesterUnreadable = errors.New("the requester is written in markup that cannot be read")
 	// ErrUnauthenticated: a webhook's signature is missing or wrong.
 	ErrUnauthenticated = errors.New("request signature missing or invalid")
 	// ErrNoTask: the request carries no task (a ping, an event not acted
@@ -172,6 +175,7 @@ var kinds = []struct {
 	{ErrConfirmMismatch, Kind{"confirm_mismatch", http.StatusBadRequest, true, "The environment you typed does not match; nothing was decided.", "the typed environment does not match", false}},
 	{ErrSSORequired, Kind{"sso_required", http.StatusForbidden, true, "This deployment is decided on the web after signing in: use the Review button.", "this task is decided after signing in on the web", false}},
 	{ErrRequesterUnmapped, Kind{"requester_unmapped", http.StatusForbidden, true, "Who requested this in {tool} is not mapped to a {chat} user, so nobody can approve it here until an admin maps them in approvalbot's configuration. Rejecting works.", "the requester is not mapped to a chat user", false}},
+	{ErrRequesterUnreadable, Kind{"requester_unreadable", http.StatusForbidden, true, "Who requested this is written in a form approvalbot cannot read, so nobody can approve it here; decide it in {tool}. Rejecting works.", "the requester is written in markup that cannot be read", false}},
 	{ErrUnauthenticated, Kind{"unauthenticated", http.StatusUnauthorized, false, "The request's signature is missing or invalid.", "request signature missing or invalid", false}},
 	{ErrNoTask, Kind{"no_task", http.StatusOK, false, "Nothing to decide.", "ignored", false}},
 	{ErrArtifactMismatch, Kind{"artifact_mismatch", http.StatusConflict, false, "This task was recorded with another artifact; nothing changed.", "the task was recorded with another artifact; an approval never moves to another build, so nothing changed", false}},

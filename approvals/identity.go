@@ -12,38 +12,113 @@ import (
 // chatUserID is what a chat user id looks like (Slack: U… or W…).
 var chatUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 
+// nameAddr is an address as mail and git write it: `Dev Name <dev@example.com>`.
+var nameAddr = regexp.MustCompile(`^[^<>|]*<([^<>|@:\s]+@[^<>|@\s]+)>$`)
+
 // Requester is who asked for a deployment, as the task names them, in the
-// order of preference: an email, a chat user id, a name.
+// order of preference: an email, a chat user id, a name. Unreadable is
+// set, and nothing else, when requestedBy is written in chat markup that
+// is not understood: nobody can then tell who asked, so the self-approval
+// check refuses (ErrRequesterUnreadable) instead of comparing a "name".
 type Requester struct {
 	Email, UserID, Name string
+	// Unreadable says which markup could not be read.
+	Unreadable string
 }
 
 // ParseRequester reads a task's requestedBy: `mailto:` is dropped, a
-// mention `<@U123>` (or `<@U123|name>`) is the user id U123, and what
-// looks like neither an email nor a user id is a name. Zero-width and
-// control characters are removed and space trimmed; fold (which may be
-// nil) normalises emails and names for comparison, e.g. NFKC case folding.
+// mention `<@U123>` (or `<@U123|name>`, `<@u123>`) is the user id U123,
+// Slack's email link `<mailto:a@b|a@b>` and `Name <a@b>` are the email
+// a@b, and what looks like neither an email nor a user id is a name.
+// Anything else written with `<`, `>` or `|` (user groups, channels,
+// `<!here>`, links, Teams' `<at>…</at>`, HTML) is markup not understood:
+// Unreadable, never a name. Slack's escapes &lt; &gt; &amp; are read as
+// the characters they stand for. Zero-width and control characters are
+// removed and space trimmed; fold (which may be nil) normalises emails
+// and names for comparison, e.g. NFKC case folding.
 func ParseRequester(s string, fold func(string) string) Requester {
 	s = strings.TrimSpace(strings.Map(dropInvisible, s))
 	if fold == nil {
 		fold = strings.ToLower
 	}
-	if len(s) > 7 && strings.EqualFold(s[:7], "mailto:") {
-		s = strings.TrimSpace(s[7:])
+	s = slackUnescape.Replace(s)
+	s = trimMailto(s)
+	if strings.ContainsAny(s, "<>|") {
+		return parseMarkup(s, fold)
 	}
-	if strings.HasPrefix(s, "<@") && strings.HasSuffix(s, ">") {
-		id, _, _ := strings.Cut(s[2:len(s)-1], "|")
-		s = strings.TrimSpace(id)
+	if s == "" {
+		return Requester{}
+	}
+	if chatUserID.MatchString(s) {
+		return Requester{UserID: s}
+	}
+	folded := fold(s)
+	switch {
+	case strings.ContainsAny(folded, "<>|"):
+		// Folding made markup of look-alikes (＜@U1＞): neither an
+		// email nor a name.
+		return Requester{Unreadable: "characters that fold to markup"}
+	case isEmail(s):
+		return Requester{Email: folded}
+	}
+	return Requester{Name: folded}
+}
+
+// slackUnescape undoes the three escapes Slack writes in message text.
+var slackUnescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
+func trimMailto(s string) string {
+	if len(s) > 7 && strings.EqualFold(s[:7], "mailto:") {
+		return strings.TrimSpace(s[7:])
+	}
+	return s
+}
+
+func isEmail(s string) bool {
+	return strings.Count(s, "@") == 1 && !strings.HasPrefix(s, "@") && !strings.HasSuffix(s, "@") &&
+		!strings.ContainsAny(s, "<>|")
+}
+
+// parseMarkup reads the few forms of markup that name one person, and
+// refuses the rest.
+func parseMarkup(s string, fold func(string) string) Requester {
+	if m := nameAddr.FindStringSubmatch(s); m != nil && !strings.HasPrefix(s, "<") {
+		return Requester{Email: fold(m[1])}
+	}
+	if !strings.HasPrefix(s, "<") || !strings.HasSuffix(s, ">") || strings.Count(s, "<") != 1 || strings.Count(s, ">") != 1 {
+		return Requester{Unreadable: "text around or inside chat markup"}
+	}
+	target, label, labelled := strings.Cut(s[1:len(s)-1], "|")
+	if strings.Contains(label, "|") {
+		return Requester{Unreadable: "a link with more than one label"}
 	}
 	switch {
-	case s == "":
-		return Requester{}
-	case chatUserID.MatchString(s):
-		return Requester{UserID: s}
-	case strings.Count(s, "@") == 1 && !strings.HasPrefix(s, "@") && !strings.HasSuffix(s, "@"):
-		return Requester{Email: fold(s)}
+	case strings.HasPrefix(target, "@"):
+		// A Slack mention; ids are upper case, so <@u123> is U123.
+		id := strings.ToUpper(strings.TrimSpace(target[1:]))
+		if !chatUserID.MatchString(id) {
+			return Requester{Unreadable: "a mention that is not a user id"}
+		}
+		return Requester{UserID: id}
+	case len(target) > 7 && strings.EqualFold(target[:7], "mailto:"):
+		// Slack's email link: the address is the target; a label that is
+		// another address is a disguise.
+		email := strings.TrimSpace(target[7:])
+		if !isEmail(email) {
+			return Requester{Unreadable: "a mailto link without an email"}
+		}
+		if labelled && !strings.EqualFold(strings.TrimSpace(trimMailto(label)), email) {
+			return Requester{Unreadable: "a mailto link labelled with something else"}
+		}
+		return Requester{Email: fold(email)}
+	case isEmail(target) && !labelled:
+		return Requester{Email: fold(target)}
+	case strings.HasPrefix(target, "!"):
+		return Requester{Unreadable: "a special mention (user group, @here, @channel, date)"}
+	case strings.HasPrefix(target, "#"):
+		return Requester{Unreadable: "a channel"}
 	}
-	return Requester{Name: fold(s)}
+	return Requester{Unreadable: "a link or markup that names no one person"}
 }
 
 // dropInvisible removes zero-width and control characters, which make two
@@ -109,6 +184,8 @@ func (s *Service) isRequester(ctx context.Context, t *Task, u Person) (bool, err
 		return id == u.ID, nil
 	case by.Name != "":
 		return u.Name != "" && ParseRequester(u.Name, s.cfg.Fold).Name == by.Name, nil
+	case by.Unreadable != "":
+		return false, fmt.Errorf("%w: %s", ErrRequesterUnreadable, by.Unreadable)
 	case t.RequestedByUnmapped != "":
 		return false, fmt.Errorf("%w (%s)", ErrRequesterUnmapped, t.RequestedByUnmapped)
 	}

@@ -176,20 +176,21 @@ func (s *Service) Token(t *Task) (string, error) {
 }
 
 // ParseReceipt reads a receipt as approvalbot writes it, and says what is
-// off when it is not exactly that: one JSON object, every field as written
-// (encoding/json alone would match names case-insensitively and skip
-// unknown ones, so a changed byte could pass unseen), the signature in
-// standard base64 as the encoder writes it. VerifyReceipt then checks it.
+// off when it is not exactly that: one JSON object and nothing after it,
+// no key twice, every field as written (encoding/json alone would match
+// names case-insensitively, skip unknown ones and keep the last of two
+// keys, so a changed byte could pass unseen), the signature in standard
+// base64 as the encoder writes it. VerifyReceipt then checks it.
 func ParseReceipt(raw []byte) (Receipt, error) {
 	var r Receipt
+	if err := DecodeStrict(raw, &r); err != nil {
+		return Receipt{}, fmt.Errorf("the file is not a receipt as approvalbot writes it: %w", err)
+	}
 	var asWritten any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&asWritten); err != nil || dec.More() {
-		return r, fmt.Errorf("the file is not one JSON object")
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return r, fmt.Errorf("the file is not a receipt: %v", err)
+	if err := dec.Decode(&asWritten); err != nil {
+		return Receipt{}, fmt.Errorf("the file is not one JSON object")
 	}
 	// encoding/json matches names case-insensitively and skips names it
 	// does not know: the receipt as decoded, written again, must be the

@@ -121,9 +121,26 @@ func (w Window) contains(now time.Time) bool {
 // in its location), whether or not that day is one of its days.
 func (w Window) bounds(day time.Time) (open, close time.Time) {
 	y, mo, d := day.Date()
-	open = time.Date(y, mo, d, w.From/60, w.From%60, 0, 0, w.Location)
-	close = time.Date(y, mo, d, w.To/60, w.To%60, 0, 0, w.Location)
-	return open, close
+	return wallClock(y, mo, d, w.From, w.Location), wallClock(y, mo, d, w.To, w.Location)
+}
+
+// wallClock is when the clocks of loc read minutes after midnight on the
+// day; for a time they skip (the hour a change to daylight saving time
+// jumps over), when they jump past it, which is when a window opening or
+// closing then does (contains reads the wall clock). time.Date would
+// give a time that reads up to an hour off instead.
+func wallClock(y int, mo time.Month, d, minutes int, loc *time.Location) time.Time {
+	t := time.Date(y, mo, d, minutes/60, minutes%60, 0, 0, loc)
+	if h, m, _ := t.Clock(); h*60+m == minutes%(24*60) {
+		return t
+	}
+	// Skipped: t lies within the skipped span of the jump, on one side
+	// of it or the other; the jump is the nearer bound of t's zone.
+	start, end := t.ZoneBounds()
+	if end.IsZero() || t.Sub(start) <= end.Sub(t) {
+		return start
+	}
+	return end
 }
 
 // nextOpening is the soonest time after now that one of the windows opens,

@@ -386,7 +386,7 @@ func parseLogID(answer []byte) (string, error) {
 		ID json.Number `json:"id"`
 	}
 	if err := json.Unmarshal(answer, &log); err != nil || !isLogID(string(log.ID)) {
-		return "", errors.New("Azure DevOps' answer is not a log with a numeric id")
+		return "", errors.New("the answer of Azure DevOps is not a log with a numeric id")
 	}
 	return string(log.ID), nil
 }

@@ -730,7 +730,7 @@ func TestAnnounceFailures(t *testing.T) {
 			name:   "log answer is not a log",
 			match:  func(c azuredevopstest.Call) bool { return strings.HasSuffix(c.Path, "/logs") },
 			answer: azuredevopstest.Answer{Status: 200, Body: "<html>proxy</html>"}, wantReqs: 1,
-			wantErr: "azure devops: create status log: Azure DevOps' answer is not a log with a numeric id",
+			wantErr: "azure devops: create status log: the answer of Azure DevOps is not a log with a numeric id",
 		},
 		{
 			name:   "log id is not a number",

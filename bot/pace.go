@@ -136,7 +136,7 @@ func channelOf(req *http.Request) string {
 	if err != nil {
 		return ""
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(rc, 1<<20))
 	if err != nil {
 		return ""

@@ -51,7 +51,7 @@ func watch(ctx context.Context, path string, apply func(*Config), reject func(er
 		reject(fmt.Errorf("config: watch %s: %w", path, err))
 		return
 	}
-	defer w.Close()
+	defer func() { _ = w.Close() }()
 	if err := w.Add(filepath.Dir(abs)); err != nil {
 		reject(fmt.Errorf("config: watch %s: %w", path, err))
 		return

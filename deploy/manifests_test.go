@@ -31,8 +31,6 @@ type manifest struct {
 
 func (m manifest) kind() string { s, _ := m.doc["kind"].(string); return s }
 
-func (m manifest) name() string { s, _ := dig(m.doc, "metadata", "name").(string); return s }
-
 // dig follows keys (string) and indexes (int) into decoded YAML.
 func dig(v any, keys ...any) any {
 	for _, k := range keys {

@@ -74,7 +74,7 @@ func (c *Client) LookupChange(ctx context.Context, key string) (approvals.Change
 		return approvals.ChangeRecord{}, fmt.Errorf("jira: issue %s: %w", key,
 			rest.TransportError(ctx, "Jira", c.timeout, rest.RedactError(err, c.token)))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
 	if err != nil {
 		return approvals.ChangeRecord{}, fmt.Errorf("jira: issue %s: reading the answer: %w", key, err)

@@ -151,7 +151,7 @@ func (c *Client) get(ctx context.Context, path string) (*page, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pagerduty: on call: %w", rest.TransportError(ctx, "PagerDuty", Timeout, err))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return nil, fmt.Errorf("pagerduty: on call: read answer: %w", err)

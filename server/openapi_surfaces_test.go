@@ -448,7 +448,10 @@ func (env *specEnv) surfaceProvocations(t *testing.T, sp *spec, add func(int, ca
 
 	// POST /approve/{id}, with the form the signed-in page gives.
 	const decide = "POST /approve/{id}"
-	signedForm := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Cookie": session}
+	// The page's own form comes with the page's origin (without it, or
+	// with another, the form is refused before anything else).
+	origin := env.servers["main"].URL
+	signedForm := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Cookie": session, "Origin": origin}
 	form := func(id, token, action, reason string) string {
 		return url.Values{"t": {token}, "csrf": {env.csrf(t, session, id)}, "action": {action}, "reason": {reason}}.Encode()
 	}
@@ -464,7 +467,8 @@ func (env *specEnv) surfaceProvocations(t *testing.T, sp *spec, add func(int, ca
 		body: form("flexdeploy-8900", linkToken("flexdeploy-8900"), "maybe", "")})
 	add(400, call{what: "reject without the reason the policy asks for", op: decide, path: at("flexdeploy-8900"), header: signedForm,
 		body: form("flexdeploy-8900", linkToken("flexdeploy-8900"), "reject", "")})
-	add(401, call{what: "not signed in", op: decide, path: at("flexdeploy-8900"), header: formType, body: approve})
+	add(401, call{what: "not signed in", op: decide, path: at("flexdeploy-8900"), header: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": origin}, body: approve})
+	add(403, call{what: "from another origin", op: decide, path: at("flexdeploy-8900"), header: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Cookie": session, "Origin": "https://evil.example"}, body: approve})
 	add(403, call{what: "forged CSRF token", op: decide, path: at("flexdeploy-8900"), header: signedForm,
 		body: url.Values{"t": {linkToken("flexdeploy-8900")}, "csrf": {"forged"}, "action": {"approve"}}.Encode()})
 	add(403, call{what: "another task's token", op: decide, path: at("flexdeploy-8900"), header: signedForm,

@@ -90,7 +90,7 @@ func (c *Client) LookupChange(ctx context.Context, number string) (approvals.Cha
 		return approvals.ChangeRecord{}, fmt.Errorf("servicenow: change %s: %w", number,
 			rest.TransportError(ctx, "ServiceNow", c.timeout, rest.RedactError(err, c.password)))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
 	if err != nil {
 		return approvals.ChangeRecord{}, fmt.Errorf("servicenow: change %s: reading the answer: %w", number, err)

@@ -11,9 +11,6 @@ import (
 	"strings"
 )
 
-// placeholderID is the app id of the committed manifest.
-const placeholderID = "00000000-0000-0000-0000-000000000000"
-
 var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // AppPackage is the zip an admin uploads to Teams: manifest.json with the

@@ -229,7 +229,7 @@ func (c *Connector) do(ctx context.Context, op, method, u string, body, into any
 	if err != nil {
 		return fmt.Errorf("teams: %s: %w", op, rest.RedactError(rest.TransportError(ctx, "the Bot Connector", c.timeout, err), token))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
 	if resp.StatusCode/100 == 2 {
 		if into != nil && len(bytes.TrimSpace(answer)) > 0 {
@@ -282,7 +282,7 @@ func (c *Connector) bearer(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("teams: token: %w", rest.RedactError(rest.TransportError(ctx, "Entra", c.timeout, err), c.password))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
 	if resp.StatusCode != http.StatusOK {
 		// Entra's error names the app and the cause (a wrong secret, a

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,7 +13,11 @@ import (
 	"time"
 )
 
-// Cookie names. Both are scoped to the page's paths and live minutes.
+// Cookie names. Both live minutes. Over https they are sent as
+// "__Host-" + name with Path=/ and Secure (Handler.cookie), so that no
+// other host or path can set them; over plain http on loopback (tests,
+// trials), where a browser refuses that prefix, by these names, each
+// scoped to the path that reads it.
 const (
 	sessionCookie = "approvalbot_session"
 	flowCookie    = "approvalbot_signin"
@@ -67,29 +73,53 @@ func mac(key []byte, parts ...string) []byte {
 	return m.Sum(nil)
 }
 
-// seal is the cookie value of v: its JSON and the MAC of the cookie's
-// name and the JSON.
+// seal is the cookie value of v: its JSON encrypted and authenticated
+// with AES-256-GCM under key (32 bytes, one per purpose), the cookie's
+// name as additional data. Nothing in it is readable without the session
+// key: the sign-in's cookie carries the task's one-time link token.
 func seal(key []byte, name string, v any) string {
 	payload, err := json.Marshal(v)
 	if err != nil {
 		panic("web: cookie: " + err.Error()) // structs of strings and numbers
 	}
-	p := b64.EncodeToString(payload)
-	return p + "." + b64.EncodeToString(mac(key, name, p))
+	aead := cookieAEAD(key)
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic("web: random: " + err.Error()) // crypto/rand does not fail on Linux
+	}
+	return b64.EncodeToString(nonce) + "." + b64.EncodeToString(aead.Seal(nil, nonce, payload, []byte(name)))
 }
 
-// open checks a cookie value's MAC and decodes it into v.
+// open authenticates and decrypts a cookie value into v.
 func open(key []byte, name, value string, v any) bool {
-	p, sig, ok := strings.Cut(value, ".")
+	n, ct, ok := strings.Cut(value, ".")
 	if !ok {
 		return false
 	}
-	got, err := b64.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, mac(key, name, p)) {
+	aead := cookieAEAD(key)
+	nonce, err := b64.DecodeString(n)
+	if err != nil || len(nonce) != aead.NonceSize() {
 		return false
 	}
-	payload, err := b64.DecodeString(p)
+	sealed, err := b64.DecodeString(ct)
+	if err != nil {
+		return false
+	}
+	payload, err := aead.Open(nil, nonce, sealed, []byte(name))
 	return err == nil && json.Unmarshal(payload, v) == nil
+}
+
+// cookieAEAD is AES-256-GCM under key, a 32-byte key derived by newSigner.
+func cookieAEAD(key []byte) cipher.AEAD {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic("web: cookie key: " + err.Error()) // derived keys are 32 bytes
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic("web: cookie key: " + err.Error())
+	}
+	return aead
 }
 
 // csrfToken is the form token of a session for a task: a MAC of both, so
@@ -114,18 +144,22 @@ func random(n int) string {
 
 // cookie builds one of the page's cookies: HttpOnly, SameSite=Lax (the
 // provider's redirect back is a top-level GET, which Lax lets through; a
-// cross-site POST carries none), Secure unless the public URL is plain
-// http on loopback (tests and local trials, where a browser would not
-// send a Secure cookie back).
+// cross-site POST carries none). Over https it is Secure and named
+// "__Host-"+name with Path=/ (a browser then takes it only from this very
+// host, over https, for the whole host); over plain http on loopback
+// (tests and local trials, where a browser would neither send a Secure
+// cookie back nor take the prefix) it keeps its name and goes only where
+// it is read: the session to the task pages, the sign-in to the callback.
 func (h *Handler) cookie(name, value string, maxAge time.Duration) *http.Cookie {
-	// Each cookie goes only where it is read: the session to the task
-	// pages, the sign-in under way to the callback.
 	path := "/approve/"
 	if name == flowCookie {
 		path = CallbackPath
 	}
+	if h.secure {
+		path = "/"
+	}
 	c := &http.Cookie{
-		Name: name, Value: value, Path: path,
+		Name: h.cookieName(name), Value: value, Path: path,
 		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,
 	}
 	if maxAge > 0 {
@@ -136,9 +170,17 @@ func (h *Handler) cookie(name, value string, maxAge time.Duration) *http.Cookie 
 	return c
 }
 
+// cookieName is the name a cookie is sent by: "__Host-" prefixed over https.
+func (h *Handler) cookieName(name string) string {
+	if h.secure {
+		return "__Host-" + name
+	}
+	return name
+}
+
 // readSession returns the request's session, if it has a valid one.
 func (h *Handler) readSession(r *http.Request) (*session, bool) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(h.cookieName(sessionCookie))
 	if err != nil {
 		return nil, false
 	}
@@ -151,7 +193,7 @@ func (h *Handler) readSession(r *http.Request) (*session, bool) {
 
 // readFlow returns the request's sign-in under way, if it has a valid one.
 func (h *Handler) readFlow(r *http.Request) (*flow, bool) {
-	c, err := r.Cookie(flowCookie)
+	c, err := r.Cookie(h.cookieName(flowCookie))
 	if err != nil {
 		return nil, false
 	}

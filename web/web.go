@@ -92,6 +92,7 @@ type Handler struct {
 	cfg      Config
 	sign     signer
 	secure   bool
+	origin   string // the public URL's origin, as a browser writes it
 	redirect string
 	page     *pages
 
@@ -146,6 +147,7 @@ func New(cfg Config) (*Handler, error) {
 		// A browser sends no Secure cookie back over plain http, so only a
 		// loopback test or trial goes without.
 		secure:   !loopback,
+		origin:   originOf(pub.String()),
 		redirect: pub.String() + CallbackPath,
 		page:     newPages(),
 	}, nil
@@ -217,6 +219,14 @@ func (h *Handler) task(w http.ResponseWriter, r *http.Request, id, token string)
 // session and the CSRF token bound to it and to the task; then the domain
 // decides, as it does a click, with SignedIn set.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
+	if !h.fromOwnPage(r) {
+		h.render(w, http.StatusForbidden, pageView{
+			Title:   "Nothing was decided",
+			Notice:  "This form did not come from approvalbot's page, so nothing was decided. Open the link again.",
+			Refused: true,
+		})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		h.refuse(w, nil, approvals.Invalidf("the form could not be read"))
@@ -288,6 +298,39 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		v.Notice = fmt.Sprintf("Your approval is counted: %d of %d.", len(updated.Approvals), updated.RequiredApprovals)
 	}
 	h.render(w, http.StatusOK, v)
+}
+
+// fromOwnPage reports whether a POST was sent by a page of the public
+// URL's origin, as the browser says it: the Origin header; without it
+// (or "null", as a page with Referrer-Policy: no-referrer sends), the
+// Referer; without either, Sec-Fetch-Site must be same-origin. A request
+// that says none of these is refused: the CSRF token is not the only
+// guard of a decision.
+func (h *Handler) fromOwnPage(r *http.Request) bool {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		return originOf(o) == h.origin
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		return originOf(ref) == h.origin
+	}
+	return r.Header.Get("Sec-Fetch-Site") == "same-origin"
+}
+
+// originOf is the origin of an absolute URL, scheme://host[:port] in
+// lower case without a default port, or "" if it has none.
+func originOf(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
+		return ""
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port == "" || (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + host + ":" + port
 }
 
 // refuse answers with a refusal page: the reply of err's kind and status.

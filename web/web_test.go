@@ -76,12 +76,20 @@ type testEnv struct {
 	idp   *oidctest.Provider
 	svc   *fakeService
 	token string
+	// transport trusts the page's certificate when it is on https.
+	transport http.RoundTripper
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t *testing.T) *testEnv { return newTestEnvOn(t, false) }
+
+// newTestEnvOn is newTestEnv, over https when tls is set.
+func newTestEnvOn(t *testing.T, tls bool) *testEnv {
 	t.Helper()
 	page := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + page.Listener.Addr().String()
+	if tls {
+		publicURL = "https://" + page.Listener.Addr().String()
+	}
 	idp, err := oidctest.New(oidctest.Config{
 		ClientID: clientID, ClientSecret: clientSecret,
 		RedirectURIs: []string{publicURL + CallbackPath},
@@ -134,9 +142,15 @@ func newTestEnv(t *testing.T) *testEnv {
 		mux.Handle(pattern, handler)
 	}
 	page.Config.Handler = mux
-	page.Start()
+	env := &testEnv{url: publicURL, idp: idp, svc: svc, token: token}
+	if tls {
+		page.StartTLS()
+		env.transport = page.Client().Transport
+	} else {
+		page.Start()
+	}
 	t.Cleanup(page.Close)
-	return &testEnv{url: publicURL, idp: idp, svc: svc, token: token}
+	return env
 }
 
 // browser is an HTTP client with cookies, as a browser is.
@@ -182,9 +196,24 @@ func (e *testEnv) signIn(t *testing.T, c *http.Client, email string) (*http.Resp
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
+// post sends the form as the page's own form is sent: with the page's
+// origin.
 func (e *testEnv) post(t *testing.T, c *http.Client, form url.Values) (*http.Response, string) {
 	t.Helper()
-	res, err := c.PostForm(e.url+"/approve/acme-1", form)
+	return e.postWith(t, c, form, map[string]string{"Origin": e.url})
+}
+
+func (e *testEnv) postWith(t *testing.T, c *http.Client, form url.Values, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.url+"/approve/acme-1", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +271,12 @@ func TestWebSessionCookie(t *testing.T) {
 	// handler's.
 	h := &Handler{secure: true}
 	ck := h.cookie(sessionCookie, "v", SessionTTL)
-	if !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.MaxAge != int(SessionTTL/time.Second) || ck.Path != "/approve/" {
-		t.Errorf("session cookie %+v", ck)
+	if ck.Name != "__Host-"+sessionCookie || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.MaxAge != int(SessionTTL/time.Second) || ck.Path != "/" {
+		t.Errorf("session cookie over https %+v", ck)
+	}
+	h = &Handler{secure: false}
+	if ck := h.cookie(sessionCookie, "v", SessionTTL); ck.Name != sessionCookie || ck.Secure || ck.Path != "/approve/" {
+		t.Errorf("session cookie over http on loopback %+v", ck)
 	}
 	for _, tt := range []struct {
 		public string

@@ -7,7 +7,6 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -63,11 +62,7 @@ func buildBot(ctx context.Context, dir string, unpaced bool) (string, error) {
 		name, ldflags = "approvalbot-unpaced", ldflags+" -X main.slackPacing=off"
 	}
 	bin := filepath.Join(dir, name)
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./cmd/approvalbot")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./cmd/approvalbot")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -97,7 +92,7 @@ func inspectBinary(path string) (binaryFacts, error) {
 	if err != nil {
 		return facts, fmt.Errorf("inspect %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	// Static: no program interpreter (ld.so) and no shared library needed.
 	facts.Static = true
 	for _, p := range f.Progs {
@@ -215,7 +210,7 @@ func freeAddr() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
 }
 
@@ -277,10 +272,10 @@ func (b *bot) start(ctx context.Context) (time.Duration, error) {
 		case <-b.exited:
 			return 0, fmt.Errorf("approvalbot exited before it was ready (%v); its output:\n%s", b.err, b.out)
 		case <-deadline.C:
-			b.stop()
+			_ = b.stop()
 			return 0, fmt.Errorf("approvalbot not ready within %s; its output:\n%s", readyTimeout, b.out)
 		case <-ctx.Done():
-			b.stop()
+			_ = b.stop()
 			return 0, ctx.Err()
 		case <-time.After(readyPoll):
 		}
@@ -392,8 +387,6 @@ func createTable(ctx context.Context, bin, config string, env []string) error {
 	}
 	return nil
 }
-
-var errBroken = errors.New("broken run")
 
 // itoa is strconv.Itoa, short.
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -130,9 +130,6 @@ func runLoad(ctx context.Context, client *http.Client, l load, newReq func(ctx c
 	return res
 }
 
-// taskBody is a complete FlexDeploy webhook (nothing left to enrich).
-func taskBody(taskID string) string { return taskBodyIn(taskID, "payments") }
-
 // taskBodyIn is taskBody of a task of project (which the policies of
 // --mode slack match on to pick its channel).
 func taskBodyIn(taskID, project string) string {

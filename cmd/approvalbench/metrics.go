@@ -20,7 +20,7 @@ func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /metrics answered %d", resp.StatusCode)
 	}

@@ -29,7 +29,7 @@ func procMemory(pid int) (memory, error) {
 	if err != nil {
 		return memory{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return parseProcStatus(f)
 }
 

@@ -75,7 +75,7 @@ func serve(ctx context.Context, flagPath string, stdout, stderr io.Writer, opts 
 	if err != nil {
 		return err
 	}
-	defer store.close()
+	defer func() { _ = store.close() }()
 	issuer, err := newIssuer(cfg)
 	if err != nil {
 		return err

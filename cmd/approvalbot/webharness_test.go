@@ -62,7 +62,12 @@ type webEnv struct {
 	publicURL string
 }
 
-func newWebEnv(t *testing.T) *webEnv {
+func newWebEnv(t *testing.T) *webEnv { return newWebEnvScheme(t, "http") }
+
+// newWebEnvScheme is newWebEnv with a public URL of the scheme: "https"
+// stands for a proxy in front of the bot that ends TLS (the bot itself
+// still listens on plain http).
+func newWebEnvScheme(t *testing.T, scheme string) *webEnv {
 	t.Helper()
 	e := newEnv(t)
 	e.policies = ssoPolicies
@@ -70,7 +75,7 @@ func newWebEnv(t *testing.T) *webEnv {
 	e.slack.Emails["eve@example.com"] = "UEVE"
 	e.slack.Emails["una@example.com"] = "UUNA"
 	port := freePort(t)
-	publicURL := fmt.Sprintf("http://127.0.0.1:%d", port)
+	publicURL := fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
 	users := make([]oidctest.User, len(idpUsers))
 	for i, u := range idpUsers {
 		u.Password = testIdPPassword

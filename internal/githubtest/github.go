@@ -674,7 +674,7 @@ func (f *Server) checkJWT(signed string, now time.Time) error {
 		jwt.WithIssuedAt(), jwt.WithTimeFunc(func() time.Time { return now }))
 	switch {
 	case err != nil:
-		return fmt.Errorf("A JSON web token could not be decoded: %v", err)
+		return fmt.Errorf("a JSON web token could not be decoded: %v", err)
 	case claims.IssuedAt == nil:
 		return fmt.Errorf("'Issued at' claim ('iat') is required")
 	case claims.ExpiresAt.After(now.Add(MaxJWTLifetime)):

@@ -281,7 +281,7 @@ func (f *Server) approve(w http.ResponseWriter, pid int64, seg string, call Call
 	if f.lose > 0 {
 		f.lose--
 		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
-			conn.Close()
+			_ = conn.Close()
 		}
 		return
 	}

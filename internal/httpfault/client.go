@@ -33,7 +33,7 @@ func Send(client *http.Client, method, url, authorization, contentType, body str
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(raw), nil
 }
@@ -54,7 +54,7 @@ func RefusingURL() (string, error) {
 		return "", err
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	_ = ln.Close()
 	return "http://" + addr, nil
 }
 

@@ -117,7 +117,7 @@ func SignIn(ctx context.Context, c *http.Client, loginPage *http.Response, usern
 		return nil, fmt.Errorf("oidctest: not the login page (%d)", loginPage.StatusCode)
 	}
 	body, err := io.ReadAll(loginPage.Body)
-	loginPage.Body.Close()
+	_ = loginPage.Body.Close()
 	if err != nil {
 		return nil, err
 	}

@@ -128,7 +128,7 @@ func (x *Exchange) Try(ctx context.Context, req Request) ([]byte, *Failure) {
 	if err != nil {
 		return nil, &Failure{Err: TransportError(ctx, x.Service, x.Timeout, redactedFunc{err, redact}), Retryable: true}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 
 	if x.success(resp.StatusCode) {
 		if req.Answered != nil {

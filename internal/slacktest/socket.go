@@ -114,7 +114,7 @@ func (f *Server) serveSocket(w http.ResponseWriter, r *http.Request) bool {
 			return true
 		}
 		if sendHello(conn) != nil {
-			conn.Close()
+			_ = conn.Close()
 			return true
 		}
 		s.mu.Lock()
@@ -130,7 +130,7 @@ func (f *Server) serveSocket(w http.ResponseWriter, r *http.Request) bool {
 		if drop {
 			_ = conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseGoingAway, "link refreshed"), time.Now().Add(time.Second))
-			conn.Close()
+			_ = conn.Close()
 			return true
 		}
 		go s.readAcks(conn)
@@ -150,7 +150,7 @@ func sendHello(conn *websocket.Conn) error {
 }
 
 func (s *socketSide) readAcks(conn *websocket.Conn) {
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	for {
 		_, raw, err := conn.ReadMessage()
 		if err != nil {

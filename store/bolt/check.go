@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // damagedError is the error of a store file that cannot be opened for
@@ -47,25 +48,31 @@ func damaged(path, why string) error { return &damagedError{path: path, why: why
 // the meta pages; then it is mapped read-only, as bbolt maps it, and every
 // access is checked against its length, so nothing here can fault. Cost:
 // a look at every page in use, about as much as bbolt's own walk
-// (BenchmarkOpen). A missing or empty file passes: bbolt creates it.
+// (BenchmarkOpen). Only a missing file passes unlooked-at: bbolt creates
+// it. An empty one is damage, never a new store: bbolt writes its meta
+// pages before anything else, so a store file of zero bytes is one cut
+// short, and starting empty on it would lose every pending task unseen.
 func checkFile(path string, lockTimeout time.Duration) (err error) {
 	info, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && info.Size() == 0) {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	if info.Size() == 0 {
+		return damaged(path, "it is empty, zero bytes, where a store file always holds its meta pages; only a missing file starts an empty store")
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: lockTimeout})
 	if err != nil {
 		return openError(path, err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	// Sized under the lock: no writer grows the file now.
 	if info, err = f.Stat(); err != nil {
 		return fmt.Errorf("bolt: open %s: %w", path, err)
@@ -101,11 +108,11 @@ func openError(path string, err error) error {
 		errno   syscall.Errno
 	)
 	switch {
-	case errors.Is(err, bbolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("bolt: open %s: store file is in use by another process", path)
 	case errors.As(err, &pathErr), errors.As(err, &errno):
 		return fmt.Errorf("bolt: open %s: %w", path, err)
-	case errors.Is(err, bbolt.ErrVersionMismatch):
+	case errors.Is(err, berrors.ErrVersionMismatch):
 		return damaged(path, fmt.Sprintf("not a store file of this version: %v", err))
 	default:
 		return damaged(path, fmt.Sprintf("not a readable bbolt file: %v", err))

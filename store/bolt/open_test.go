@@ -125,6 +125,16 @@ func TestOpenDamagedFile(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"cut to nothing (zero bytes)", func(t *testing.T, path string, _ layout) {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"cut to half", func(t *testing.T, path string, _ layout) {
+			if err := os.Truncate(path, size/2); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"cut to a few bytes", func(t *testing.T, path string, _ layout) {
 			if err := os.Truncate(path, 10); err != nil {
 				t.Fatal(err)

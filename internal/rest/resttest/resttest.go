@@ -106,7 +106,7 @@ func newServer(t *testing.T, s Subject, script ...answer) *server {
 		case a.drop:
 			conn, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
-				conn.Close()
+				_ = conn.Close()
 			}
 			return
 		}
