@@ -5,6 +5,7 @@
 package approvals
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -303,6 +304,10 @@ func (t *Task) PostedAnywhere() bool {
 // become the primary chat's messages.
 func (t *Task) UnmarshalJSON(data []byte) error {
 	type plain Task
+	if !bytes.Contains(data, []byte(`"message"`)) {
+		// Written since chats were registered: no legacy fields to read.
+		return json.Unmarshal(data, (*plain)(t))
+	}
 	var legacy struct {
 		*plain
 		Message *MessageRef  `json:"message"`
