@@ -22,7 +22,8 @@ func largestTask(taskID string) string {
 
 // TestLargestTaskGetsAMessage: the largest task the intake accepts is
 // posted, and the fake Slack (which refuses what Slack refuses) accepts it
-// with working buttons.
+// with working buttons. Its requester is written in markup approvalbot
+// cannot read, so approving is refused (fail closed) and rejecting decides.
 func TestLargestTaskGetsAMessage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -35,7 +36,13 @@ func TestLargestTaskGetsAMessage(t *testing.T) {
 	if status := e.click(msg, "approve", "UALICE", "Alice"); status != http.StatusOK {
 		t.Fatalf("click answered %d", status)
 	}
-	e.waitTask(id, "delivered", delivered)
+	waitFor(t, "the approval refused", func() bool { return ephemeralTo(e, "UALICE", "cannot read") })
+	if status := e.click(msg, "reject", "UALICE", "Alice"); status != http.StatusOK {
+		t.Fatalf("click answered %d", status)
+	}
+	if task := e.waitTask(id, "delivered", delivered); task["status"] != "rejected" {
+		t.Fatalf("status %v, want rejected", task["status"])
+	}
 }
 
 // TestRefusedBlocksFallBackToAMinimalMessage: when Slack refuses a
