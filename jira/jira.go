@@ -6,10 +6,10 @@ package jira
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,11 +31,8 @@ type Config struct {
 // Client looks issues up.
 type Client struct {
 	base     string
-	email    string
-	token    string
 	approved []string
-	timeout  time.Duration
-	http     *http.Client
+	api      *rest.Exchange
 }
 
 var _ approvals.ChangeLookup = (*Client)(nil)
@@ -48,8 +45,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), email: cfg.Email, token: cfg.APIToken,
-		approved: cfg.ApprovedStatuses, timeout: cfg.Timeout, http: rest.NewHTTPClient(cfg.Timeout)}, nil
+	token := cfg.APIToken
+	header := http.Header{}
+	header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cfg.Email+":"+token)))
+	header.Set("Accept", "application/json")
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), approved: cfg.ApprovedStatuses,
+		api: rest.NewExchange(rest.Exchange{Service: "Jira", Timeout: cfg.Timeout, Header: header,
+			Redact: func(s string) string { return rest.Redact(s, token) }})}, nil
 }
 
 type issue struct {
@@ -63,28 +65,14 @@ type issue struct {
 
 // LookupChange reads the issue key.
 func (c *Client) LookupChange(ctx context.Context, key string) (approvals.ChangeRecord, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/rest/api/3/issue/"+url.PathEscape(key)+"?fields=status,summary", nil)
+	// One look-up is one try: the click that asked waits on it, and the
+	// next click asks again.
+	body, err := rest.Once("jira: issue "+key, func() ([]byte, *rest.Failure) {
+		return c.api.Try(ctx, rest.Request{Method: http.MethodGet, Limit: rest.MaxErrorBody,
+			URL: c.base + "/rest/api/3/issue/" + url.PathEscape(key) + "?fields=status,summary"})
+	})
 	if err != nil {
-		return approvals.ChangeRecord{}, fmt.Errorf("jira: issue %s: %w", key, err)
-	}
-	req.SetBasicAuth(c.email, c.token)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return approvals.ChangeRecord{}, fmt.Errorf("jira: issue %s: %w", key,
-			rest.TransportError(ctx, "Jira", c.timeout, rest.RedactError(err, c.token)))
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
-	if err != nil {
-		return approvals.ChangeRecord{}, fmt.Errorf("jira: issue %s: reading the answer: %w", key, err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return approvals.ChangeRecord{}, fmt.Errorf("jira: issue %s: %w", key, approvals.ErrNotFound)
-	case resp.StatusCode != http.StatusOK:
-		return approvals.ChangeRecord{}, fmt.Errorf("jira: issue %s: %s: %s", key, rest.StatusText(resp.StatusCode),
-			rest.Excerpt(string(body), func(s string) string { return rest.Redact(s, c.token) }))
+		return approvals.ChangeRecord{}, err
 	}
 	var is issue
 	if err := json.Unmarshal(body, &is); err != nil || is.Fields.Status.Name == "" {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -40,8 +39,7 @@ const maxPages = 10
 // Client answers who is on call, caching answers for CacheTTL.
 type Client struct {
 	apiURL string
-	token  string
-	http   *http.Client
+	api    *rest.Exchange
 	now    func() time.Time
 
 	mu    sync.Mutex
@@ -73,7 +71,13 @@ func New(cfg Config) *Client {
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{apiURL: apiURL, token: cfg.Token, http: rest.NewHTTPClient(Timeout), now: now, cache: map[string]entry{}}
+	token := cfg.Token
+	header := http.Header{}
+	header.Set("Authorization", "Token token="+token)
+	header.Set("Accept", "application/vnd.pagerduty+json;version=2")
+	api := rest.NewExchange(rest.Exchange{Service: "PagerDuty", Timeout: Timeout, Header: header,
+		Redact: func(s string) string { return rest.Redact(s, token) }})
+	return &Client{apiURL: apiURL, api: api, now: now, cache: map[string]entry{}}
 }
 
 // OnCallEmails returns the emails of the people on call now on any of the
@@ -93,7 +97,7 @@ func (c *Client) OnCallEmails(ctx context.Context, schedules []string) ([]string
 	c.mu.Unlock()
 	emails, err := c.lookUp(ctx, ids)
 	if err != nil {
-		return nil, rest.RedactError(err, c.token)
+		return nil, err // the exchange redacted the token
 	}
 	c.mu.Lock()
 	c.cache[key] = entry{emails: emails, at: now}
@@ -139,25 +143,13 @@ func (c *Client) lookUp(ctx context.Context, schedules []string) ([]string, erro
 }
 
 func (c *Client) get(ctx context.Context, path string) (*page, error) {
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.apiURL+path, nil)
+	// One try: the click that asked waits on it, and the next click asks
+	// again (answers are cached for a minute).
+	body, err := rest.Once("pagerduty: on call", func() ([]byte, *rest.Failure) {
+		return c.api.Try(ctx, rest.Request{Method: http.MethodGet, URL: c.apiURL + path, Limit: 4 << 20})
+	})
 	if err != nil {
-		return nil, fmt.Errorf("pagerduty: on call: %w", err)
-	}
-	req.Header.Set("Authorization", "Token token="+c.token)
-	req.Header.Set("Accept", "application/vnd.pagerduty+json;version=2")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("pagerduty: on call: %w", rest.TransportError(ctx, "PagerDuty", Timeout, err))
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return nil, fmt.Errorf("pagerduty: on call: read answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("pagerduty: on call: %s: %s", rest.StatusText(resp.StatusCode), rest.Excerpt(string(body), func(s string) string { return rest.Redact(s, c.token) }))
+		return nil, err
 	}
 	var p page
 	if err := json.Unmarshal(body, &p); err != nil {

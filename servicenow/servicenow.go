@@ -6,10 +6,10 @@ package servicenow
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,11 +32,8 @@ type Config struct {
 
 // Client looks change requests up.
 type Client struct {
-	base     string
-	user     string
-	password string
-	timeout  time.Duration
-	http     *http.Client
+	base string
+	api  *rest.Exchange
 }
 
 var _ approvals.ChangeLookup = (*Client)(nil)
@@ -49,8 +46,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	return &Client{base: strings.TrimRight(cfg.InstanceURL, "/"), user: cfg.Username, password: cfg.Password,
-		timeout: cfg.Timeout, http: rest.NewHTTPClient(cfg.Timeout)}, nil
+	password := cfg.Password
+	header := http.Header{}
+	header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+password)))
+	header.Set("Accept", "application/json")
+	return &Client{base: strings.TrimRight(cfg.InstanceURL, "/"),
+		api: rest.NewExchange(rest.Exchange{Service: "ServiceNow", Timeout: cfg.Timeout, Header: header,
+			Redact: func(s string) string { return rest.Redact(s, password) }})}, nil
 }
 
 // states are ServiceNow's change request states (the numbers, with
@@ -79,25 +81,12 @@ func (c *Client) LookupChange(ctx context.Context, number string) (approvals.Cha
 	q.Set("sysparm_fields", Fields)
 	q.Set("sysparm_display_value", "false")
 	q.Set("sysparm_limit", "1")
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/now/table/change_request?"+q.Encode(), nil)
+	body, err := rest.Once("servicenow: change "+number, func() ([]byte, *rest.Failure) {
+		return c.api.Try(ctx, rest.Request{Method: http.MethodGet, Limit: rest.MaxErrorBody,
+			URL: c.base + "/api/now/table/change_request?" + q.Encode()})
+	})
 	if err != nil {
-		return approvals.ChangeRecord{}, fmt.Errorf("servicenow: change %s: %w", number, err)
-	}
-	req.SetBasicAuth(c.user, c.password)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return approvals.ChangeRecord{}, fmt.Errorf("servicenow: change %s: %w", number,
-			rest.TransportError(ctx, "ServiceNow", c.timeout, rest.RedactError(err, c.password)))
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, rest.MaxErrorBody))
-	if err != nil {
-		return approvals.ChangeRecord{}, fmt.Errorf("servicenow: change %s: reading the answer: %w", number, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return approvals.ChangeRecord{}, fmt.Errorf("servicenow: change %s: %s: %s", number, rest.StatusText(resp.StatusCode),
-			rest.Excerpt(string(body), func(s string) string { return rest.Redact(s, c.password) }))
+		return approvals.ChangeRecord{}, err
 	}
 	var a answer
 	if err := json.Unmarshal(body, &a); err != nil {
