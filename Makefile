@@ -5,6 +5,10 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 DYNALITE  := tools/node_modules/.bin/dynalite
 REDOCLY   := tools/node_modules/.bin/redocly
+# Helm is a Go module: go install, pinned, into bin/tools (one folder per
+# version, so a new pin installs anew).
+HELM_VERSION := v3.21.4
+HELM      := bin/tools/helm-$(HELM_VERSION)/helm
 
 .PHONY: run build test tools lint lint-api bench fuzz clean
 
@@ -29,9 +33,23 @@ web-deps:
 	@bash .ci/web-deps
 
 ## test: every test, with the race detector; the DynamoDB tests start dynalite
-## themselves, the web tests an OpenID Connect provider and Chromium
-test: tools web-deps
-	$(GO) test -race -count=1 ./...
+## themselves, the web tests an OpenID Connect provider and Chromium, the
+## chart's tests run helm
+test: tools web-deps $(HELM)
+	HELM=$(CURDIR)/$(HELM) $(GO) test -race -count=1 ./...
+
+## helm: install the pinned Helm into bin/tools
+.PHONY: helm
+helm: $(HELM)
+$(HELM):
+	GOBIN=$(CURDIR)/$(dir $(HELM)) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+## lint-chart: the Helm chart: helm lint --strict, then every values example
+## rendered and decoded strictly into k8s.io/api types, and the broken
+## values of deploy/helm/testdata refused (deploy/helm_test.go)
+.PHONY: lint-chart
+lint-chart: $(HELM)
+	HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 -run 'Helm|Manifests|DecodeStrict' ./deploy/
 
 ## lint: formatting, vet and the OpenAPI description
 lint: lint-api
