@@ -35,7 +35,7 @@ web-deps:
 ## test: every test, with the race detector; the DynamoDB tests start dynalite
 ## themselves, the web tests an OpenID Connect provider and Chromium, the
 ## chart's tests run helm
-test: tools web-deps $(HELM)
+test: tools web-deps $(HELM) promtool
 	HELM=$(CURDIR)/$(HELM) $(GO) test -race -count=1 ./...
 
 ## helm: install the pinned Helm into bin/tools
@@ -43,6 +43,28 @@ test: tools web-deps $(HELM)
 helm: $(HELM)
 $(HELM):
 	GOBIN=$(CURDIR)/$(dir $(HELM)) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+## promtool: Debian's prometheus package, for promtool; nothing when one is
+## installed
+.PHONY: promtool
+promtool:
+	@bash .ci/prom-deps
+
+## lint-alerts: the alert rules checked and unit-tested by promtool (each
+## alert fires and stays quiet in deploy/prometheus/alerts_test.yaml), the
+## negative controls of deploy/prometheus/testdata refused, then every
+## PromQL expression of the rules and the Grafana dashboard parsed and its
+## metrics found in a running bot's /metrics
+.PHONY: lint-alerts
+lint-alerts: promtool
+	promtool check rules deploy/prometheus/alerts.yaml
+	promtool test rules deploy/prometheus/alerts_test.yaml
+	@if promtool check rules deploy/prometheus/testdata/broken-alerts.yaml >/dev/null 2>&1; then \
+	  echo "promtool check rules accepted deploy/prometheus/testdata/broken-alerts.yaml"; exit 1; fi
+	@if promtool test rules deploy/prometheus/testdata/early-alert_test.yaml >/dev/null 2>&1; then \
+	  echo "promtool test rules passed deploy/prometheus/testdata/early-alert_test.yaml"; exit 1; fi
+	@echo "negative controls: the broken rule and the early alert are refused"
+	$(GO) test -count=1 -run 'TestDashboardAndAlertsReadExportedMetrics|TestPromQLChecksCatchMistakes' ./cmd/approvalbot/
 
 ## lint-chart: the Helm chart: helm lint --strict, then every values example
 ## rendered and decoded strictly into k8s.io/api types, and the broken
