@@ -5,6 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 DYNALITE  := tools/node_modules/.bin/dynalite
 REDOCLY   := tools/node_modules/.bin/redocly
+TSC       := tools/node_modules/.bin/tsc
 # Helm is a Go module: go install, pinned, into bin/tools (one folder per
 # version, so a new pin installs anew).
 HELM_VERSION := v3.21.4
@@ -20,11 +21,12 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/approvalbot ./cmd/approvalbot
 
-## tools: install the pinned tools (dynalite, Redocly CLI) into tools/node_modules
-tools: $(DYNALITE) $(REDOCLY)
-$(DYNALITE) $(REDOCLY) &: tools/package.json tools/package-lock.json
+## tools: install the pinned tools (dynalite, Redocly CLI, TypeScript and
+## @slack/types) into tools/node_modules
+tools: $(DYNALITE) $(REDOCLY) $(TSC)
+$(DYNALITE) $(REDOCLY) $(TSC) &: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund
-	@touch $(DYNALITE) $(REDOCLY)
+	@touch $(DYNALITE) $(REDOCLY) $(TSC)
 
 ## web-deps: Debian's Chromium for the web tests (a real headless browser);
 ## nothing when one is installed
@@ -43,6 +45,21 @@ test: tools web-deps $(HELM) promtool
 helm: $(HELM)
 $(HELM):
 	GOBIN=$(CURDIR)/$(dir $(HELM)) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+## check-slack-types: every golden Slack payload of testdata/slack (messages,
+## modals, Home tabs, command replies) type-checked by tsc --strict against
+## Slack's own @slack/types (pinned in tools/package.json); the broken
+## payload of tools/slack-types/testdata must be refused
+.PHONY: check-slack-types
+check-slack-types: $(TSC)
+	node tools/slack-types/gen.mjs tools/slack-types/out/goldens testdata/slack/*.json
+	$(TSC) -p tools/slack-types/tsconfig.json
+	node tools/slack-types/gen.mjs tools/slack-types/out/broken tools/slack-types/testdata/*.json
+	@if $(TSC) -p tools/slack-types/tsconfig.broken.json > tools/slack-types/out/broken.log 2>&1; then \
+	  echo "tsc accepted tools/slack-types/testdata/broken_button.json"; exit 1; fi
+	@grep -q 'broken_button.ts.*ColorScheme' tools/slack-types/out/broken.log || \
+	  { echo "tsc refused the broken payload, but not for its button's style:"; cat tools/slack-types/out/broken.log; exit 1; }
+	@echo "negative control: tsc refuses tools/slack-types/testdata/broken_button.json"
 
 ## promtool: Debian's prometheus package, for promtool; nothing when one is
 ## installed
