@@ -5,6 +5,7 @@
 //	approvalbot dynamodb create-table [--config FILE]
 //	approvalbot receipt public-key [--config FILE]
 //	approvalbot receipt verify FILE --public-key KEY
+//	approvalbot healthcheck [--url URL]
 //	approvalbot version
 package main
 
@@ -34,6 +35,7 @@ Usage:
   approvalbot dynamodb create-table [--config FILE] create the DynamoDB table
   approvalbot receipt public-key [--config FILE]    print the receipts' public key
   approvalbot receipt verify FILE --public-key KEY  check a decision's receipt offline
+  approvalbot healthcheck [--url URL]               exit 0 if a running bot's /healthz answers 200
   approvalbot version                               print the version
 
 The configuration file is --config, else $APPROVALBOT_CONFIG, else
@@ -91,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return createTable(ctx, path, stdout, stderr)
 	case cmd == "receipt":
 		return receipt(rest, os.Stdin, stdout, stderr)
+	case cmd == "healthcheck":
+		return healthcheck(ctx, rest, stdout, stderr)
 	case cmd == "version" || cmd == "--version":
 		fmt.Fprintln(stdout, "approvalbot", versionString())
 		return nil
