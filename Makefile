@@ -5,6 +5,11 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 DYNALITE  := tools/node_modules/.bin/dynalite
 REDOCLY   := tools/node_modules/.bin/redocly
+TSC       := tools/node_modules/.bin/tsc
+# Helm is a Go module: go install, pinned, into bin/tools (one folder per
+# version, so a new pin installs anew).
+HELM_VERSION := v3.21.4
+HELM      := bin/tools/helm-$(HELM_VERSION)/helm
 
 .PHONY: run build test tools lint lint-api bench fuzz clean
 
@@ -16,11 +21,12 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/approvalbot ./cmd/approvalbot
 
-## tools: install the pinned tools (dynalite, Redocly CLI) into tools/node_modules
-tools: $(DYNALITE) $(REDOCLY)
-$(DYNALITE) $(REDOCLY) &: tools/package.json tools/package-lock.json
+## tools: install the pinned tools (dynalite, Redocly CLI, TypeScript and
+## @slack/types) into tools/node_modules
+tools: $(DYNALITE) $(REDOCLY) $(TSC)
+$(DYNALITE) $(REDOCLY) $(TSC) &: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund
-	@touch $(DYNALITE) $(REDOCLY)
+	@touch $(DYNALITE) $(REDOCLY) $(TSC)
 
 ## web-deps: Debian's Chromium for the web tests (a real headless browser);
 ## nothing when one is installed
@@ -29,9 +35,60 @@ web-deps:
 	@bash .ci/web-deps
 
 ## test: every test, with the race detector; the DynamoDB tests start dynalite
-## themselves, the web tests an OpenID Connect provider and Chromium
-test: tools web-deps
-	$(GO) test -race -count=1 ./...
+## themselves, the web tests an OpenID Connect provider and Chromium, the
+## chart's tests run helm
+test: tools web-deps $(HELM) promtool
+	HELM=$(CURDIR)/$(HELM) $(GO) test -race -count=1 ./...
+
+## helm: install the pinned Helm into bin/tools
+.PHONY: helm
+helm: $(HELM)
+$(HELM):
+	GOBIN=$(CURDIR)/$(dir $(HELM)) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+## check-slack-types: every golden Slack payload of testdata/slack (messages,
+## modals, Home tabs, command replies) type-checked by tsc --strict against
+## Slack's own @slack/types (pinned in tools/package.json); the broken
+## payload of tools/slack-types/testdata must be refused
+.PHONY: check-slack-types
+check-slack-types: $(TSC)
+	node tools/slack-types/gen.mjs tools/slack-types/out/goldens testdata/slack/*.json
+	$(TSC) -p tools/slack-types/tsconfig.json
+	node tools/slack-types/gen.mjs tools/slack-types/out/broken tools/slack-types/testdata/*.json
+	@if $(TSC) -p tools/slack-types/tsconfig.broken.json > tools/slack-types/out/broken.log 2>&1; then \
+	  echo "tsc accepted tools/slack-types/testdata/broken_button.json"; exit 1; fi
+	@grep -q 'broken_button.ts.*ColorScheme' tools/slack-types/out/broken.log || \
+	  { echo "tsc refused the broken payload, but not for its button's style:"; cat tools/slack-types/out/broken.log; exit 1; }
+	@echo "negative control: tsc refuses tools/slack-types/testdata/broken_button.json"
+
+## promtool: Debian's prometheus package, for promtool; nothing when one is
+## installed
+.PHONY: promtool
+promtool:
+	@bash .ci/prom-deps
+
+## lint-alerts: the alert rules checked and unit-tested by promtool (each
+## alert fires and stays quiet in deploy/prometheus/alerts_test.yaml), the
+## negative controls of deploy/prometheus/testdata refused, then every
+## PromQL expression of the rules and the Grafana dashboard parsed and its
+## metrics found in a running bot's /metrics
+.PHONY: lint-alerts
+lint-alerts: promtool
+	promtool check rules deploy/prometheus/alerts.yaml
+	promtool test rules deploy/prometheus/alerts_test.yaml
+	@if promtool check rules deploy/prometheus/testdata/broken-alerts.yaml >/dev/null 2>&1; then \
+	  echo "promtool check rules accepted deploy/prometheus/testdata/broken-alerts.yaml"; exit 1; fi
+	@if promtool test rules deploy/prometheus/testdata/early-alert_test.yaml >/dev/null 2>&1; then \
+	  echo "promtool test rules passed deploy/prometheus/testdata/early-alert_test.yaml"; exit 1; fi
+	@echo "negative controls: the broken rule and the early alert are refused"
+	$(GO) test -count=1 -run 'TestDashboardAndAlertsReadExportedMetrics|TestPromQLChecksCatchMistakes' ./cmd/approvalbot/
+
+## lint-chart: the Helm chart: helm lint --strict, then every values example
+## rendered and decoded strictly into k8s.io/api types, and the broken
+## values of deploy/helm/testdata refused (deploy/helm_test.go)
+.PHONY: lint-chart
+lint-chart: $(HELM)
+	HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 -run 'Helm|Manifests|DecodeStrict' ./deploy/
 
 ## lint: formatting, vet, staticcheck, errcheck, the OpenAPI description and the Teams cards and manifest
 lint: lint-api lint-teams lint-tools

@@ -24,8 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
@@ -76,6 +76,7 @@ const (
 
 type spec struct {
 	doc map[string]any
+	kin *kinSpec // the same document, read by kin-openapi
 }
 
 type specOp struct {
@@ -96,7 +97,7 @@ func loadSpec(t *testing.T) *spec {
 	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.") {
 		t.Fatalf("%s: openapi %q, want 3.x", specPath, v)
 	}
-	return &spec{doc: doc}
+	return &spec{doc: doc, kin: loadKinSpec(t)}
 }
 
 func asMap(v any) map[string]any { m, _ := v.(map[string]any); return m }
@@ -241,124 +242,6 @@ func (s *spec) authHeaders(t *testing.T, op specOp, key string) map[string][2]st
 	return out
 }
 
-// --- a tiny JSON Schema checker for the parts of OpenAPI 3.0 the spec uses ---
-
-type schemaChecker struct {
-	t    *testing.T
-	spec *spec
-	// seen records "Schema.property" for every property met in an answer,
-	// so that a documented property the server never sends is caught.
-	seen map[string]bool
-	// open accepts properties a schema does not declare, as JSON Schema
-	// does unless additionalProperties says otherwise: for the spec's
-	// examples, which a client's validator reads so.
-	open bool
-}
-
-// check validates v against schema and returns the problems. Unless the
-// checker is open, properties the schema does not declare are problems
-// too: an undocumented field in an answer is drift, even though the spec
-// leaves objects open for clients.
-func (c *schemaChecker) check(schema map[string]any, v any, at, name string) []string {
-	if ref, ok := schema["$ref"].(string); ok {
-		name = ref[strings.LastIndex(ref, "/")+1:]
-		schema = c.spec.resolve(c.t, schema)
-	}
-	var problems []string
-	if v == nil {
-		// OpenAPI 3.0.3: nullable adds null to the type beside it, and
-		// only there; allOf, anyOf, oneOf and enum still judge null.
-		if _, typed := schema["type"]; typed {
-			if nullable, _ := schema["nullable"].(bool); !nullable {
-				return []string{at + ": null, but not nullable"}
-			}
-		}
-	}
-	for _, sub := range asSlice(schema["allOf"]) {
-		problems = append(problems, c.check(asMap(sub), v, at, name)...)
-	}
-	for _, kw := range []string{"anyOf", "oneOf"} {
-		alts := asSlice(schema[kw])
-		if len(alts) == 0 {
-			continue
-		}
-		matched := 0
-		for _, sub := range alts {
-			if len(c.check(asMap(sub), v, at, name)) == 0 {
-				matched++
-			}
-		}
-		if matched == 0 || (kw == "oneOf" && matched > 1) {
-			problems = append(problems, fmt.Sprintf("%s: matches %d of the %s alternatives", at, matched, kw))
-		}
-	}
-	if typ, ok := schema["type"].(string); ok && v != nil {
-		if !hasType(v, typ) {
-			return append(problems, fmt.Sprintf("%s: %T, want %s", at, v, typ))
-		}
-	}
-	if enum := asSlice(schema["enum"]); enum != nil && !slices.ContainsFunc(enum, func(e any) bool { return fmt.Sprint(e) == fmt.Sprint(v) }) {
-		problems = append(problems, fmt.Sprintf("%s: %v is not one of %v", at, v, enum))
-	}
-	if s, ok := v.(string); ok {
-		switch schema["format"] {
-		case "date-time":
-			if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %q is not a date-time", at, s))
-			}
-		case "uri":
-			if u, err := url.Parse(s); err != nil || !u.IsAbs() {
-				problems = append(problems, fmt.Sprintf("%s: %q is not an absolute URI", at, s))
-			}
-		}
-		if n, ok := schema["maxLength"].(int); ok && utf8.RuneCountInString(s) > n {
-			problems = append(problems, fmt.Sprintf("%s: longer than %d characters", at, n))
-		}
-	}
-	if minimum, ok := schema["minimum"].(int); ok {
-		if n, isNum := v.(float64); isNum && n < float64(minimum) {
-			problems = append(problems, fmt.Sprintf("%s: %v is below %d", at, n, minimum))
-		}
-	}
-	switch val := v.(type) {
-	case map[string]any:
-		props := asMap(schema["properties"])
-		for _, r := range asSlice(schema["required"]) {
-			if _, ok := val[r.(string)]; !ok {
-				problems = append(problems, fmt.Sprintf("%s: required property %q is missing", at, r))
-			}
-		}
-		for k, item := range val {
-			if p := asMap(props[k]); p != nil {
-				if name != "" {
-					c.seen[name+"."+k] = true
-				}
-				problems = append(problems, c.check(p, item, at+"."+k, "")...)
-				continue
-			}
-			switch ap := schema["additionalProperties"].(type) {
-			case map[string]any:
-				problems = append(problems, c.check(ap, item, at+"."+k, "")...)
-			case bool:
-				if !ap {
-					problems = append(problems, fmt.Sprintf("%s: property %q is not allowed", at, k))
-				}
-			default:
-				if props != nil && !c.open {
-					problems = append(problems, fmt.Sprintf("%s: property %q is not in the spec", at, k))
-				}
-			}
-		}
-	case []any:
-		if items := asMap(schema["items"]); items != nil {
-			for i, item := range val {
-				problems = append(problems, c.check(items, item, fmt.Sprintf("%s[%d]", at, i), "")...)
-			}
-		}
-	}
-	return problems
-}
-
 // excerpt is the start of a body, for a failure message.
 func excerpt(body []byte) string {
 	body = bytes.TrimSpace(body)
@@ -369,30 +252,6 @@ func excerpt(body []byte) string {
 }
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }
-
-func hasType(v any, typ string) bool {
-	switch typ {
-	case "object":
-		_, ok := v.(map[string]any)
-		return ok
-	case "array":
-		_, ok := v.([]any)
-		return ok
-	case "string":
-		_, ok := v.(string)
-		return ok
-	case "boolean":
-		_, ok := v.(bool)
-		return ok
-	case "number":
-		_, ok := v.(float64)
-		return ok
-	case "integer":
-		n, ok := v.(float64)
-		return ok && n == float64(int64(n))
-	}
-	return false
-}
 
 // --- the server under test --------------------------------------------------
 
@@ -751,9 +610,11 @@ type call struct {
 }
 
 type answer struct {
-	status int
-	header http.Header
-	body   []byte
+	status  int
+	header  http.Header
+	body    []byte
+	req     *http.Request // what was sent, for the validators
+	reqBody []byte
 }
 
 func (env *specEnv) send(t *testing.T, c call, method string) answer {
@@ -784,7 +645,7 @@ func (env *specEnv) send(t *testing.T, c call, method string) answer {
 	if err != nil {
 		t.Fatalf("%s: %v", c.what, err)
 	}
-	return answer{status: res.StatusCode, header: res.Header, body: body}
+	return answer{status: res.StatusCode, header: res.Header, body: body, req: req, reqBody: []byte(c.body)}
 }
 
 func signSlack(body string, at time.Time) map[string]string {
@@ -1011,7 +872,7 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 
 // checkAnswer checks an answer against the operation's documented response
 // for its status and returns the problems.
-func checkAnswer(t *testing.T, sp *spec, checker *schemaChecker, op specOp, a answer) []string {
+func checkAnswer(t *testing.T, sp *spec, d *drift, op specOp, a answer) []string {
 	t.Helper()
 	resp := sp.response(t, op, a.status)
 	if resp == nil {
@@ -1049,7 +910,11 @@ func checkAnswer(t *testing.T, sp *spec, checker *schemaChecker, op specOp, a an
 	if err := json.Unmarshal(a.body, &v); err != nil {
 		return append(problems, fmt.Sprintf("%d: body is not JSON: %q", a.status, a.body))
 	}
-	return append(problems, checker.check(asMap(media["schema"]), v, strconv.Itoa(a.status)+" body", "")...)
+	// As an answer of op: a 405 answers a method the path does not have.
+	req := a.req.Clone(context.Background())
+	req.Method = op.method
+	problems = append(problems, sp.kin.validateResponse(req, a.reqBody, a)...)
+	return append(problems, d.check(sp.kin.responseSchema(req, a.status, mt), v, strconv.Itoa(a.status)+" body")...)
 }
 
 // TestOpenAPIStatuses provokes every documented answer of every operation
@@ -1060,7 +925,7 @@ func TestOpenAPIStatuses(t *testing.T) {
 	sp := loadSpec(t)
 	env := newSpecEnv(t, sp)
 	calls := provocations(t, sp, env)
-	checker := &schemaChecker{t: t, spec: sp, seen: map[string]bool{}}
+	d := &drift{seen: map[string]bool{}}
 	exercised := map[string]bool{}
 
 	run := func(op specOp, status int, c call) {
@@ -1069,8 +934,14 @@ func TestOpenAPIStatuses(t *testing.T) {
 			t.Errorf("%s (%s): answered %d, want %d: %s", op.key, c.what, a.status, status, excerpt(a.body))
 			return
 		}
-		for _, p := range checkAnswer(t, sp, checker, op, a) {
+		for _, p := range checkAnswer(t, sp, d, op, a) {
 			t.Errorf("%s (%s): %s", op.key, c.what, p)
+		}
+		// A request the server took is one the spec allows.
+		if status/100 == 2 {
+			for _, p := range sp.kin.validateRequest(a.req, a.reqBody) {
+				t.Errorf("%s (%s): the server took a request the spec refuses: %s", op.key, c.what, p)
+			}
 		}
 		exercised[fmt.Sprintf("%s %d", op.key, status)] = true
 	}
@@ -1156,7 +1027,7 @@ func TestOpenAPIStatuses(t *testing.T) {
 	for _, name := range []string{"Task", "Vote", "Person", "Delivery", "MessageRef", "AuditRecord", "Receipt", "Error", "SlackChallenge", "SlashCommandReply"} {
 		schema := sp.resolve(t, asMap(asMap(asMap(sp.doc["components"])["schemas"])[name]))
 		for prop := range asMap(schema["properties"]) {
-			if !checker.seen[name+"."+prop] {
+			if !d.seen[name+"."+prop] {
 				t.Errorf("schema %s documents property %q, which no answer carried", name, prop)
 			}
 		}
@@ -1186,8 +1057,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 	t.Parallel()
 	sp := loadSpec(t)
 	env := newSpecEnv(t, sp)
-	checker := &schemaChecker{t: t, spec: sp, seen: map[string]bool{}}
-	errorSchema := map[string]any{"$ref": "#/components/schemas/Error"}
+	d := &drift{seen: map[string]bool{}}
+	errorSchema := sp.kin.doc.Components.Schemas["Error"]
 
 	methods := map[string][]string{}
 	for _, op := range sp.operations() {
@@ -1216,14 +1087,14 @@ func TestOpenAPIRoutes(t *testing.T) {
 			var v any
 			if err := json.Unmarshal(a.body, &v); err != nil {
 				t.Errorf("%s %s: 405 body is not JSON: %q", method, path, a.body)
-			} else if p := checker.check(errorSchema, v, "405 body", ""); len(p) > 0 {
-				t.Errorf("%s %s: %v", method, path, p)
+			} else if err := errorSchema.Value.VisitJSON(v); err != nil {
+				t.Errorf("%s %s: 405 body: %v", method, path, err)
 			}
 			// Where an operation of the path documents its 405, the answer
 			// must match that documentation.
 			for _, op := range sp.operations() {
 				if op.path == path && sp.response(t, op, 405) != nil {
-					for _, p := range checkAnswer(t, sp, checker, op, a) {
+					for _, p := range checkAnswer(t, sp, d, op, a) {
 						t.Errorf("%s %s: %s", method, path, p)
 					}
 				}
@@ -1252,99 +1123,53 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 }
 
-// TestOpenAPIExamples checks every example in the spec against the schema
-// it illustrates, the way a client's JSON Schema validator (and the
-// linters) read them: properties a schema does not declare are allowed
-// unless it says otherwise. TestOpenAPIStatuses sends the request
-// examples to the server; this keeps them true to their schemas as well.
+// TestOpenAPIExamples: every example of the spec (request bodies,
+// parameters, headers, schemas) is valid against the schema it
+// illustrates, as kin-openapi reads them (loadKinSpec validates the
+// document with its examples); TestOpenAPIStatuses sends the request
+// examples to the server as well. The negative control: the GitHub
+// webhook's example with a deployment id that is not a number, and a
+// task example with an undeclared status, are refused.
 func TestOpenAPIExamples(t *testing.T) {
 	t.Parallel()
 	sp := loadSpec(t)
-	checker := &schemaChecker{t: t, spec: sp, seen: map[string]bool{}, open: true}
-	join := func(at, key string) string {
-		if at == "" {
-			return key
+	examples := 0
+	for _, path := range sp.kin.doc.Paths.InMatchingOrder() {
+		for _, op := range sp.kin.doc.Paths.Value(path).Operations() {
+			if op.RequestBody != nil && op.RequestBody.Value != nil {
+				for _, media := range op.RequestBody.Value.Content {
+					examples += len(media.Examples)
+					if media.Example != nil {
+						examples++
+					}
+				}
+			}
 		}
-		return at + "." + key
 	}
-	checked := 0
-	check := func(at string, schema map[string]any, example any) {
-		t.Helper()
-		checked++
-		// As JSON, the way it goes over the wire (numbers are float64).
-		raw, err := json.Marshal(example)
-		if err != nil {
-			t.Fatalf("%s: %v", at, err)
-		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			t.Fatalf("%s: %v", at, err)
-		}
-		for _, p := range checker.check(schema, v, at, "") {
-			t.Errorf("example %s", p)
-		}
+	// The request bodies alone carried 20 examples when this was written:
+	// far fewer means the document was not read as it should be.
+	if examples < 10 {
+		t.Errorf("%d request body examples: the spec was not read", examples)
 	}
 
-	var walkSchema func(schema map[string]any, at string)
-	walkSchema = func(schema map[string]any, at string) {
-		if schema == nil || schema["$ref"] != nil {
-			return // checked where it is defined
-		}
-		if _, ok := schema["nullable"]; ok && schema["type"] == nil {
-			t.Errorf("%s: nullable without type: OpenAPI 3.0 ignores it", at)
-		}
-		if ex, ok := schema["example"]; ok {
-			check(join(at, "example"), schema, ex)
-		}
-		for name, p := range asMap(schema["properties"]) {
-			walkSchema(asMap(p), join(at, "properties."+name))
-		}
-		for _, kw := range []string{"items", "additionalProperties", "not"} {
-			walkSchema(asMap(schema[kw]), join(at, kw))
-		}
-		for _, kw := range []string{"allOf", "anyOf", "oneOf"} {
-			for i, sub := range asSlice(schema[kw]) {
-				walkSchema(asMap(sub), fmt.Sprintf("%s.%s[%d]", at, kw, i))
-			}
-		}
+	raw, err := os.ReadFile(specPath)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// walk visits the document; a node with a schema (a parameter, a
-	// header, a media type) has its examples checked against that schema.
-	var walk func(node any, at string)
-	walk = func(node any, at string) {
-		switch n := node.(type) {
-		case []any:
-			for i, item := range n {
-				walk(item, fmt.Sprintf("%s[%d]", at, i))
-			}
-		case map[string]any:
-			if schema := asMap(n["schema"]); schema != nil {
-				walkSchema(schema, join(at, "schema"))
-				if ex, ok := n["example"]; ok {
-					check(join(at, "example"), schema, ex)
-				}
-				for name, ex := range asMap(n["examples"]) {
-					check(join(at, "examples."+name), schema, sp.resolve(t, asMap(ex))["value"])
-				}
-			}
-			for k, v := range n {
-				switch {
-				case k == "schema" || k == "example" || k == "examples" || strings.HasPrefix(k, "x-"):
-				case at == "components" && k == "schemas":
-					for name, schema := range asMap(v) {
-						walkSchema(asMap(schema), "components.schemas."+name)
-					}
-				default:
-					walk(v, join(at, k))
-				}
-			}
+	for _, tc := range []struct{ name, old, new string }{
+		{"the deployment id a string", "                  deployment:\n                    id: 1\n", "                  deployment:\n                    id: \"one\"\n"},
+		{"the webhook's deployment not an object", "                  deployment:\n                    id: 1\n                    ref: main\n                    sha: 1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d\n                    environment: production\n                    creator: {login: octocat}\n", "                  deployment: 42\n"},
+	} {
+		if strings.Count(string(raw), tc.old) != 1 {
+			t.Fatalf("%s: the GitHub webhook's example changed; update this negative control", tc.name)
 		}
-	}
-	walk(sp.doc, "")
-	// Request bodies, parameters, headers and schema properties all carry
-	// examples (31 when this was written); far fewer checked means the walk
-	// missed some.
-	if checked < 20 {
-		t.Errorf("checked only %d examples; the walk is broken", checked)
+		broken := strings.Replace(string(raw), tc.old, tc.new, 1)
+		doc, err := openapi3.NewLoader().LoadFromData([]byte(broken))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if err := doc.Validate(context.Background(), openapi3.EnableExamplesValidation()); err == nil {
+			t.Errorf("%s: kin-openapi accepted the broken example", tc.name)
+		}
 	}
 }

@@ -7,6 +7,7 @@
 //	approvalbot receipt verify FILE --public-key KEY
 //	approvalbot teams app-package [--config FILE] [--out FILE.zip]
 //	approvalbot attestation verify FILE --public-key KEY [--digest D]
+//	approvalbot healthcheck [--url URL]
 //	approvalbot version
 package main
 
@@ -40,6 +41,7 @@ Usage:
                                                     write the Teams app package to upload
   approvalbot attestation verify FILE --public-key KEY [--digest D]
                                                     check a decision's attestation offline
+  approvalbot healthcheck [--url URL]               exit 0 if a running bot's /healthz answers 200
   approvalbot version                               print the version
 
 The configuration file is --config, else $APPROVALBOT_CONFIG, else
@@ -101,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return teamsCommand(rest, stdout, stderr)
 	case cmd == "attestation":
 		return attestationCmd(ctx, rest, os.Stdin, stdout, stderr)
+	case cmd == "healthcheck":
+		return healthcheck(ctx, rest, stdout, stderr)
 	case cmd == "version" || cmd == "--version":
 		fmt.Fprintln(stdout, "approvalbot", versionString())
 		return nil
