@@ -34,6 +34,8 @@ type Config struct {
 	// protection rule); Webhook any tool by signed callback.
 	GitHub  GitHubConfig  `mapstructure:"github"`
 	Webhook WebhookConfig `mapstructure:"webhook"`
+	// GitLab enables GitLab deployment approvals (gitlab.go).
+	GitLab GitLabConfig `mapstructure:"gitlab"`
 	// Teams is the Microsoft Teams chat.
 	Teams TeamsConfig `mapstructure:"teams"`
 
@@ -250,6 +252,7 @@ func defaults() Config {
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
 		GitHub:      defaultGitHub(),
 		Webhook:     defaultWebhook(),
+		GitLab:      defaultGitLab(),
 		Teams:       defaultTeams(),
 		ServiceNow:  ServiceNowConfig{Timeout: 10 * time.Second},
 		Jira:        JiraConfig{Timeout: 10 * time.Second},

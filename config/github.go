@@ -87,7 +87,7 @@ const recommendedBodyBytes = 1 << 20
 func (c *Config) validateGitHub(p *problems) {
 	g := c.GitHub
 	positiveDuration(p, "github.timeout", g.Timeout)
-	checkAPIURL(p, "github.api_url", g.APIURL)
+	checkAPIURL(p, "github.api_url", g.APIURL, "https://api.github.com or https://HOST/api/v3", "installation tokens are sent there")
 	for _, login := range sortedKeys(g.Users) {
 		key := "github.users." + login
 		to := strings.TrimSpace(g.Users[login])
@@ -150,16 +150,17 @@ func isRSAPrivateKeyPEM(data []byte) bool {
 
 // checkAPIURL adds a problem unless s is an absolute https URL (plain http
 // only to a loopback host) without credentials, query or fragment: tokens
-// are sent there. The value is never quoted.
-func checkAPIURL(p *problems, key, s string) {
+// are sent there (sent says which). example shows the form; the value is
+// never quoted.
+func checkAPIURL(p *problems, key, s, example, sent string) {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		p.addf(key, "must be an absolute https URL, such as https://api.github.com or https://HOST/api/v3")
+		p.addf(key, "must be an absolute https URL, such as %s", example)
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
 		p.addf(key, "must not have credentials, a query or a fragment")
 	case u.Scheme == "http" && !hosts.IsLoopback(u.Hostname()):
-		p.addf(key, "must be https (plain http only to a loopback host): installation tokens are sent there")
+		p.addf(key, "must be https (plain http only to a loopback host): %s", sent)
 	}
 }
 

@@ -42,6 +42,7 @@ func TestLoadDefaults(t *testing.T) {
 		AzureDevOps: AzureDevOpsConfig{Timeout: 10 * time.Second},
 		GitHub:      GitHubConfig{APIURL: "https://api.github.com", Timeout: 10 * time.Second},
 		Webhook:     WebhookConfig{Timeout: 10 * time.Second},
+		GitLab:      GitLabConfig{APIURL: "https://gitlab.com/api/v4", PollInterval: 30 * time.Second, Timeout: 10 * time.Second},
 		Teams:       TeamsConfig{ServiceURL: "https://smba.trafficmanager.net/teams/", Timeout: 10 * time.Second},
 		ServiceNow:  ServiceNowConfig{Timeout: 10 * time.Second},
 		Jira:        JiraConfig{Timeout: 10 * time.Second},

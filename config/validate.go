@@ -72,6 +72,7 @@ func (c *Config) Validate() error {
 	c.validateAzureDevOps(&p)
 	c.validateGitHub(&p)
 	c.validateWebhook(&p)
+	c.validateGitLab(&p)
 	c.validateTeams(&p)
 	c.validatePolicies(&p)
 	c.validateWeb(&p)
@@ -303,6 +304,7 @@ func (c *Config) Warnings() []string {
 	w = append(w, c.ruleWarnings(time.Now())...)
 	w = append(w, c.gitHubWarnings()...)
 	w = append(w, c.webhookWarnings()...)
+	w = append(w, c.gitLabWarnings()...)
 	if len(c.Intake.APIKeys) == 0 {
 		w = append(w, "intake.api_keys: none configured: /v1 refuses every request")
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/approvalbot/approvalbot/bot"
 	"github.com/approvalbot/approvalbot/flexdeploy"
 	"github.com/approvalbot/approvalbot/github"
+	"github.com/approvalbot/approvalbot/gitlab"
 	"github.com/approvalbot/approvalbot/internal/githubtest"
 	"github.com/approvalbot/approvalbot/webhook"
 )
@@ -58,6 +59,9 @@ var unexercisable = map[string]string{
 	"POST /github/webhook 429": "a signed intake is shed from the webhooks' own pool, and this test fills only the API's",
 	"POST /github/webhook 500": "a GitHub task's id is its run id and environment, and the fake store fails only the ids boom and down",
 	"POST /github/webhook 503": "a GitHub task's id is its run id and environment, and the fake store fails only the ids boom and down",
+	"POST /gitlab/webhook 429": "a signed intake is shed from the webhooks' own pool, and this test fills only the API's",
+	"POST /gitlab/webhook 500": "a GitLab task's id is its project and deployment ids, and the fake store fails only the ids boom and down",
+	"POST /gitlab/webhook 503": "a GitLab task's id is its project and deployment ids, and the fake store fails only the ids boom and down",
 }
 
 // builtinRoutes are registered by New itself; the others come from
@@ -69,6 +73,7 @@ const slackSigningSecret = "openapi-test-signing-secret"
 // Secrets of the GitHub and webhook intakes.
 const (
 	githubWebhookSecret  = "openapi-test-github-webhook-secret"
+	gitlabWebhookToken   = "openapi-test-gitlab-webhook-token"
 	webhookSigningSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
 
@@ -449,8 +454,12 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gl, err := gitlab.New(gitlab.Config{APIURL: "https://gitlab.example.com/api/v4", Token: "openapi-test-gitlab-token", WebhookToken: gitlabWebhookToken})
+	if err != nil {
+		t.Fatal(err)
+	}
 	intakes := map[string]approvals.Intake{}
-	for _, tool := range []approvals.Tool{flexdeploy.Tool(nil, false), azuredevops.Tool(ado), github.Tool(gh), webhook.Tool(wh)} {
+	for _, tool := range []approvals.Tool{flexdeploy.Tool(nil, false), azuredevops.Tool(ado), github.Tool(gh), webhook.Tool(wh), gitlab.Tool(gl)} {
 		for _, in := range tool.Intakes {
 			key := "POST /v1/" + in.Path
 			if in.Signed {
@@ -831,6 +840,33 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 		textual := signed("ping", ping)
 		textual["Content-Type"] = "text/plain"
 		add(415, call{what: "text/plain", op: ghOp, header: textual, body: ping})
+	}
+
+	// POST /gitlab/webhook, with the real parser and token check: the
+	// documented examples make tasks.
+	const glOp = "POST /gitlab/webhook"
+	if op, ok := sp.operation(glOp); ok {
+		token := func(value string) map[string]string {
+			return map[string]string{"Content-Type": "application/json", "X-Gitlab-Event": "Deployment Hook", "X-Gitlab-Token": value}
+		}
+		examples := sp.requestExamples(t, op, "application/json")
+		var example string
+		for name, body := range examples {
+			add(200, call{what: "example " + name, op: glOp, header: token(gitlabWebhookToken), body: body})
+			example = body
+		}
+		running := strings.Replace(example, `"status":"blocked"`, `"status":"running"`, 1)
+		if running == example {
+			t.Errorf("%s: the examples are not blocked deployments", glOp)
+		}
+		add(200, call{what: "a running deployment", op: glOp, header: token(gitlabWebhookToken), body: running})
+		add(200, call{what: "a push event", op: glOp, header: token(gitlabWebhookToken), body: `{"object_kind":"push"}`})
+		add(400, call{what: "not JSON", op: glOp, header: token(gitlabWebhookToken), body: `{"object_kind":`})
+		add(400, call{what: "no deployment id", op: glOp, header: token(gitlabWebhookToken), body: `{"object_kind":"deployment","status":"blocked","environment":"production","project":{"id":42}}`})
+		add(401, call{what: "no token", op: glOp, header: map[string]string{"Content-Type": "application/json"}, body: example})
+		add(401, call{what: "wrong token", op: glOp, header: token("not-the-webhook-token"), body: example})
+		add(413, call{what: "body too large", op: glOp, header: token(gitlabWebhookToken), body: big})
+		add(415, call{what: "text/plain", op: glOp, header: map[string]string{"Content-Type": "text/plain", "X-Gitlab-Token": gitlabWebhookToken}, body: example})
 	}
 
 	// POST /slack/interactions, with the real handler and signature check.

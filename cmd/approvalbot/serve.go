@@ -21,6 +21,7 @@ import (
 	"github.com/approvalbot/approvalbot/config"
 	"github.com/approvalbot/approvalbot/flexdeploy"
 	"github.com/approvalbot/approvalbot/github"
+	"github.com/approvalbot/approvalbot/gitlab"
 	"github.com/approvalbot/approvalbot/internal/identity"
 	"github.com/approvalbot/approvalbot/internal/telemetry"
 	"github.com/approvalbot/approvalbot/pagerduty"
@@ -329,7 +330,8 @@ func newIssuer(cfg *config.Config) (*tokens.Issuer, error) {
 // there (its decisions wait in the outbox until a connection is
 // configured); Azure DevOps' only with its encryption key, GitHub's (and
 // its /github/webhook) only with its App, the webhook tool's only with its
-// signing secret.
+// signing secret, GitLab's only with its token (its /gitlab/webhook with
+// its webhook token, its polling with its projects).
 func newTools(cfg *config.Config) (*approvals.Tools, error) {
 	var fd *flexdeploy.Client
 	if cfg.FlexDeploy.BaseURL != "" {
@@ -377,6 +379,14 @@ func newTools(cfg *config.Config) (*approvals.Tools, error) {
 			return nil, err
 		}
 		list = append(list, webhook.Tool(wh))
+	}
+	if g := cfg.GitLab; g.Token != "" {
+		gl, err := gitlab.New(gitlab.Config{APIURL: g.APIURL, Token: g.Token, WebhookToken: g.WebhookToken, Projects: g.Projects,
+			PollInterval: g.PollInterval, Users: g.Users, RepresentedAs: g.RepresentedAs, Timeout: g.Timeout})
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, gitlab.Tool(gl))
 	}
 	return approvals.NewTools(list...)
 }
