@@ -1,4 +1,4 @@
-# approvalbot — the targets the README names.
+# approvalbot — the targets the README and docs/development.md name.
 GO        ?= go
 FUZZTIME  ?= 30s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

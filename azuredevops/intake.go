@@ -87,7 +87,7 @@ func NewIntake(sealer *Sealer, allowedHosts []string) *Intake {
 }
 
 // Parse turns a check's request into a submission: the routing headers
-// Azure Pipelines sends (see the package's README section), and an optional
+// Azure Pipelines sends (see docs/azure-devops.md), and an optional
 // JSON body with the context fields environment, project, release,
 // pipeline, stage, description, requestedBy and url (names matched
 // case-insensitively). The job token is sealed into Submission.Secret and
@@ -174,7 +174,7 @@ func optionalHeader(h func(string) string, name string) string {
 func requiredHeader(h func(string) string, name string) (string, error) {
 	v := optionalHeader(h, name)
 	if v == "" {
-		return "", approvals.Invalidf("header %s is required (set the check's headers as the README shows)", name)
+		return "", approvals.Invalidf("header %s is required (set the check's headers as docs/azure-devops.md shows)", name)
 	}
 	return v, nil
 }

@@ -17,7 +17,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load(\"\"): %v", err)
 	}
 	// Spelled out rather than taken from defaults(), so that a changed
-	// default fails here and is noticed (the README lists them).
+	// default fails here and is noticed (docs/configuration.md lists them).
 	want := &Config{
 		Server: ServerConfig{
 			Listen:                 ":8080",

@@ -341,17 +341,17 @@ func TestPolicyRulesFailClosed(t *testing.T) {
 	}
 }
 
-// cookbookBlocks returns the YAML snippets of the README's policy cookbook.
+// cookbookBlocks returns the YAML snippets of the policy cookbook.
 func cookbookBlocks(t *testing.T) []string {
 	t.Helper()
-	data, err := os.ReadFile(docsPath)
+	data, err := os.ReadFile(policiesPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(data)
-	start := strings.Index(doc, "\n### Policy cookbook\n")
+	start := strings.Index(doc, "\n## Policy cookbook\n")
 	if start < 0 {
-		t.Fatalf("%s has no \"### Policy cookbook\" section", docsPath)
+		t.Fatalf("%s has no \"## Policy cookbook\" section", policiesPath)
 	}
 	section := doc[start+1:]
 	if end := regexp.MustCompile(`\n##? `).FindStringIndex(section); end != nil {
@@ -364,7 +364,7 @@ func cookbookBlocks(t *testing.T) []string {
 	return blocks
 }
 
-// TestPolicyCookbook: every recipe of the README's policy cookbook passes
+// TestPolicyCookbook: every recipe of the policy cookbook passes
 // config check and means what it says.
 func TestPolicyCookbook(t *testing.T) {
 	t.Parallel()

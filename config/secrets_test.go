@@ -154,7 +154,7 @@ func TestLoadRedactsEnvironmentSecrets(t *testing.T) {
 	}
 }
 
-// TestSecretKeys: the keys treated as secrets are the ones the README
+// TestSecretKeys: the keys treated as secrets are the ones docs/configuration.md
 // lists, found by their names, so that a key added later (a webhook_secret,
 // an api_token) is one without anyone remembering to list it.
 func TestSecretKeys(t *testing.T) {

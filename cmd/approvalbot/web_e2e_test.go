@@ -16,7 +16,7 @@ import (
 var updateScreenshots = flag.Bool("update", false, "rewrite the web page's screenshots in testdata/web")
 
 // screenshotDir is where -update writes the page's screenshots (shown in
-// the README).
+// docs/web-and-receipts.md).
 const screenshotDir = "../../testdata/web"
 
 func saveScreenshot(t *testing.T, b *tab, name string) {
