@@ -31,13 +31,13 @@ func TestMetricsAfterARun(t *testing.T) {
 		raw, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		text = string(raw)
-		return strings.Contains(text, `approvalbot_outbox_attempts_total{job="update",result="ok",target="slack"} 1`)
+		return strings.Contains(text, `approvalbot_outbox_attempts_total{job="update",result="ok",target="chat"} 1`)
 	})
 	for _, want := range []string{
 		`approvalbot_tasks_received_total{source="flexdeploy"} 2`,
 		`approvalbot_decisions_total{outcome="approved"} 1`,
 		`approvalbot_refusals_total{reason="not_approver"} 1`,
-		`approvalbot_outbox_attempts_total{job="post",result="ok",target="slack"} 2`,
+		`approvalbot_outbox_attempts_total{job="post",result="ok",target="chat"} 2`,
 		`approvalbot_outbox_attempts_total{job="deliver",result="ok",target="flexdeploy"} 1`,
 		`approvalbot_outbox_attempt_seconds_count{job="deliver"} 1`,
 		`approvalbot_http_request_seconds_count{code="202",route="POST /v1/tasks"} 2`,

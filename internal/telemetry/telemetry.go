@@ -131,14 +131,15 @@ func (m *Metrics) observeEvent(e approvals.Event) {
 	}
 }
 
-// jobTarget is whom an outbox job talks to: Slack, or the task's
-// deployment tool.
+// jobTarget is whom an outbox job talks to: the task's deployment tool,
+// or "chat" for the jobs that go to every chat the task is in (one job
+// may reach several; each chat counts its own rate limits).
 func jobTarget(e approvals.Event) string {
 	switch e.Job {
 	case approvals.JobDeliver, approvals.JobAnnounce:
 		return e.Source
 	}
-	return "slack"
+	return "chat"
 }
 
 // Observer turns the domain's events into metrics and log lines.
@@ -160,8 +161,8 @@ func (o Observer) Observe(_ context.Context, e approvals.Event) {
 		ev = o.Log.Error()
 	case approvals.EventJobRetry, approvals.EventJobFailed:
 		ev = o.Log.Warn()
-		if _, paced := approvals.RetryAfter(e.Err); paced && e.Type == approvals.EventJobRetry && jobTarget(e) == "slack" {
-			// Slack's 429 to a call for no task's turn: Slack's own 429s
+		if _, paced := approvals.RetryAfter(e.Err); paced && e.Type == approvals.EventJobRetry && jobTarget(e) == "chat" {
+			// A chat's 429 to a call for no task's turn: Slack's own 429s
 			// are counted in approvalbot_slack_rate_limited_total.
 			ev = o.Log.Debug()
 		}
