@@ -41,7 +41,7 @@ func ParseRequester(s string, fold func(string) string) Requester {
 	if fold == nil {
 		fold = strings.ToLower
 	}
-	s = slackUnescape.Replace(s)
+	s = entityUnescape.Replace(s)
 	s = trimMailto(s)
 	if strings.ContainsAny(s, "<>|") {
 		return parseMarkup(s, fold)
@@ -64,8 +64,8 @@ func ParseRequester(s string, fold func(string) string) Requester {
 	return Requester{Name: folded}
 }
 
-// slackUnescape undoes the three escapes Slack writes in message text.
-var slackUnescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+// entityUnescape undoes the three escapes Slack writes in message text.
+var entityUnescape = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 func trimMailto(s string) string {
 	if len(s) > 7 && strings.EqualFold(s[:7], "mailto:") {

@@ -51,16 +51,9 @@ func attestationVerify(ctx context.Context, args []string, stdin io.Reader, stdo
 	fs.SetOutput(stderr)
 	keyFlag := fs.String("public-key", "", "the receipts' public key, standard base64 (approvalbot receipt public-key)")
 	digest := fs.String("digest", "", "the digest the deployment must be approved for (sha256:… or gitCommit:…)")
-	var files []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, err := parseWithFiles(fs, args)
+	if err != nil {
+		return errUsage
 	}
 	if len(files) != 1 || *keyFlag == "" {
 		fmt.Fprint(stderr, "approvalbot attestation verify: give one FILE and --public-key KEY\n\n"+attestationUsage)

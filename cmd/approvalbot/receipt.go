@@ -74,17 +74,9 @@ func receiptVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("approvalbot receipt verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	keyFlag := fs.String("public-key", "", "the receipts' public key, standard base64 (approvalbot receipt public-key)")
-	// FILE may come before the flags or after them.
-	var files []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, err := parseWithFiles(fs, args)
+	if err != nil {
+		return errUsage
 	}
 	if len(files) != 1 || *keyFlag == "" {
 		fmt.Fprint(stderr, "approvalbot receipt verify: give one FILE and --public-key KEY\n\n"+receiptUsage)
@@ -145,4 +137,21 @@ func parsePublicKey(s string) (ed25519.PublicKey, error) {
 		}
 	}
 	return nil, fmt.Errorf("not standard base64")
+}
+
+// parseWithFiles parses the flags of a command that takes FILE arguments,
+// which may come before the flags, between them or after them; it returns
+// the files.
+func parseWithFiles(fs *flag.FlagSet, args []string) ([]string, error) {
+	var files []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return files, nil
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
 }
