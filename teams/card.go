@@ -316,6 +316,12 @@ func policyLine(t *approvals.Task, p *approvals.Policy) string {
 	if len(t.Approvals) > 0 {
 		line += fmt.Sprintf(" · %d so far: %s", len(t.Approvals), text(joinPeople(voterNames(t)), 600))
 	}
+	// The require_from entries' counts: without them a task with its
+	// quorum met would look stuck. Teams people fill no entry (entries
+	// name Slack ids and user groups), so the card says which are open.
+	for _, e := range approvals.RequirementProgress(t, p) {
+		line += fmt.Sprintf(" · %s %d/%d", text(flat(e.Name), 40), e.Have, e.Need)
+	}
 	return line
 }
 

@@ -47,9 +47,10 @@ func TestCardGoldens(t *testing.T) {
 		"pending_quorum": func() Card {
 			t := pendingTask()
 			t.RequiredApprovals = 2
-			t.Approvals = []approvals.Vote{{Person: alice, At: decided}}
+			t.Approvals = []approvals.Vote{{Person: alice, At: decided, Fills: []string{"SRE"}}}
 			q := p
 			q.RequireRejectReason = true
+			q.RequireFrom = []approvals.Requirement{{Label: "SRE", Group: "S0SRE", Count: 1}, {Group: "S0QA", Count: 1}}
 			o := opts
 			o.Policy = &q
 			return RenderCard(t, o)

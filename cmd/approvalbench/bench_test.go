@@ -163,3 +163,32 @@ func TestScalingConfigsAreValid(t *testing.T) {
 		t.Errorf("loaded %+v", cfg)
 	}
 }
+
+// TestTeamsConfigIsValid: the configuration of --mode teams (Teams keys,
+// server.public_url, approvers by id and email) loads with the bot's own
+// loader.
+func TestTeamsConfigIsValid(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := botConfig{
+		Listen: "127.0.0.1:8999", Store: "bolt", BoltPath: filepath.Join(dir, "x.db"),
+		SlackAPIURL: "http://127.0.0.1:1/", FlexDeployURL: "http://127.0.0.1:2/flexdeploy/rest/v1",
+		Secrets: newSecrets(),
+	}
+	withTeams(&c, "http://127.0.0.1:3/", "http://127.0.0.1:3/openid", "http://127.0.0.1:3/tenant/oauth2/v2.0/token")
+	path := filepath.Join(dir, "approvalbot.yaml")
+	if err := writeConfig(path, c); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if !cfg.Teams.Enabled() || cfg.Teams.Channel != teamsChannel || cfg.Server.PublicURL == "" ||
+		len(cfg.Policies) != 1 || len(cfg.Policies[0].Approvers.Emails) != len(teamsMembers) || len(cfg.Policies[0].Approvers.Users) != len(approvers) {
+		t.Errorf("loaded %+v", cfg)
+	}
+}

@@ -144,6 +144,10 @@ type botConfig struct {
 	// NoEnrich turns FlexDeploy enrichment off: the outbox posts in its
 	// first round instead of a round of enrichment first.
 	NoEnrich bool
+	// Extra is YAML appended to the file (another chat's keys).
+	Extra string
+	// PublicURL is server.public_url ("" leaves it out).
+	PublicURL string
 }
 
 // yaml is the configuration file. Log level warn: the bench measures the
@@ -171,8 +175,12 @@ func (c botConfig) yaml() string {
 	if fdUser == "" {
 		fdUser = "approvalbot"
 	}
+	server := fmt.Sprintf("{listen: %q, shutdown_timeout: 5s}", c.Listen)
+	if c.PublicURL != "" {
+		server = fmt.Sprintf("{listen: %q, shutdown_timeout: 5s, public_url: %q}", c.Listen, c.PublicURL)
+	}
 	return fmt.Sprintf(`# approvalbench: generated, secrets random per run
-server: {listen: %q, shutdown_timeout: 5s}
+server: %s
 log: {level: warn}
 intake:
   api_keys: [{name: bench, key: %q}]
@@ -185,8 +193,8 @@ flexdeploy: {base_url: %q, username: %q, password: %q, timeout: 5s, enrich: %v}
 sweeper: {interval: %s}
 reconcile: {interval: %s}
 policies:
-%s`, c.Listen, c.Secrets.APIKey, store, c.Secrets.TokenKey, c.Secrets.BotToken, c.Secrets.SigningSecret,
-		c.SlackAPIURL, c.FlexDeployURL, fdUser, c.Secrets.FDPassword, !c.NoEnrich, sweep, reconcile, policies)
+%s%s`, server, c.Secrets.APIKey, store, c.Secrets.TokenKey, c.Secrets.BotToken, c.Secrets.SigningSecret,
+		c.SlackAPIURL, c.FlexDeployURL, fdUser, c.Secrets.FDPassword, !c.NoEnrich, sweep, reconcile, policies, c.Extra)
 }
 
 // benchPolicy is one policy of the bench's approvers: for the tasks of

@@ -5,6 +5,7 @@
 //	    [--concurrency 32] [--pending 10000] [--clicks 500] [--binary PATH]
 //	go run ./cmd/approvalbench --mode slack [--counts 10,100,1000] [--channels 1,10] [--runs 1]
 //	go run ./cmd/approvalbench --mode scale [--scale-pending 1000,10000,100000]
+//	go run ./cmd/approvalbench --mode teams [--clicks 500]
 //	go run ./cmd/approvalbench --mode replicas [--replicas 1,2,3] [--replica-pending 1000]
 //	    [--interval 10s] [--rounds 3]
 //
@@ -13,7 +14,9 @@
 // channels against a fake Slack that enforces Slack's rate limits (the
 // bot as it ships, paced); scale measures 1k–100k pending tasks on bolt;
 // replicas counts FlexDeploy reads per reconcile interval with one to
-// three replicas on dynalite.
+// three replicas on dynalite; teams posts tasks to Slack and to a fake Bot
+// Framework (internal/teamstest) and times Teams clicks (the invoke's 200,
+// FlexDeploy's PUT) beside Slack clicks on the same bot.
 //
 // It builds ./cmd/approvalbot (unless --binary), starts a fake Slack and a
 // fake FlexDeploy on loopback (internal/slacktest, internal/flexdeploytest), and, for --store dynamodb,
@@ -120,7 +123,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("approvalbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "targets", "what to measure: targets (DESIGN.md's), slack (pacing under Slack's limits), scale (1k-100k pending), replicas (reconcile reads with 1-3 replicas on dynalite)")
+	fs.StringVar(&o.mode, "mode", "targets", "what to measure: targets (DESIGN.md's), slack (pacing under Slack's limits), scale (1k-100k pending), replicas (reconcile reads with 1-3 replicas on dynalite), teams (Teams clicks beside Slack clicks)")
 	fs.StringVar(&o.store, "store", "bolt", "task store: bolt or dynamodb (on a dynalite the bench starts)")
 	o.counts, o.channels, o.scalePending, o.replicas = []int{10, 100, 1000}, []int{1, 10}, []int{1000, 10000, 100000}, []int{1, 2, 3}
 	fs.Var(intList{&o.counts}, "counts", "slack mode: tasks per run")
@@ -150,9 +153,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	switch o.mode {
-	case "targets", "slack", "scale", "replicas":
+	case "targets", "slack", "scale", "replicas", "teams":
 	default:
-		problems = append(problems, fmt.Sprintf("--mode must be targets, slack, scale or replicas, not %q", o.mode))
+		problems = append(problems, fmt.Sprintf("--mode must be targets, slack, scale, replicas or teams, not %q", o.mode))
 	}
 	if o.runs < 1 || o.rounds < 1 || o.replicaPending < 1 {
 		problems = append(problems, "--runs, --rounds and --replica-pending must be at least 1")
@@ -200,6 +203,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = b.runScale(ctx)
 	case "replicas":
 		err = b.runReplicas(ctx)
+	case "teams":
+		err = b.runTeams(ctx)
 	default:
 		err = b.run(ctx)
 	}
@@ -213,6 +218,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, b.scaleReport())
 	case "replicas":
 		fmt.Fprint(stdout, b.replicasReport())
+	case "teams":
+		fmt.Fprint(stdout, b.teamsReport())
 	default:
 		fmt.Fprint(stdout, b.res.report(o))
 	}
@@ -251,6 +258,7 @@ type bench struct {
 	slackRuns   []slackRun
 	scaleRuns   []scaleRun
 	replicaRuns []replicaRun
+	teams       teamsRun
 }
 
 func (b *bench) logf(format string, args ...any) {

@@ -13,7 +13,10 @@ import (
 
 // teamsChat builds the Teams chat when teams.app_id is set: its notifier
 // (registered among the chats, posting every task when teams.channel is
-// set) and, once the service exists, its messaging endpoint.
+// set) and, once the service exists, its messaging endpoint. The domain's
+// clock renders cards (windows, freezes, expiry); the channel's tokens and
+// Entra's are checked against the wall clock, as Slack's signatures are:
+// their issuers run on real time.
 func teamsChat(cfg *config.Config, tools *approvals.Tools, policies func() []approvals.Policy, clock approvals.Clock, paceOff bool) (chat *approvals.Chat, endpoint func(*approvals.Service) http.Handler) {
 	t := cfg.Teams
 	if !t.Enabled() {
@@ -25,7 +28,7 @@ func teamsChat(cfg *config.Config, tools *approvals.Tools, policies func() []app
 	}
 	conn := teams.NewConnector(teams.ConnectorConfig{
 		AppID: t.AppID, AppPassword: t.AppPassword, TenantID: t.TenantID, TokenURL: t.TokenURL,
-		Timeout: t.Timeout, Pacer: teams.NewPacer(pace.Config{Off: paceOff}), Now: now,
+		Timeout: t.Timeout, Pacer: teams.NewPacer(pace.Config{Off: paceOff}),
 	})
 	n := teams.NewNotifier(teams.NotifierConfig{
 		Connector: conn, ServiceURL: t.ServiceURL, Channel: t.Channel, PublicURL: cfg.Server.PublicURL,
@@ -34,7 +37,7 @@ func teamsChat(cfg *config.Config, tools *approvals.Tools, policies func() []app
 	c := n.Chat(t.Channel != "")
 	return &c, func(svc *approvals.Service) http.Handler {
 		return teams.NewHandler(teams.HandlerConfig{
-			Verifier:     teams.NewVerifier(t.OpenIDMetadata, t.AppID, rest.NewHTTPClient(t.Timeout), now),
+			Verifier:     teams.NewVerifier(t.OpenIDMetadata, t.AppID, rest.NewHTTPClient(t.Timeout), nil),
 			TenantID:     t.TenantID,
 			Decider:      svc,
 			Members:      conn,

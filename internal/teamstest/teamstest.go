@@ -87,9 +87,20 @@ type Server struct {
 // New starts the fake; it stops with the test.
 func New(t testing.TB) *Server {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	s, err := NewServer()
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// NewServer starts the fake outside a test (cmd/approvalbench); the
+// caller closes it.
+func NewServer() (*Server, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{key: key, tokens: map[string]time.Time{}, activities: map[string]*Activity{}, members: map[string]Member{}, endorsements: []string{"msteams"}}
 	mux := http.NewServeMux()
@@ -116,8 +127,7 @@ func New(t testing.TB) *Server {
 		}
 		mux.ServeHTTP(w, r)
 	}))
-	t.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 // OpenIDMetadata is teams.openid_metadata for the fake.
