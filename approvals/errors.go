@@ -44,6 +44,9 @@ var (
 	// ErrIdentityUnknown: whether the clicker requested the deployment could
 	// not be checked (a chat look-up failed); nothing is decided.
 	ErrIdentityUnknown = errors.New("could not check who requested this")
+	// ErrClickerUnknown: who the clicker is could not be checked in their
+	// chat (the look-up of their email failed); nothing is decided.
+	ErrClickerUnknown = errors.New("could not check who the clicker is")
 
 	// ErrApprovingClosed: approving is closed now (outside the policy's
 	// windows, or inside a freeze); rejecting still works. Wrapped in a
@@ -167,6 +170,7 @@ var kinds = []struct {
 	{ErrAlreadyVoted, Kind{"already_voted", http.StatusConflict, true, "Your approval is already counted.", "already voted", false}},
 	{ErrReasonRequired, Kind{"reason_required", http.StatusBadRequest, true, "A reason is required to reject this deployment.", "a reason is required to reject", true}},
 	{ErrNoPolicy, Kind{"no_policy", http.StatusForbidden, true, "No policy names approvers for this deployment, so nobody can decide it from {chat}. Decide it in {tool}.", "no policy names approvers for this task", false}},
+	{ErrClickerUnknown, Kind{"clicker_unknown", http.StatusServiceUnavailable, true, "Could not check who you are in {chat}, so nothing was decided; try again in a minute.", "could not check who the clicker is, retry later", false}},
 	{ErrIdentityUnknown, Kind{"identity_unknown", http.StatusServiceUnavailable, true, "Could not check who requested this; try again in a minute.", "could not check who requested this, retry later", false}},
 	{ErrOnCallUnknown, Kind{"oncall_unknown", http.StatusServiceUnavailable, true, "Could not check who is on call; try again in a minute.", "could not check who is on call, retry later", false}},
 	{ErrApprovingClosed, Kind{"approving_closed", http.StatusForbidden, true, "Approving is closed now: {detail}. Rejecting still works.", "approving is closed now", false}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -71,7 +72,8 @@ type Escalation struct {
 	To    Approvers
 }
 
-// Approvers names who may decide: Slack user ids, user-group ids, emails.
+// Approvers names who may decide: the primary chat's user ids and user
+// groups, and emails (a person in any chat).
 type Approvers struct {
 	Users  []string
 	Groups []string
@@ -158,71 +160,122 @@ type asker struct {
 	// primary: their chat is the primary chat, whose ids approvers.users,
 	// approvers.groups and require_from name.
 	primary bool
-	// dir is their chat's directory; nil when it has none.
-	dir  Directory
-	fold func(string) string
+	// dir is their chat's directory, primaryDir the primary chat's; nil
+	// when it has none.
+	dir, primaryDir Directory
+	fold            func(string) string
+	// inPrimary is their id in the primary chat once looked up (shared by
+	// the copies of the asker one check makes).
+	inPrimary *primaryID
+}
+
+type primaryID struct {
+	done bool
+	id   string
 }
 
 // asker is the person of a request as the decision checks see them.
 func (s *Service) asker(p Person) asker {
 	c, _ := s.cfg.Chats.Get(p.Chat)
-	a := asker{Person: p, fold: s.fold}
+	a := asker{Person: p, fold: s.fold, primaryDir: s.cfg.Chats.directory(""), inPrimary: &primaryID{}}
 	if c != nil {
 		a.primary, a.dir = c.Primary, c.Directory
 	} else if p.Chat == "" || s.cfg.Chats.primary() == nil {
 		// No chat registered (tests of the core, a bot without chats): the
 		// ids are the approvers' own.
-		a.primary = true
+		a.primary, a.dir = true, a.primaryDir
 	}
 	return a
 }
 
-// IsApprover reports whether the person is named by the approvers: by their
-// id or a user group of the primary chat, or by their email in any chat.
-func (a Approvers) IsApprover(ctx context.Context, who asker) (bool, error) {
-	if who.primary {
-		for _, u := range a.Users {
-			if u == who.ID {
-				return true, nil
-			}
+// idInPrimary is the person's id in the primary chat, which the policies'
+// user ids and groups name: their own id when they act there; else the
+// primary chat's user with their verified email, so that one person is
+// one person in every chat ("" when there is none, or no email to match).
+func (a asker) idInPrimary(ctx context.Context) (string, error) {
+	if a.primary {
+		return a.ID, nil
+	}
+	if a.Email == "" || a.primaryDir == nil || a.inPrimary == nil {
+		return "", nil
+	}
+	if !a.inPrimary.done {
+		id, err := a.primaryDir.UserIDByEmail(ctx, a.Email)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			id = ""
+		case err != nil:
+			return "", fmt.Errorf("look up the person in the primary chat by email: %w", err)
 		}
-		if who.dir != nil {
-			for _, g := range a.Groups {
-				members, err := who.dir.GroupMembers(ctx, g)
-				if err != nil {
-					return false, fmt.Errorf("user group %s: %w", g, err)
-				}
-				for _, m := range members {
-					if m == who.ID {
-						return true, nil
-					}
-				}
-			}
+		a.inPrimary.id, a.inPrimary.done = id, true
+	}
+	return a.inPrimary.id, nil
+}
+
+// namedByID reports whether the person is one of users or a member of one
+// of groups (the primary chat's ids).
+func (a asker) namedByID(ctx context.Context, users, groups []string) (bool, error) {
+	if len(users) == 0 && len(groups) == 0 {
+		return false, nil
+	}
+	id, err := a.idInPrimary(ctx)
+	if err != nil || id == "" {
+		return false, err
+	}
+	if slices.Contains(users, id) {
+		return true, nil
+	}
+	if a.primaryDir == nil {
+		return false, nil
+	}
+	for _, g := range groups {
+		members, err := a.primaryDir.GroupMembers(ctx, g)
+		if err != nil {
+			return false, fmt.Errorf("user group %s: %w", g, err)
+		}
+		if slices.Contains(members, id) {
+			return true, nil
 		}
 	}
-	if who.Email != "" {
-		// The chat told the person's verified email: compare it.
-		for _, e := range a.Emails {
-			if who.fold(strings.TrimSpace(e)) == who.Email {
+	return false, nil
+}
+
+// namedByEmail reports whether one of emails is the person's: their
+// verified email compared where the chat gave it, else each email looked
+// up in their chat.
+func (a asker) namedByEmail(ctx context.Context, emails []string) (bool, error) {
+	if a.Email != "" {
+		for _, e := range emails {
+			if a.fold(strings.TrimSpace(e)) == a.Email {
 				return true, nil
 			}
 		}
 		return false, nil
 	}
-	if who.dir == nil {
+	if a.dir == nil {
 		return false, nil
 	}
-	for _, e := range a.Emails {
-		id, err := who.dir.UserIDByEmail(ctx, e)
+	for _, e := range emails {
+		id, err := a.dir.UserIDByEmail(ctx, e)
 		if err != nil {
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
 			return false, fmt.Errorf("look up approver email: %w", err)
 		}
-		if id == who.ID {
+		if id == a.ID {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// IsApprover reports whether the person is named by the approvers: by their
+// id or a user group of the primary chat (people of other chats by the
+// primary chat's user with their email), or by their email in any chat.
+func (a Approvers) IsApprover(ctx context.Context, who asker) (bool, error) {
+	if ok, err := who.namedByID(ctx, a.Users, a.Groups); ok || err != nil {
+		return ok, err
+	}
+	return who.namedByEmail(ctx, a.Emails)
 }

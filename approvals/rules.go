@@ -2,7 +2,6 @@ package approvals
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -15,7 +14,9 @@ type Requirement struct {
 	Label string
 	Group string
 	Users []string
-	Count int
+	// Emails name people in any chat.
+	Emails []string
+	Count  int
 }
 
 // Name is how the entry is shown and recorded.
@@ -29,23 +30,18 @@ func (r Requirement) Name() string {
 	return "named users"
 }
 
-// Includes reports whether the person is a member of the entry (whose ids
-// are the primary chat's).
+// Includes reports whether the person is a member of the entry: one of its
+// users or of its group (the primary chat's ids; a person of another chat
+// by the primary chat's user with their email), or one of its emails.
 func (r Requirement) Includes(ctx context.Context, who asker) (bool, error) {
-	if !who.primary {
-		return false, nil
+	var groups []string
+	if r.Group != "" {
+		groups = []string{r.Group}
 	}
-	if slices.Contains(r.Users, who.ID) {
-		return true, nil
+	if ok, err := who.namedByID(ctx, r.Users, groups); ok || err != nil {
+		return ok, err
 	}
-	if r.Group == "" || who.dir == nil {
-		return false, nil
-	}
-	members, err := who.dir.GroupMembers(ctx, r.Group)
-	if err != nil {
-		return false, fmt.Errorf("user group %s: %w", r.Group, err)
-	}
-	return slices.Contains(members, who.ID), nil
+	return who.namedByEmail(ctx, r.Emails)
 }
 
 // Window is a time when approving is open: on Days, from From to To (a

@@ -536,7 +536,7 @@ func (d runtimeDecider) Decide(ctx context.Context, req approvals.DecideRequest)
 		if err != nil {
 			// Who the clicker is across chats is unknown: refuse rather
 			// than count them twice.
-			return nil, fmt.Errorf("%w: look up the clicker's email: %w", approvals.ErrIdentityUnknown, err)
+			return nil, fmt.Errorf("%w: look up the clicker's email: %w", approvals.ErrClickerUnknown, err)
 		}
 		req.User.Email = email
 	}

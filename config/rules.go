@@ -22,7 +22,9 @@ type RequirementConfig struct {
 	Name  string   `mapstructure:"name"`
 	Group string   `mapstructure:"group"`
 	Users []string `mapstructure:"users"`
-	Count int      `mapstructure:"count"`
+	// Emails name people in any chat (Slack, Teams, the web).
+	Emails []string `mapstructure:"emails"`
+	Count  int      `mapstructure:"count"`
 }
 
 // WindowConfig is a time when approving is open: on Days, from From to To
@@ -50,6 +52,8 @@ type FreezeConfig struct {
 type BreakGlassConfig struct {
 	Users  []string `mapstructure:"users"`
 	Groups []string `mapstructure:"groups"`
+	// Emails name people in any chat.
+	Emails []string `mapstructure:"emails"`
 	// PagerDuty names whoever is on call on its schedules.
 	PagerDuty PagerDutyApproversConfig `mapstructure:"pagerduty"`
 }
@@ -144,10 +148,13 @@ func validateRules(p *problems, key string, pol PolicyConfig) {
 	for _, l := range []struct {
 		name string
 		ids  []string
-	}{{"users", pol.BreakGlass.Users}, {"groups", pol.BreakGlass.Groups}} {
+	}{{"users", pol.BreakGlass.Users}, {"groups", pol.BreakGlass.Groups}, {"emails", pol.BreakGlass.Emails}} {
 		for j, id := range l.ids {
-			if strings.TrimSpace(id) == "" {
+			switch {
+			case strings.TrimSpace(id) == "":
 				p.addf(fmt.Sprintf("%s.break_glass.%s[%d]", key, l.name, j), "must not be empty")
+			case l.name == "emails" && !strings.Contains(id, "@"):
+				p.addf(fmt.Sprintf("%s.break_glass.emails[%d]", key, j), "%q is not an email address", id)
 			}
 		}
 	}
@@ -160,12 +167,12 @@ func validateRequireFrom(p *problems, key string, pol PolicyConfig) {
 	names := map[string]int{}
 	for i, r := range pol.RequireFrom {
 		k := fmt.Sprintf("%s.require_from[%d]", key, i)
-		hasGroup, hasUsers := r.Group != "", len(r.Users) > 0
+		hasGroup, hasUsers := r.Group != "", len(r.Users)+len(r.Emails) > 0
 		switch {
 		case !hasGroup && !hasUsers:
-			p.addf(k, "give a group or users to count approvals from")
+			p.addf(k, "give a group, or users and emails, to count approvals from")
 		case hasGroup && hasUsers:
-			p.addf(k, "give a group or users, not both (two entries count both)")
+			p.addf(k, "give a group or users and emails, not both (two entries count both)")
 		case hasGroup && strings.TrimSpace(r.Group) == "":
 			p.addf(k+".group", "must not be empty")
 		}
@@ -174,11 +181,16 @@ func validateRequireFrom(p *problems, key string, pol PolicyConfig) {
 				p.addf(fmt.Sprintf("%s.users[%d]", k, j), "must not be empty")
 			}
 		}
+		for j, e := range r.Emails {
+			if !strings.Contains(e, "@") {
+				p.addf(fmt.Sprintf("%s.emails[%d]", k, j), "%q is not an email address", e)
+			}
+		}
 		if r.Count < 1 {
 			p.addf(k+".count", "must be at least 1, got %d", r.Count)
 		} else if hasUsers && !hasGroup {
-			if n := distinct(r.Users); r.Count > n {
-				p.addf(k+".count", "%d approvals needed but only %d users are named", r.Count, n)
+			if n := distinct(append(slices.Clone(r.Users), r.Emails...)); r.Count > n {
+				p.addf(k+".count", "%d approvals needed but only %d people are named", r.Count, n)
 			}
 		}
 		if n := len([]rune(r.Name)); n > maxRequirementNameChars {
@@ -210,8 +222,8 @@ func namedUsersCapacity(entries []RequirementConfig) (need, can int) {
 		if r.Group != "" || r.Count < 1 {
 			continue
 		}
-		users := make([]string, 0, len(r.Users))
-		for _, u := range r.Users {
+		users := make([]string, 0, len(r.Users)+len(r.Emails))
+		for _, u := range append(slices.Clone(r.Users), r.Emails...) {
 			if u = strings.ToLower(strings.TrimSpace(u)); u != "" && !slices.Contains(users, u) {
 				users = append(users, u)
 			}
@@ -337,6 +349,7 @@ func namedPeople(pol PolicyConfig) (people int, groups bool) {
 	groups = len(pol.Approvers.Groups) > 0 || len(pol.Approvers.PagerDuty.Schedules) > 0
 	for _, r := range pol.RequireFrom {
 		users = append(users, r.Users...)
+		users = append(users, r.Emails...)
 		groups = groups || r.Group != ""
 	}
 	return distinct(users) + distinct(pol.Approvers.Emails), groups
@@ -345,10 +358,11 @@ func namedPeople(pol PolicyConfig) (people int, groups bool) {
 // requirement converts one require_from entry.
 func requirement(r RequirementConfig) approvals.Requirement {
 	return approvals.Requirement{
-		Label: strings.TrimSpace(r.Name),
-		Group: strings.TrimSpace(r.Group),
-		Users: slices.Clone(r.Users),
-		Count: r.Count,
+		Label:  strings.TrimSpace(r.Name),
+		Group:  strings.TrimSpace(r.Group),
+		Users:  slices.Clone(r.Users),
+		Emails: slices.Clone(r.Emails),
+		Count:  r.Count,
 	}
 }
 
@@ -385,6 +399,7 @@ func policyRules(out *approvals.Policy, p PolicyConfig) {
 		out.Freezes = append(out.Freezes, approvals.Freeze{From: from, To: to, Reason: strings.TrimSpace(f.Reason)})
 	}
 	out.BreakGlass = approvals.Approvers{Users: slices.Clone(p.BreakGlass.Users), Groups: slices.Clone(p.BreakGlass.Groups),
+		Emails:          slices.Clone(p.BreakGlass.Emails),
 		OnCallSchedules: onCallSchedules(p.BreakGlass.PagerDuty)}
 	out.Confirm = p.Confirm
 	out.RequireSSO = p.RequireSSO

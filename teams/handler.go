@@ -179,7 +179,7 @@ func (h *Handler) click(ctx context.Context, a *Activity) invokeResponse {
 	who, err := h.clicker(ctx, a)
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("teams: member look-up failed; click refused")
-		return message(approvals.Reply(approvals.ErrIdentityUnknown, "", ChatDisplayName))
+		return message(approvals.Reply(approvals.ErrClickerUnknown, "", ChatDisplayName))
 	}
 	req.User = who
 	task, err := h.cfg.Decider.Decide(ctx, req)

@@ -213,7 +213,7 @@ func TestFailedLookupFailsClosed(t *testing.T) {
 		return nil
 	})
 	code, answer := e.post(t, e.fake.ChannelToken(e.fake.ServiceURL()), e.click(VerbApprove, map[string]string{"t": "tok"}))
-	if code != http.StatusOK || answer.Type != typeMessage || answer.Value != approvals.Reply(approvals.ErrIdentityUnknown, "", ChatDisplayName) {
+	if code != http.StatusOK || answer.Type != typeMessage || answer.Value != approvals.Reply(approvals.ErrClickerUnknown, "", ChatDisplayName) {
 		t.Errorf("answer %d %+v, want the identity refusal as a message", code, answer)
 	}
 	if len(e.decider.requests()) != 0 {

@@ -614,7 +614,7 @@ func TestPolicyRulesConfigCheck(t *testing.T) {
 	for _, want := range []string{
 		`policies[0].require_from[0].count: 3 approvals needed but only 2 users are named`,
 		`policies[0].require_from[1].count: must be at least 1, got 0`,
-		`policies[0].require_from[2]: give a group or users, not both`,
+		`policies[0].require_from[2]: give a group or users and emails, not both`,
 		`policies[0].require_from[3].name: "Leads" is also the name of require_from[0]`,
 		`policies[0].windows[0].days[1]: unknown day "funday", must be one of mon, tue, wed, thu, fri, sat, sun`,
 		`policies[0].windows[1].from: must be a time of day from "00:00" to "23:59", like "09:00", got "9am"`,
