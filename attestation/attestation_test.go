@@ -160,10 +160,10 @@ func TestVerifyRefuses(t *testing.T) {
 		{"a wrong key", raw, otherPub, "", "not by this public key"},
 		{"another digest", raw, pub, "sha256:" + strings.Repeat("b", 64), "not for sha256:bbbb"},
 		{"a rejection", rejected, rejectedKey.Public().(ed25519.PublicKey), "", "was not approved: the outcome is rejected"},
-		{"a duplicate key", []byte(strings.Replace(string(raw), `{"payloadType"`, `{"payloadType":"x","payloadType"`, 1)), pub, "", "duplicate"},
+		{"a duplicate key", []byte(strings.Replace(string(raw), `{"payloadType"`, `{"payloadType":"x","payloadType"`, 1)), pub, "", "twice"},
 		{"an unknown field", []byte(strings.Replace(string(raw), `{"payloadType"`, `{"extra":1,"payloadType"`, 1)), pub, "", "unknown"},
 		{"a name in another case", []byte(strings.Replace(string(raw), `"payloadType"`, `"PayloadType"`, 1)), pub, "", "unknown"},
-		{"trailing data", append(append([]byte{}, raw...), []byte(" {}")...), pub, "", "invalid"},
+		{"trailing data", append(append([]byte{}, raw...), []byte(" {}")...), pub, "", "more after its value"},
 		{"a bad --digest", raw, pub, "sha256:abc", "--digest must be"},
 	} {
 		_, err := attestation.Verify(context.Background(), tc.raw, tc.pub, tc.digest)
