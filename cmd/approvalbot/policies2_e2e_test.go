@@ -612,7 +612,7 @@ func TestPolicyRulesConfigCheck(t *testing.T) {
 		t.Fatalf("config check of an invalid file: %v", err)
 	}
 	for _, want := range []string{
-		`policies[0].require_from[0].count: 3 approvals needed but only 2 users are named`,
+		`policies[0].require_from[0].count: 3 approvals needed but only 2 people are named`,
 		`policies[0].require_from[1].count: must be at least 1, got 0`,
 		`policies[0].require_from[2]: give a group or users and emails, not both`,
 		`policies[0].require_from[3].name: "Leads" is also the name of require_from[0]`,
