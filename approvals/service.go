@@ -27,6 +27,9 @@ type Submission struct {
 	// Secret and Extra are copied to the task (see Task).
 	Secret []byte
 	Extra  map[string]string
+	// Gate: the tool reads the outcome itself and is told nothing (see
+	// Task.Gate).
+	Gate bool
 }
 
 // DecideRequest is one click (or modal submission) of a chat user.
@@ -284,6 +287,7 @@ func (s *Service) newTask(id string, sub Submission, tool *Tool) (*Task, error) 
 		CreatedAt: now,
 		Secret:    sub.Secret,
 		Extra:     sub.Extra,
+		Gate:      sub.Gate,
 	}
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {

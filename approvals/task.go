@@ -189,6 +189,10 @@ type Task struct {
 	// direct-message copies sent to approvers. Every update reaches them
 	// all.
 	Messages []MessageRef `json:"messages,omitempty"`
+	// Gate marks a task whose tool reads the outcome itself (it polls the
+	// intake or the task's status) and is told nothing: a GitOps tool's
+	// gate. Its delivery is not needed.
+	Gate bool `json:"gate,omitempty"`
 	// Escalated is set once the policy's escalation added its approvers.
 	Escalated bool `json:"escalated,omitempty"`
 	// ChangeRecord is the task's change record as last looked up: kept at
@@ -230,8 +234,12 @@ func (t *Task) Key() string { return t.Source + "/" + t.TaskID }
 // trusted.
 func (t *Task) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt) }
 
-// Outcome is what the deployment tool must be told, if anything.
+// Outcome is what the deployment tool must be told, if anything: nothing
+// for a gate, whose tool reads the outcome itself.
 func (t *Task) Outcome() (Action, bool) {
+	if t.Gate {
+		return "", false
+	}
 	switch t.Status {
 	case StatusApproved:
 		return ActionApprove, true

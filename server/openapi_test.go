@@ -801,7 +801,7 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 		add(200, call{what: "repeat of a decided task", op: wh, header: jsonType, body: task("done", cb), auth: authAPIKey})
 		add(409, call{what: "repeat naming another artifact", op: wh, header: jsonType,
 			body: `{"taskId":"bound","callbackUrl":"` + cb + `","artifact":{"name":"app","digest":"sha256:` + strings.Repeat("b", 64) + `"}}`, auth: authAPIKey})
-		add(400, call{what: "no callbackUrl", op: wh, header: jsonType, body: `{"taskId":"1"}`, auth: authAPIKey})
+		add(400, call{what: "no taskId", op: wh, header: jsonType, body: `{"callbackUrl":"` + cb + `"}`, auth: authAPIKey})
 		add(400, call{what: "callbackUrl elsewhere", op: wh, header: jsonType, body: task("1", "https://evil.example.com/hook"), auth: authAPIKey})
 		add(401, call{what: "no key", op: wh, header: jsonType, body: task("1", cb)})
 		add(413, call{what: "body too large", op: wh, header: jsonType, body: big, auth: authAPIKey})

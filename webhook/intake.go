@@ -48,6 +48,8 @@ var fields = []field{
 // https URL (plain http only to a loopback host) on an allowed host;
 // otherwise the task is refused and nothing is recorded. The callback URL
 // is sealed into the submission's Secret (Extra names only its host).
+// Without a callbackUrl the task is a gate (approvals.Task.Gate): a tool
+// that polls for the outcome, told nothing.
 // Every error wraps approvals.ErrInvalid and quotes nothing of the input.
 func (c *Client) Parse(_ func(name string) string, body []byte) (approvals.Submission, error) {
 	obj, err := rest.DecodeObject(body, "body")
@@ -93,16 +95,20 @@ func (c *Client) Parse(_ func(name string) string, body []byte) (approvals.Submi
 	if err != nil {
 		return approvals.Submission{}, err
 	}
+	// Without a callbackUrl the task is a gate: its tool polls for the
+	// outcome (the intake's answer, or GET /v1/tasks/{id}) and is told
+	// nothing.
 	callback := values["callbackUrl"]
-	if callback == "" {
-		return approvals.Submission{}, approvals.Invalidf("callbackUrl is required: the decision is POSTed there")
-	}
-	if err := c.hosts.checkCallback(callback); err != nil {
-		return approvals.Submission{}, err
-	}
-	sealed, err := c.sealer.seal(callback, approvals.TaskRecordID(Source, id))
-	if err != nil {
-		return approvals.Submission{}, err
+	var sealed []byte
+	var extra map[string]string
+	if callback != "" {
+		if err := c.hosts.checkCallback(callback); err != nil {
+			return approvals.Submission{}, err
+		}
+		if sealed, err = c.sealer.seal(callback, approvals.TaskRecordID(Source, id)); err != nil {
+			return approvals.Submission{}, err
+		}
+		extra = map[string]string{ExtraCallbackHost: callbackHost(callback)}
 	}
 	artifact, change, err := rest.ChangeFields(obj)
 	if err != nil {
@@ -125,7 +131,8 @@ func (c *Client) Parse(_ func(name string) string, body []byte) (approvals.Submi
 			Change:      change,
 		},
 		Secret: sealed,
-		Extra:  map[string]string{ExtraCallbackHost: callbackHost(callback)},
+		Extra:  extra,
+		Gate:   callback == "",
 	}, nil
 }
 

@@ -42,7 +42,6 @@ func TestParse(t *testing.T) {
 	for _, tc := range []struct{ name, body, want string }{
 		{"no task id", `{"callbackUrl":"https://jenkins.internal/x"}`, "taskId is required"},
 		{"a fractional id", `{"taskId": 4.2, "callbackUrl":"https://jenkins.internal/x"}`, "whole number"},
-		{"no callback", `{"taskId":"1"}`, "callbackUrl is required"},
 		{"a callback that is a number", `{"taskId":"1","callbackUrl":7}`, "callbackUrl must be a string"},
 		{"given twice", `{"taskId":"1","taskid":"2","callbackUrl":"https://jenkins.internal/x"}`, "taskId is given more than once"},
 		{"http to a host", `{"taskId":"1","callbackUrl":"http://jenkins.internal/x?token=s3cret"}`, "https"},
@@ -62,6 +61,13 @@ func TestParse(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: the error quotes the callback: %v", tc.name, err)
 		}
+	}
+	// Without a callback the task is a gate: nothing sealed, nothing to tell.
+	if gate, err := c.Parse(nil, []byte(`{"taskId":"rollout-7"}`)); err != nil || !gate.Gate || gate.Secret != nil || len(gate.Extra) != 0 {
+		t.Errorf("a task without a callback: %+v, %v; want a gate with no secret", gate, err)
+	}
+	if sub.Gate {
+		t.Errorf("a task with a callback is a gate")
 	}
 	for _, ok := range []string{
 		"https://wf.argo.example.com/hook", "https://ci.example.com:8443/hook", "http://127.0.0.1:8080/hook", "https://JENKINS.internal/x",
@@ -107,8 +113,17 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		if sub.TaskID == "" || len(sub.TaskID) > maxTaskIDBytes {
+			t.Fatalf("accepted %+v", sub)
+		}
+		if sub.Gate {
+			if sub.Secret != nil || len(sub.Extra) != 0 {
+				t.Fatalf("a gate with a callback: %+v", sub)
+			}
+			return
+		}
 		cb, err := c.sealer.open(sub.Secret, approvals.TaskRecordID(Source, sub.TaskID))
-		if err != nil || sub.TaskID == "" || len(sub.TaskID) > maxTaskIDBytes || c.hosts.checkCallback(cb) != nil {
+		if err != nil || c.hosts.checkCallback(cb) != nil {
 			t.Fatalf("accepted %+v", sub)
 		}
 	})

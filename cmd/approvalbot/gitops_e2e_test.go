@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -288,6 +289,9 @@ func (g gate) untilDecided(e *env) (map[string]any, outcome) {
 func driveGate(t *testing.T, gateFor func(revision, environment string) gate) {
 	e := newEnv(t)
 	e.policies = gitopsPolicies
+	// The gate goes to /v1/webhook/tasks with no callbackUrl; FlexDeploy is
+	// configured too, and must hear nothing of the gates.
+	e.extra = fmt.Sprintf("webhook: {signing_secret: %q, allowed_hosts: [\"127.0.0.1\"]}\n", testWebhookSecret)
 	e.start()
 
 	for _, tc := range []struct {
@@ -308,7 +312,7 @@ func driveGate(t *testing.T, gateFor func(revision, environment string) gate) {
 			t.Fatalf("task id %q does not name the revision", taskID)
 		}
 		if tc.action != "" {
-			msg := e.message(taskID)
+			msg := e.messageOf("task " + taskID)
 			// Asked again while it waits: the same task, still inconclusive.
 			for range 3 {
 				if again, out := g.measure(e); out != inconclusive || again["id"] != id {
@@ -324,6 +328,13 @@ func driveGate(t *testing.T, gateFor func(revision, environment string) gate) {
 		if n := postsOf(e, "task "+taskID); tc.action != "" && n != 1 {
 			t.Fatalf("%s: %d messages for the task, want 1", tc.revision, n)
 		}
+		// A gate's tool reads the outcome: nothing is delivered.
+		if task := e.waitTask(id, "the outcome recorded", func(task map[string]any) bool { return deliveryState(task) != "pending" }); deliveryState(task) != "not_needed" {
+			t.Fatalf("%s: delivery %v, want not_needed", tc.revision, task["delivery"])
+		}
+	}
+	if n := len(e.fd.Decisions()); n != 0 {
+		t.Fatalf("%d FlexDeploy calls for gates, want none", n)
 	}
 }
 
