@@ -256,8 +256,8 @@ const outboxCountLimit = 1000
 // long the oldest has waited: the signal that Slack or a deployment tool
 // has been unreachable for a while.
 type outboxCollector struct {
-	store      approvals.Store
-	depth, age *prometheus.Desc
+	store                approvals.Store
+	depth, age, readable *prometheus.Desc
 }
 
 // WatchOutbox adds the outbox backlog series, read from store at every
@@ -267,10 +267,16 @@ func (m *Metrics) WatchOutbox(store approvals.Store) {
 		store: store,
 		depth: prometheus.NewDesc("approvalbot_outbox_due_tasks", "Tasks whose outbox work (or expiry) is due now; counted up to 1000.", nil, nil),
 		age:   prometheus.NewDesc("approvalbot_outbox_oldest_due_seconds", "How long the oldest due work has waited.", nil, nil),
+		readable: prometheus.NewDesc("approvalbot_outbox_due_readable",
+			"1 when the store's due work could be read at this scrape, 0 when it failed (the backlog series are then left out).", nil, nil),
 	})
 }
 
-func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.depth; ch <- c.age }
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.depth
+	ch <- c.age
+	ch <- c.readable
+}
 
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -278,9 +284,12 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	page, err := c.store.Due(ctx, now, "", outboxCountLimit)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.depth, err)
+		// The scrape goes on: every other series stays fresh, and this
+		// one says the store could not be read.
+		ch <- prometheus.MustNewConstMetric(c.readable, prometheus.GaugeValue, 0)
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(c.readable, prometheus.GaugeValue, 1)
 	oldest := 0.0
 	if len(page.Tasks) > 0 {
 		if at, ok := page.Tasks[0].DueAt(); ok {
