@@ -10,11 +10,11 @@ import (
 // and the wiring registers, as a deployment tool is. The core never names
 // a chat; it asks the registry (Chats).
 type Chat struct {
-	// Name qualifies the ids of the chat's people ("slack" → "slack:U123")
+	// Name qualifies the ids of the chat's people ("chat" → "chat:U123")
 	// and marks the chat's messages: lower case letters, digits and dashes.
 	Name string
-	// DisplayName is how people read it ("Slack"): notes and texts name
-	// the chat a decision came from with it.
+	// DisplayName is how people read it: notes and texts name the chat a
+	// decision came from with it ("Approved in <DisplayName> by …").
 	DisplayName string
 	// Notifier posts and updates the chat's messages; nil until the chat's
 	// credentials are configured (posts then wait in the outbox).

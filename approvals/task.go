@@ -1,6 +1,6 @@
 // Package approvals is the domain of approvalbot: a deployment tool's pending
 // human task, who may decide it, the decision, and the durable outbox that
-// hands the decision on. It imports only the standard library; Slack, the
+// hands the decision on. It imports only the standard library; the chats, the
 // deployment tools and the stores are adapters around it.
 package approvals
 
@@ -63,10 +63,9 @@ const (
 // Person is someone who acts on a task in a chat (or on the web page).
 //
 // Across chats a person is their verified email where the chat gives one,
-// else their id qualified by the chat ("slack:U123"): see Service.same.
+// else their id qualified by the chat ("chat:U123"): see Service.same.
 type Person struct {
-	// ID is the person's id in their chat (a Slack user id, a Teams user's
-	// Entra object id).
+	// ID is the person's id in their chat, as the chat names them.
 	ID   string `json:"user"`
 	Name string `json:"userName,omitempty"`
 	// Email is the person's verified email, folded for comparison; ""
@@ -117,7 +116,7 @@ type AuditRecord struct {
 }
 
 // Context is what the deployment tool tells about a task. Every field is
-// optional; policies match on them and the Slack message shows them.
+// optional; policies match on them and the chat messages show them.
 type Context struct {
 	Description string `json:"description,omitempty"`
 	Environment string `json:"environment,omitempty"`
@@ -147,7 +146,7 @@ type MessageRef struct {
 	// registered) is the primary chat.
 	Chat    string `json:"chat,omitempty"`
 	Channel string `json:"channel,omitempty"`
-	// TS is the chat's id of the message (Slack's ts).
+	// TS is the chat's id of the message.
 	TS string `json:"ts,omitempty"`
 	// User is whom a direct message copy was sent to.
 	User string `json:"user,omitempty"`

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/approvalbot/approvalbot/approvals"
 	"github.com/approvalbot/approvalbot/attestation"
@@ -48,37 +47,19 @@ func attestationCmd(ctx context.Context, args []string, stdin io.Reader, stdout,
 
 func attestationVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("approvalbot attestation verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	keyFlag := fs.String("public-key", "", "the receipts' public key, standard base64 (approvalbot receipt public-key)")
 	digest := fs.String("digest", "", "the digest the deployment must be approved for (sha256:… or gitCommit:…)")
-	files, err := parseWithFiles(fs, args)
-	if err != nil {
-		return errUsage
-	}
-	if len(files) != 1 || *keyFlag == "" {
-		fmt.Fprint(stderr, "approvalbot attestation verify: give one FILE and --public-key KEY\n\n"+attestationUsage)
-		return errUsage
-	}
-	pub, err := parsePublicKey(*keyFlag)
-	if err != nil {
-		fmt.Fprintf(stderr, "approvalbot attestation verify: --public-key: %v\n", err)
-		return errUsage
-	}
-	if *digest != "" {
+	raw, pub, err := readSignedFile(fs, args, stdin, stderr, attestationUsage, func() error {
+		if *digest == "" {
+			return nil
+		}
 		if _, err := approvals.ParseDigest(*digest); err != nil {
 			fmt.Fprintln(stderr, "approvalbot attestation verify: --digest must be sha256:<64 hex digits> or gitCommit:<40 hex digits>")
 			return errUsage
 		}
-	}
-	var raw []byte
-	if files[0] == "-" {
-		raw, err = io.ReadAll(stdin)
-	} else {
-		raw, err = os.ReadFile(files[0])
-	}
+		return nil
+	})
 	if err != nil {
-		fmt.Fprintf(stderr, "approvalbot attestation verify: %v\n", err)
-		return errReported
+		return err
 	}
 	st, err := attestation.Verify(ctx, raw, pub, *digest)
 	if err != nil {

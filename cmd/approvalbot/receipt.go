@@ -72,30 +72,9 @@ func receiptPublicKey(flagPath string, stdout, stderr io.Writer) error {
 // last record, and its signature the key's over all of it.
 func receiptVerify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("approvalbot receipt verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	keyFlag := fs.String("public-key", "", "the receipts' public key, standard base64 (approvalbot receipt public-key)")
-	files, err := parseWithFiles(fs, args)
+	raw, pub, err := readSignedFile(fs, args, stdin, stderr, receiptUsage, nil)
 	if err != nil {
-		return errUsage
-	}
-	if len(files) != 1 || *keyFlag == "" {
-		fmt.Fprint(stderr, "approvalbot receipt verify: give one FILE and --public-key KEY\n\n"+receiptUsage)
-		return errUsage
-	}
-	pub, err := parsePublicKey(*keyFlag)
-	if err != nil {
-		fmt.Fprintf(stderr, "approvalbot receipt verify: --public-key: %v\n", err)
-		return errUsage
-	}
-	var raw []byte
-	if files[0] == "-" {
-		raw, err = io.ReadAll(stdin)
-	} else {
-		raw, err = os.ReadFile(files[0])
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "approvalbot receipt verify: %v\n", err)
-		return errReported
+		return err
 	}
 	r, err := checkReceipt(raw, pub)
 	if err != nil {
@@ -137,6 +116,46 @@ func parsePublicKey(s string) (ed25519.PublicKey, error) {
 		}
 	}
 	return nil, fmt.Errorf("not standard base64")
+}
+
+// readSignedFile is the input of a verify command named by fs: its flags
+// (--public-key, and those the caller added to fs, which check looks at
+// once parsed), then its one FILE ("-": standard input). A usage mistake
+// is said with usage and answered errUsage; a file that cannot be read,
+// errReported.
+func readSignedFile(fs *flag.FlagSet, args []string, stdin io.Reader, stderr io.Writer, usage string, check func() error) ([]byte, ed25519.PublicKey, error) {
+	name := fs.Name()
+	fs.SetOutput(stderr)
+	keyFlag := fs.String("public-key", "", "the receipts' public key, standard base64 (approvalbot receipt public-key)")
+	files, err := parseWithFiles(fs, args)
+	if err != nil {
+		return nil, nil, errUsage
+	}
+	if len(files) != 1 || *keyFlag == "" {
+		fmt.Fprint(stderr, name+": give one FILE and --public-key KEY\n\n"+usage)
+		return nil, nil, errUsage
+	}
+	pub, err := parsePublicKey(*keyFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: --public-key: %v\n", name, err)
+		return nil, nil, errUsage
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, nil, err
+		}
+	}
+	var raw []byte
+	if files[0] == "-" {
+		raw, err = io.ReadAll(stdin)
+	} else {
+		raw, err = os.ReadFile(files[0])
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return nil, nil, errReported
+	}
+	return raw, pub, nil
 }
 
 // parseWithFiles parses the flags of a command that takes FILE arguments,
