@@ -6,12 +6,12 @@ package jiratest
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
+
+	"github.com/approvalbot/approvalbot/internal/httpfault"
 )
 
 // Credentials the fake accepts.
@@ -23,11 +23,9 @@ const (
 // Server is the fake site.
 type Server struct {
 	*httptest.Server
+	httpfault.Ledger
 	mu       sync.Mutex
 	statuses map[string]string // issue key → status name
-	down     bool
-	requests int
-	mistakes []string
 }
 
 // New starts a fake site; Close it when done.
@@ -44,34 +42,12 @@ func (s *Server) Set(key, status string) {
 	s.statuses[key] = status
 }
 
-// SetDown makes every look-up answer 503 (true) or work again.
-func (s *Server) SetDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
-
-// Requests is how many look-ups arrived.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
-
-// Mistakes are the requests that were not as the real API wants them.
-func (s *Server) Mistakes() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.mistakes)
-}
-
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests++
+	s.Arrived()
 	fail := func(code int, format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		s.mistakes = append(s.mistakes, msg)
+		msg := s.Mistake(format, args...)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(map[string]any{"errorMessages": []string{msg}})
@@ -93,7 +69,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "Accept must be application/json")
 		return
 	}
-	if s.down {
+	if s.Down() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}

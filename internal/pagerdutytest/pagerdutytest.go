@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/approvalbot/approvalbot/internal/httpfault"
 )
 
 // Accept is the header PagerDuty's REST API v2 asks for.
@@ -23,11 +25,10 @@ type Server struct {
 	*httptest.Server
 	token string
 
-	mu       sync.Mutex
-	onCall   map[string][]string // schedule id → emails on call
-	fail     int                 // answer every request with this status, 0 none
-	calls    int
-	mistakes []string
+	ledger httpfault.Ledger
+	mu     sync.Mutex
+	onCall map[string][]string // schedule id → emails on call
+	fail   int                 // answer every request with this status, 0 none
 }
 
 // New starts a fake that accepts token.
@@ -55,22 +56,13 @@ func (s *Server) SetFailure(status int) {
 }
 
 // Calls counts the requests.
-func (s *Server) Calls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls
-}
+func (s *Server) Calls() int { return s.ledger.Requests() }
 
 // Mistakes are the requests the real API would not have taken as sent.
-func (s *Server) Mistakes() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.mistakes)
-}
+func (s *Server) Mistakes() []string { return s.ledger.Mistakes() }
 
 func (s *Server) refuse(w http.ResponseWriter, status int, msg string) {
-	s.mistakes = append(s.mistakes, msg)
-	writeError(w, status, msg)
+	writeError(w, status, s.ledger.Mistake("%s", msg))
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -82,7 +74,7 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls++
+	s.ledger.Arrived()
 	q := r.URL.Query()
 	switch {
 	case r.Method != http.MethodGet || r.URL.Path != "/oncalls":

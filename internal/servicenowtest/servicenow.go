@@ -6,12 +6,13 @@ package servicenowtest
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"sync"
+
+	"github.com/approvalbot/approvalbot/internal/httpfault"
 	"time"
 )
 
@@ -34,11 +35,9 @@ type Change struct {
 // Server is the fake instance.
 type Server struct {
 	*httptest.Server
-	mu       sync.Mutex
-	changes  map[string]Change
-	down     bool
-	requests int
-	mistakes []string
+	httpfault.Ledger
+	mu      sync.Mutex
+	changes map[string]Change
 }
 
 // New starts a fake instance; Close it when done.
@@ -55,37 +54,15 @@ func (s *Server) Set(c Change) {
 	s.changes[c.Number] = c
 }
 
-// SetDown makes every look-up answer 503 (true) or work again.
-func (s *Server) SetDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
-
-// Requests is how many look-ups arrived.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
-
-// Mistakes are the requests that were not as the real API wants them.
-func (s *Server) Mistakes() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.mistakes)
-}
-
 // wantQuery is every parameter a look-up sends, and nothing else.
 var wantQuery = []string{"sysparm_display_value", "sysparm_fields", "sysparm_limit", "sysparm_query"}
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests++
+	s.Arrived()
 	fail := func(code int, format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		s.mistakes = append(s.mistakes, msg)
+		msg := s.Mistake(format, args...)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"message": msg}, "status": "failure"})
@@ -130,7 +107,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "sysparm_query %q is not number=…", query)
 		return
 	}
-	if s.down {
+	if s.Down() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"error":{"message":"instance hibernating"},"status":"failure"}`))
 		return
