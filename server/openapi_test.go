@@ -39,6 +39,8 @@ import (
 	"github.com/approvalbot/approvalbot/github"
 	"github.com/approvalbot/approvalbot/gitlab"
 	"github.com/approvalbot/approvalbot/internal/githubtest"
+	"github.com/approvalbot/approvalbot/internal/teamstest"
+	"github.com/approvalbot/approvalbot/teams"
 	"github.com/approvalbot/approvalbot/webhook"
 )
 
@@ -62,6 +64,19 @@ var unexercisable = map[string]string{
 	"POST /gitlab/webhook 429": "a signed intake is shed from the webhooks' own pool, and this test fills only the API's",
 	"POST /gitlab/webhook 500": "a GitLab task's id is its project and deployment ids, and the fake store fails only the ids boom and down",
 	"POST /gitlab/webhook 503": "a GitLab task's id is its project and deployment ids, and the fake store fails only the ids boom and down",
+}
+
+// teamsAuth is a JSON request's headers with the channel's token.
+func teamsAuth(bearer string) map[string]string {
+	return map[string]string{"Content-Type": "application/json", "Authorization": bearer}
+}
+
+// refusingDecider refuses every click as a wrong token: the spec test
+// needs the invoke answer's shape, not a decision.
+type refusingDecider struct{}
+
+func (refusingDecider) Decide(context.Context, approvals.DecideRequest) (*approvals.Task, error) {
+	return nil, approvals.ErrBadToken
 }
 
 // builtinRoutes are registered by New itself; the others come from
@@ -268,6 +283,9 @@ type specEnv struct {
 	servers map[string]*httptest.Server
 	busy    *Server
 	release chan struct{}
+	// teams is the fake Bot Framework whose channel tokens the Teams
+	// endpoint checks.
+	teams *teamstest.Server
 
 	mu       sync.Mutex
 	observed map[string]bool
@@ -484,7 +502,15 @@ func newSpecEnv(t *testing.T, sp *spec) *specEnv {
 	requests := prometheus.NewCounter(prometheus.CounterOpts{Name: "approvalbot_test_requests_total", Help: "Requests."})
 	registry.MustRegister(requests)
 	requests.Inc()
+	env.teams = teamstest.New(t)
 	routes := map[string]http.Handler{
+		"POST /teams/messages": teams.NewHandler(teams.HandlerConfig{
+			Verifier:     teams.NewVerifier(env.teams.OpenIDMetadata(), teamstest.AppID, &http.Client{Timeout: 5 * time.Second}, nil),
+			TenantID:     teamstest.Tenant,
+			Decider:      refusingDecider{},
+			Members:      teams.NewConnector(teams.ConnectorConfig{AppID: teamstest.AppID, AppPassword: teamstest.AppPassword, TenantID: teamstest.Tenant, TokenURL: env.teams.TokenURL()}),
+			MaxBodyBytes: 2048,
+		}),
 		"POST /slack/interactions": interactions,
 		"GET /metrics":             promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 	}
@@ -892,6 +918,36 @@ func provocations(t *testing.T, sp *spec, env *specEnv) map[string]map[int][]cal
 	add(413, call{what: "body too large", op: slackOp, header: signSlack(big, now), body: big})
 	add(429, call{what: "over capacity", server: "busy", op: slackOp, header: signSlack(click, now), body: click})
 	add(503, call{what: "Slack not configured", server: "unconfigured", op: slackOp, header: signSlack(click, now), body: click})
+
+	// POST /teams/messages, with the real handler and token checks
+	// against the fake Bot Framework.
+	const teamsOp = "POST /teams/messages"
+	if op, ok := sp.operation(teamsOp); ok {
+		teamsExamples := sp.requestExamples(t, op, "application/json")
+		if len(teamsExamples) == 0 {
+			t.Errorf("%s documents no request examples", teamsOp)
+		}
+		for name, body := range teamsExamples {
+			// The example's service URL is Teams' own: the token names it.
+			var a struct{ ServiceURL string }
+			_ = json.Unmarshal([]byte(body), &a)
+			add(200, call{what: "example " + name, op: teamsOp, header: teamsAuth(env.teams.ChannelToken(a.ServiceURL)), body: body})
+		}
+	}
+	member := teamstest.Member{ID: "29:alice", Name: "Alice", AADObjectID: "aad-alice", Email: "alice@example.com"}
+	env.teams.AddMember(member)
+	teamsClick := string(env.teams.Click(member, "19:prod@thread.tacv2", "approve", map[string]string{"t": "tok"}))
+	otherTenant := strings.ReplaceAll(teamsClick, teamstest.Tenant, "00000000-0000-4000-8000-00000000beef")
+	teamsMessage := `{"type":"message","channelId":"msteams","serviceUrl":"` + env.teams.ServiceURL() + `","conversation":{"id":"19:prod@thread.tacv2","tenantId":"` + teamstest.Tenant + `"}}`
+	signed := teamsAuth(env.teams.ChannelToken(env.teams.ServiceURL()))
+	add(200, call{what: "a click, refused to the clicker", op: teamsOp, header: signed, body: teamsClick})
+	add(200, call{what: "a message activity, acknowledged", op: teamsOp, header: signed, body: teamsMessage})
+	add(400, call{what: "not an activity", op: teamsOp, header: signed, body: `{"type":`})
+	add(401, call{what: "no token", op: teamsOp, header: jsonType, body: teamsClick})
+	add(401, call{what: "another service URL", op: teamsOp, header: teamsAuth(env.teams.ChannelToken("https://evil.example.com/")), body: teamsClick})
+	add(403, call{what: "another tenant", op: teamsOp, header: signed, body: otherTenant})
+	add(413, call{what: "body too large", op: teamsOp, header: signed, body: big + strings.Repeat(" ", 2048)})
+	add(429, call{what: "over capacity", server: "busy", op: teamsOp, header: signed, body: teamsClick})
 
 	// POST /slack/events, POST /slack/commands and the web pages.
 	env.surfaceProvocations(t, sp, add)
